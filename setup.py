@@ -1,0 +1,40 @@
+"""Build the Cython scoring core.
+
+Compiler directives live here and nowhere else.  Set TRNSCHED_DEBUG=1 when
+building to turn bounds, wraparound and initialisation checks back on.
+"""
+import os
+import sys
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("TRNSCHED_DEBUG", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "nonecheck": False,
+}
+
+# OpenMP gives prange its threads; without it prange runs serially, which is
+# still correct, so platforms lacking it just drop the flag.
+openmp = [] if sys.platform == "darwin" or os.environ.get("TRNSCHED_NO_OPENMP") else ["-fopenmp"]
+opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno", "-fno-trapping-math"]
+
+extensions = [
+    Extension(
+        "trnsched._core",
+        ["trnsched/_core.pyx"],
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_22_API_VERSION")],
+        extra_compile_args=opt + openmp,
+        extra_link_args=openmp,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives, annotate=False))

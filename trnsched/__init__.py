@@ -1,0 +1,1 @@
+"""trnsched: workload scheduler for mixed accelerator fleets."""

@@ -1,0 +1,250 @@
+"""Built-in chip and model catalogs, with the sources of every figure.
+
+Chip figures live in `data/chips.json` (each with value, status and source),
+model shapes in `data/models.json`, and the fitted efficiency constants in
+`data/calibration.json`.  A fleet file may override or add chip types.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+from trnsched.errors import InputError
+
+CHIP_NUMBERS = (
+    "peak_bf16_tflops", "peak_fp8_tflops", "hbm_gb", "hbm_tbps", "tdp_w", "idle_w", "domain_size",
+    "scaleup_gbps", "scaleup_latency_us", "scaleout_gbps", "scaleout_latency_us", "price_per_chip_hour",
+)
+STACKS = ("cuda", "neuron")
+CALIBRATION_NUMBERS = ("eff_bf16", "eff_fp8", "eff_prefill", "layer_overhead_us", "request_overhead_ms")
+DEFAULT_FAMILY = {"cuda": "hopper", "neuron": "trainium2"}
+
+
+def _data(name: str) -> dict:
+    return json.loads(resources.files("trnsched").joinpath("data").joinpath(name).read_text())
+
+
+@dataclass(frozen=True)
+class ChipType:
+    name: str
+    description: str
+    stack: str
+    family: str
+    tp_cores_per_chip: int
+    peak_bf16_tflops: float
+    peak_fp8_tflops: float
+    hbm_gb: float
+    hbm_tbps: float
+    tdp_w: float
+    idle_w: float
+    domain_size: int
+    scaleup_gbps: float
+    scaleup_latency_us: float
+    scaleout_gbps: float
+    scaleout_latency_us: float
+    price_per_chip_hour: float
+    # figure name -> {"status": ..., "source": ..., "note"?: ...}
+    provenance: Mapping[str, Mapping[str, str]] = field(default_factory=dict, compare=False, repr=False)
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in ("name", "description", "stack", "family", "tp_cores_per_chip")}
+        for k in CHIP_NUMBERS:
+            d[k] = {"value": getattr(self, k), **self.provenance.get(k, {})}
+        return d
+
+
+@lru_cache(maxsize=1)
+def _chip_file() -> dict:
+    return _data("chips.json")
+
+
+def chip_sources() -> dict[str, str]:
+    return dict(_chip_file()["sources"])
+
+
+def default_pue() -> float:
+    return float(_chip_file()["default_pue"]["value"])
+
+
+def builtin_chips() -> dict[str, ChipType]:
+    chips = {}
+    for name, raw in _chip_file()["chips"].items():
+        values = {k: raw[k]["value"] for k in CHIP_NUMBERS}
+        prov = {k: {kk: vv for kk, vv in raw[k].items() if kk != "value"} for k in CHIP_NUMBERS}
+        values["domain_size"] = int(values["domain_size"])
+        chips[name] = ChipType(name=name, description=raw["name"], stack=raw["stack"], family=raw["family"],
+                               tp_cores_per_chip=int(raw["tp_cores_per_chip"]), provenance=prov, **values)
+    return chips
+
+
+def _number(value: Any, where: str, *, file: str | None, positive: bool = True) -> float:
+    if isinstance(value, dict) and "value" in value:
+        value = value["value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"must be a number, got {value!r}", file=file, field=where)
+    if value < 0 or (positive and value == 0):
+        raise InputError(f"must be {'positive' if positive else 'non-negative'}, got {value!r}",
+                         file=file, field=where)
+    return float(value)
+
+
+def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None = None) -> dict[str, ChipType]:
+    """The built-in chips, with a fleet file's `chip_types` overrides and additions applied."""
+    chips = builtin_chips()
+    if not overrides:
+        return chips
+    if not isinstance(overrides, Mapping):
+        raise InputError("must be an object of chip type name -> figures", file=file, field="chip_types")
+    families = set(_calibration()["families"])
+    for name, spec in overrides.items():
+        where = f"chip_types.{name}"
+        if not isinstance(spec, Mapping):
+            raise InputError("must be an object", file=file, field=where)
+        unknown = set(spec) - set(CHIP_NUMBERS) - {"stack", "family", "description", "tp_cores_per_chip"}
+        if unknown:
+            raise InputError(f"unknown field {sorted(unknown)[0]!r}", file=file, field=where)
+        base = chips.get(name)
+        if base is None:
+            missing = [k for k in CHIP_NUMBERS + ("stack",) if k not in spec]
+            if missing:
+                raise InputError(f"a new chip type needs {', '.join(missing)}", file=file, field=where)
+        changes: dict[str, Any] = {}
+        prov = dict(base.provenance) if base else {}
+        for k in CHIP_NUMBERS:
+            if k in spec:
+                positive = k not in ("idle_w", "scaleup_latency_us", "scaleout_latency_us", "price_per_chip_hour")
+                changes[k] = _number(spec[k], f"{where}.{k}", file=file, positive=positive)
+                src = spec[k].get("source", "fleet file") if isinstance(spec[k], dict) else "fleet file"
+                prov[k] = {"status": "user", "source": src}
+        if "domain_size" in changes:
+            if changes["domain_size"] != int(changes["domain_size"]):
+                raise InputError("must be a whole number", file=file, field=f"{where}.domain_size")
+            changes["domain_size"] = int(changes["domain_size"])
+        stack = spec.get("stack", base.stack if base else None)
+        if stack not in STACKS:
+            raise InputError(f"must be one of {', '.join(STACKS)}, got {stack!r}", file=file, field=f"{where}.stack")
+        family = spec.get("family", base.family if base else DEFAULT_FAMILY[stack])
+        if family not in families:
+            raise InputError(f"unknown family {family!r}; known: {', '.join(sorted(families))}",
+                             file=file, field=f"{where}.family")
+        changes.update(stack=stack, family=family, provenance=prov)
+        if base is None:
+            chips[name] = ChipType(name=name, description=spec.get("description", name),
+                                   tp_cores_per_chip=int(spec.get("tp_cores_per_chip", 1)), **changes)
+        else:
+            chips[name] = replace(base, **changes)
+    return chips
+
+
+@lru_cache(maxsize=1)
+def _calibration() -> dict:
+    return _data("calibration.json")
+
+
+def calibration(family: str, table: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """Efficiency constants for a chip family (following `inherits`), merged with the globals."""
+    table = table or _calibration()
+    fams = table["families"]
+    entry = fams[family]
+    seen = {family}
+    while "inherits" in entry:
+        parent = entry["inherits"]
+        if parent in seen:
+            raise ValueError(f"calibration: inheritance loop at {parent}")
+        seen.add(parent)
+        entry = {**fams[parent], **{k: v for k, v in entry.items() if k != "inherits"}}
+    out = dict(table["global"])
+    out.update({k: float(entry[k]) for k in CALIBRATION_NUMBERS})
+    return out
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    params_b: float
+    active_params_b: float
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    experts: int = 1
+    top_k: int = 1
+    kv_dim: int = 0          # K+V elements cached per token and layer; 0 = 2 x kv_heads x head_dim
+    source: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 1
+
+    @property
+    def kv_elements(self) -> int:
+        return self.kv_dim or 2 * self.kv_heads * self.head_dim
+
+    @property
+    def dense_params_b(self) -> float:
+        """Parameters outside the routed experts, from total = dense + expert and
+        active = dense + expert x top_k / experts."""
+        if not self.is_moe:
+            return self.params_b
+        share = self.top_k / self.experts
+        return (self.active_params_b - self.params_b * share) / (1.0 - share)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+MODEL_FIELDS = ("params_b", "active_params_b", "layers", "hidden", "heads", "kv_heads", "head_dim",
+                "experts", "top_k", "kv_dim")
+_MODEL_INTS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "experts", "top_k", "kv_dim")
+
+
+@lru_cache(maxsize=1)
+def builtin_models() -> dict[str, ModelSpec]:
+    out = {}
+    for name, raw in _data("models.json")["models"].items():
+        out[name] = ModelSpec(name=name, **{k: raw[k] for k in MODEL_FIELDS if k in raw},
+                              source=raw.get("source", ""))
+    return out
+
+
+def model_from_dict(raw: Mapping[str, Any], *, name: str = "inline", file: str | None = None,
+                    job: str | None = None) -> ModelSpec:
+    """An inline model shape: params_b, layers, hidden required; the rest defaulted."""
+    if not isinstance(raw, Mapping):
+        raise InputError("must be a preset name or an object", file=file, job=job, field="model")
+    unknown = set(raw) - set(MODEL_FIELDS) - {"name", "source", "ffn", "vocab"}
+    if unknown:
+        raise InputError(f"unknown field {sorted(unknown)[0]!r}", file=file, job=job, field="model")
+    for key in ("params_b", "layers", "hidden"):
+        if key not in raw:
+            raise InputError("is required in an inline model", file=file, job=job, field=f"model.{key}")
+    vals: dict[str, Any] = {}
+    for key in MODEL_FIELDS:
+        if key not in raw:
+            continue
+        v = raw[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise InputError(f"must be a positive number, got {v!r}", file=file, job=job, field=f"model.{key}")
+        if key in _MODEL_INTS and v != int(v):
+            raise InputError(f"must be a whole number, got {v!r}", file=file, job=job, field=f"model.{key}")
+        vals[key] = int(v) if key in _MODEL_INTS else float(v)
+    hidden = vals["hidden"]
+    heads = vals.get("heads", max(1, hidden // 128))
+    vals.setdefault("heads", heads)
+    vals.setdefault("head_dim", max(1, hidden // heads))
+    vals.setdefault("kv_heads", heads)
+    vals.setdefault("active_params_b", vals["params_b"])
+    experts, top_k = vals.get("experts", 1), vals.get("top_k", 1)
+    if top_k > experts:
+        raise InputError(f"top_k {top_k} exceeds experts {experts}", file=file, job=job, field="model.top_k")
+    if vals["active_params_b"] > vals["params_b"]:
+        raise InputError("exceeds params_b", file=file, job=job, field="model.active_params_b")
+    spec = ModelSpec(name=str(raw.get("name", name)), **vals)
+    if spec.is_moe and not (0.0 < spec.dense_params_b <= spec.active_params_b):
+        raise InputError("active_params_b is inconsistent with params_b, experts and top_k",
+                         file=file, job=job, field="model.active_params_b")
+    return spec
