@@ -1,0 +1,95 @@
+"""Fit the per-family efficiency constants to shared/validation/calibration.csv.
+
+    python bench/calibrate.py            # show the fit
+    python bench/calibrate.py --write    # store it in trnsched/data/calibration.json
+
+Minimises the sum of squared log errors by coordinate search (golden section on
+each constant within physical bounds, a few sweeps).  Only constants that some
+row constrains are fitted; the rest keep their stated estimates.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import sys
+from importlib import resources
+
+from trnsched.validation import DEFAULT_CSV, accuracy, load_rows, predict
+
+# (family, constant, low, high): the rows that pin each one are named in docs/MODEL.md.
+FITTED = [
+    ("ampere", "eff_bf16", 0.3, 0.9),
+    ("hopper", "eff_bf16", 0.3, 0.9),
+    ("hopper", "eff_fp8", 0.2, 0.9),
+    ("hopper", "eff_prefill", 0.5, 1.5),
+    ("hopper", "request_overhead_ms", 0.0, 40.0),
+    ("trainium1", "eff_bf16", 0.2, 0.9),
+    ("trainium1", "eff_prefill", 0.2, 1.5),
+    ("trainium1", "layer_overhead_us", 20.0, 400.0),
+    ("trainium2", "eff_prefill", 0.2, 1.5),
+    ("trainium2", "layer_overhead_us", 20.0, 400.0),
+]
+TIED = {("ampere", "eff_fp8"): ("ampere", "eff_bf16"), ("trainium1", "eff_fp8"): ("trainium1", "eff_bf16")}
+
+
+def loss(rows, table) -> float:
+    return sum(math.log(predict(r, table, backend="python") / float(r["value"])) ** 2 for r in rows)
+
+
+def _set(table, fam, key, value):
+    table["families"][fam][key] = value
+    for (f2, k2), (f1, k1) in TIED.items():
+        if (f1, k1) == (fam, key):
+            table["families"][f2][k2] = value
+
+
+def fit(rows, table, sweeps: int = 3):
+    table = copy.deepcopy(table)
+    g = (math.sqrt(5) - 1) / 2
+    for _ in range(sweeps):
+        for fam, key, lo, hi in FITTED:
+            def f(x):
+                _set(table, fam, key, x)
+                return loss(rows, table)
+            a, b = lo, hi
+            c, d = b - g * (b - a), a + g * (b - a)
+            fc, fd = f(c), f(d)
+            for _ in range(30):
+                if fc < fd:
+                    b, d, fd = d, c, fc
+                    c = b - g * (b - a)
+                    fc = f(c)
+                else:
+                    a, c, fc = c, d, fd
+                    d = a + g * (b - a)
+                    fd = f(d)
+            _set(table, fam, key, round((a + b) / 2, 4))
+    return table
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--csv", default=str(DEFAULT_CSV))
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args(argv)
+    rows = load_rows(args.csv)
+    path = resources.files("trnsched").joinpath("data").joinpath("calibration.json")
+    table = json.loads(path.read_text())
+    before = accuracy(rows, table)
+    fitted = fit(rows, table)
+    after = accuracy(rows, fitted)
+    for fam, key, _, _ in FITTED:
+        print(f"{fam:10} {key:20} {table['families'][fam][key]:>9} -> {fitted['families'][fam][key]}")
+    print(f"median abs error {before['median_abs_error']:.1%} -> {after['median_abs_error']:.1%}; "
+          f"worst ratio {before['worst_ratio']:.2f} -> {after['worst_ratio']:.2f}")
+    if args.write:
+        fitted["fitted"] = [f"{fam}.{key}" for fam, key, _, _ in FITTED]
+        path.write_text(json.dumps(fitted, indent=1) + "\n")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+from trnsched.cli import main
+
+main()
