@@ -3,7 +3,7 @@
 # in step; tests/test_core.py compares them on random and edge-case inputs.
 # Directives are set in setup.py (one place).
 from cython.parallel cimport prange
-from libc.math cimport INFINITY, ceil, floor, fmax, fmin, log2, pow
+from libc.math cimport INFINITY, ceil, floor, log2, pow
 
 import numpy as np
 
@@ -114,6 +114,15 @@ cdef inline void layout_init(Layout* o) noexcept nogil:
     o.batch = 0.0; o.max_batch = 0.0; o.replicas = 0.0; o.replicas_needed = 0.0
     o.duration_h = 0.0; o.power_kw = 0.0; o.energy_kwh = 0.0; o.cost_usd = 0.0
     o.mem_per_chip = INFINITY
+
+
+# Plain comparisons: libm's fmax/fmin are not inlined (NaN rules) and sit in the hot loop.
+cdef inline double fmax(double a, double b) noexcept nogil:
+    return a if a >= b else b
+
+
+cdef inline double fmin(double a, double b) noexcept nogil:
+    return a if a <= b else b
 
 
 cdef inline int progress(int reason) noexcept nogil:

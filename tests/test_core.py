@@ -1,0 +1,129 @@
+"""The compiled core, its pure-Python twin and the numpy version must agree."""
+import math
+
+import numpy as np
+import pytest
+
+from trnsched import _columns as col
+from trnsched import _core
+from trnsched.catalog import builtin_models, chip_catalog
+from trnsched.jobs import parse_job
+from trnsched.scoring import score_arrays
+from trnsched.tables import chip_row, chip_table, job_row, job_table
+
+RTOL = 1e-9
+
+
+def assert_agree(a, b):
+    for k in col.OUTPUTS:
+        x, y = np.asarray(a[k], float), np.asarray(b[k], float)
+        same = (x == y) | np.isclose(x, y, rtol=RTOL, atol=0.0)
+        assert same.all(), f"{k}: {x[~same][:3]} vs {y[~same][:3]} at {np.flatnonzero(~same)[:3]}"
+
+
+def test_extension_is_compiled():
+    assert _core.__file__.endswith((".so", ".pyd"))
+
+
+def test_compiled_constants_match_columns():
+    got = _core.layout_constants()
+    for name, value in got.items():
+        if name == "N_TP_OPTIONS":
+            assert value == len(col.TP_OPTIONS)
+        else:
+            assert value == getattr(col, name), name
+
+
+@pytest.mark.parametrize("backend", ["python", "numpy"])
+def test_core_agrees_with_twin_on_random_candidates(random_instance, backend):
+    _, _, jt, ct, cand = random_instance
+    core = score_arrays(jt, ct, *cand, backend="core")
+    twin = score_arrays(jt, ct, *cand, backend=backend)
+    assert_agree(core, twin)
+    # The random instance must exercise every outcome, or agreement proves little.
+    reasons = set(np.unique(core["reason"]).tolist())
+    assert {col.OK, col.MEMORY, col.BATCH, col.SLO_TTFT, col.SLO_TPOT, col.RATE, col.DEADLINE} <= reasons
+
+
+def test_threads_do_not_change_results(random_instance):
+    _, _, jt, ct, cand = random_instance
+    assert_agree(score_arrays(jt, ct, *cand, threads=1), score_arrays(jt, ct, *cand, threads=2))
+
+
+def _one(job_raw, chip_name, n, domains=None, chip=None, backend="core"):
+    chip = chip or chip_catalog()[chip_name]
+    job = parse_job(job_raw)
+    d = domains or math.ceil(n / chip.domain_size)
+    out = score_arrays(job_row(job)[None], chip_row(chip)[None], [0], [0], [n], [d], backend=backend)
+    ref = score_arrays(job_row(job)[None], chip_row(chip)[None], [0], [0], [n], [d], backend="python")
+    assert_agree(out, ref)
+    return {k: v[0] for k, v in out.items()}
+
+
+TRAIN = dict(id="t", kind="train", model="llama3-8b", seq_len=4096, batch_seqs=512, tokens=1e11)
+INFER = dict(id="i", kind="infer", model="llama3-70b", prompt_tokens=1024, output_tokens=256)
+
+
+def test_one_chip_training_and_inference():
+    t = _one(TRAIN | {"model": "llama2-7b"}, "h200", 1)
+    assert t["feasible"] and t["tp"] == 1 and t["dp"] == 1
+    i = _one(INFER | {"model": "llama3-8b"}, "h100", 1)
+    assert i["feasible"] and i["replicas"] == 1 and i["batch"] >= 1
+
+
+def test_memory_just_fits_and_just_does_not():
+    base = chip_catalog()["h100"]
+    job = INFER | {"model": "llama3-8b", "batch": 1, "parallelism": {"tp": 1}}
+    need = _one(job, "h100", 1)["mem_per_chip"]
+    usable_fraction = 0.9     # calibration.json mem_reserve
+    from dataclasses import replace
+    fits = replace(base, hbm_gb=need / usable_fraction / 1e9 * (1 + 1e-9))
+    short = replace(base, hbm_gb=need / usable_fraction / 1e9 * (1 - 1e-6))
+    assert _one(job, "h100", 1, chip=fits)["feasible"]
+    r = _one(job, "h100", 1, chip=short)
+    assert not r["feasible"] and r["reason"] == col.MEMORY
+
+
+def test_moe_fp8_and_multi_domain_training():
+    job = TRAIN | {"model": "deepseek-v3", "precision": "fp8", "batch_seqs": 4096}
+    r = _one(job, "trn3", 288)
+    assert r["feasible"] and r["ep"] > 1
+    # The same chips over more domains push more all-to-all and gradient traffic
+    # onto the slower scale-out network.
+    spread = _one(job, "trn3", 288, domains=6)
+    assert spread["step_time_s"] > r["step_time_s"]
+
+
+def test_fp8_is_faster_than_bf16_where_the_chip_has_fp8():
+    bf = _one(TRAIN, "h100", 64)
+    f8 = _one(TRAIN | {"precision": "fp8"}, "h100", 64)
+    assert f8["tokens_per_s"] > 1.2 * bf["tokens_per_s"]
+    a_bf = _one(TRAIN, "a100", 64)
+    a_f8 = _one(TRAIN | {"precision": "fp8"}, "a100", 64)
+    assert a_f8["tokens_per_s"] == pytest.approx(a_bf["tokens_per_s"])
+
+
+def test_no_chips_and_impossible_hints():
+    assert _one(TRAIN, "h100", 8, domains=1)["feasible"]
+    r = _one(TRAIN | {"parallelism": {"tp": 16}}, "h100", 8)
+    assert r["reason"] == col.NO_LAYOUT
+
+
+def test_reference_reasons_are_named():
+    assert set(col.REASON_NAMES) == set(range(8))
+
+
+def test_score_validates_shapes():
+    jt = job_table([parse_job(TRAIN)])
+    ct = chip_table(list(chip_catalog().values()))
+    with pytest.raises(IndexError):
+        score_arrays(jt, ct, [1], [0], [8], [1])
+    with pytest.raises(ValueError):
+        _core.score(jt[:, :5].copy(), ct, np.zeros(1, np.intp), np.zeros(1, np.intp),
+                    np.ones(1, np.int64), np.ones(1, np.int64))
+
+
+def test_every_model_preset_scores_somewhere():
+    for name in builtin_models():
+        ok = any(_one(TRAIN | {"model": name, "batch_seqs": 4096}, c, 1152)["feasible"] for c in ("trn3", "gb200"))
+        assert ok, name

@@ -1,0 +1,76 @@
+"""`trnsched score`, the what-if view, and the calibrated model's accuracy."""
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from trnsched.cli import main
+from trnsched.validation import DEFAULT_CSV, accuracy, load_rows, predict, row_job
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "score.json"
+needs_shared = pytest.mark.skipif(not DEFAULT_CSV.exists(), reason="../shared/validation not present")
+
+
+def run(*args):
+    r = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_score_json_rows():
+    rows = json.loads(run("score", str(EXAMPLE), "--json"))
+    assert rows
+    for r in rows:
+        assert set(r) >= {"job", "chip_type", "chips", "domains", "feasible", "reason", "metrics"}
+        assert r["domains"] >= 1
+    train = next(r for r in rows if r["job"] == "llama3-70b-pretrain" and r["feasible"])
+    assert {"step_time_s", "tokens_per_s", "mfu", "power_kw", "energy_kwh", "cost_usd"} <= set(train["metrics"])
+    infer = next(r for r in rows if r["job"] == "chat-70b" and r["feasible"])
+    assert {"ttft_ms", "tpot_ms", "max_batch", "output_tokens_per_s", "replicas"} <= set(infer["metrics"])
+    assert infer["metrics"]["ttft_ms"] <= 1000 and infer["metrics"]["tpot_ms"] <= 40
+
+
+def test_score_exact_count_packs_into_standard_domains():
+    rows = json.loads(run("score", str(EXAMPLE), "--chip-type", "h100", "--chips", "1024", "--json"))
+    assert rows and all(r["chips"] == 1024 and r["domains"] == 128 for r in rows)
+
+
+def test_stack_and_allow_list_respected(tmp_path):
+    p = tmp_path / "j.json"
+    p.write_text(json.dumps([{"id": "n", "kind": "infer", "model": "llama3-8b", "prompt_tokens": 10,
+                              "output_tokens": 10, "stack": "neuron"},
+                             {"id": "g", "kind": "infer", "model": "llama3-8b", "prompt_tokens": 10,
+                              "output_tokens": 10, "chip_types": ["b200"]}]))
+    rows = json.loads(run("score", str(p), "--json"))
+    assert {r["chip_type"] for r in rows if r["job"] == "n"} == {"trn1", "trn2", "trn3"}
+    assert {r["chip_type"] for r in rows if r["job"] == "g"} == {"b200"}
+
+
+def test_table_output_is_readable():
+    out = run("score", str(EXAMPLE), "--chip-type", "gb200")
+    assert "llama3-70b-pretrain" in out and "TTFT ms" in out and "gb200" in out
+
+
+def test_more_chips_more_throughput_until_batch_runs_out():
+    rows = [r for r in json.loads(run("score", str(EXAMPLE), "--chip-type", "h100", "--json"))
+            if r["job"] == "llama3-70b-pretrain" and r["feasible"]]
+    tps = [r["metrics"]["tokens_per_s"] for r in sorted(rows, key=lambda r: r["chips"])]
+    assert tps == sorted(tps)
+
+
+@needs_shared
+def test_accuracy_targets():
+    result = accuracy(load_rows())
+    assert result["median_abs_error"] <= 0.15
+    assert result["worst_ratio"] <= 2.0
+
+
+@needs_shared
+def test_calibration_rows_are_job_files_plus_flags(tmp_path):
+    row = next(r for r in load_rows() if r["metric"] == "ttft_ms")
+    job, flags = row_job(row)
+    p = tmp_path / "row.json"
+    p.write_text(json.dumps({"jobs": [job]}))
+    out = json.loads(run("score", str(p), "--chip-type", flags["chip_type"], "--chips", str(flags["chips"]), "--json"))
+    assert out[0]["metrics"]["ttft_ms"] == pytest.approx(predict(row), rel=1e-6)
