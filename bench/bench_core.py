@@ -2,9 +2,10 @@
 
     python bench/bench_core.py [--candidates N] [--python-sample M] [--threads T] [--json]
 
-All three score the same random candidates (a realistic mix of dense and MoE
-training and inference jobs, every chip type, 1 to 6,144 chips), generated
-job by job as the solver does.  Pure Python runs on a subsample and is
+All three score the same candidates: random jobs (a mix of dense and MoE
+training and inference, with SLOs, rates and deadlines) on every chip type at
+1 to 6,144 chips, generated job by job and chip type by chip type as the
+solver does (--shuffle scores them in random order instead).  Pure Python runs on a subsample and is
 reported per candidate.  The three are checked to agree on the subsample.
 """
 from __future__ import annotations
@@ -46,13 +47,29 @@ def random_jobs(rng, count: int):
     return jobs
 
 
-def random_candidates(rng, jobs, chips, total: int):
-    per_job = total // len(jobs)
-    job_index = np.repeat(np.arange(len(jobs)), per_job)
-    chip_index = rng.integers(0, len(chips), job_index.size)
-    counts = (2 ** rng.integers(0, 12, job_index.size)) * rng.choice([1, 1, 1, 3], job_index.size)
-    domains = np.maximum(1, np.ceil(counts / chip_table(chips)[chip_index, col.C_DOMAIN])).astype(np.int64)
-    return job_index, chip_index, counts.astype(np.int64), domains
+def solver_candidates(rng, jobs, chips, total: int, shuffle: bool = False):
+    """Candidates shaped as the solver makes them: job by job, chip type by chip
+    type, chip counts in powers of two and whole scale-up domains, each packed
+    into the fewest domains and, for a third of them, spread over one more."""
+    ct = chip_table(chips)
+    rows = []
+    while len(rows) < total:
+        for ji in range(len(jobs)):
+            for ci in range(len(chips)):
+                domain = int(ct[ci, col.C_DOMAIN])
+                counts = sorted({2 ** k for k in range(13)} | {3 * 2 ** k for k in range(11)}
+                                | {k * domain for k in range(1, 9)})
+                for n in counts:
+                    natural = -(-n // domain)
+                    rows.append((ji, ci, n, natural))
+                    if rng.random() < 0.33:
+                        rows.append((ji, ci, n, natural + 1))
+            if len(rows) >= total:
+                break
+    arr = np.array(rows[:total], dtype=np.int64)
+    if shuffle:
+        arr = arr[rng.permutation(len(arr))]
+    return arr[:, 0].astype(np.intp), arr[:, 1].astype(np.intp), arr[:, 2], arr[:, 3]
 
 
 def timed(fn, repeat: int = 3) -> float:
@@ -70,14 +87,16 @@ def main(argv=None) -> int:
     ap.add_argument("--python-sample", type=int, default=5_000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shuffle", action="store_true",
+                    help="score the candidates in random order (defeats the per-group replica cache)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
     chips = list(chip_catalog().values())
-    jobs = random_jobs(rng, 500)
+    jobs = random_jobs(rng, 5000)
     jt, ct = job_table(jobs), chip_table(chips)
-    cand = random_candidates(rng, jobs, chips, args.candidates)
+    cand = solver_candidates(rng, jobs, chips, args.candidates, shuffle=args.shuffle)
     n = cand[0].size
     sample = rng.choice(n, size=min(args.python_sample, n), replace=False)
     sample.sort()
@@ -92,7 +111,7 @@ def main(argv=None) -> int:
     agree = all(np.allclose(a[k].astype(float), b[k].astype(float), rtol=1e-9, atol=0, equal_nan=True)
                 for k in col.OUTPUTS)
     result = {
-        "candidates": n, "python_sample": sample.size, "threads": args.threads,
+        "candidates": n, "python_sample": sample.size, "threads": args.threads, "shuffled": args.shuffle,
         "cython_per_s": n / t_core, "numpy_per_s": n / t_numpy, "python_per_s": sample.size / t_python,
         "feasible_share": float(np.mean(score_arrays(jt, ct, *cand)["feasible"])),
         "agree": agree, "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),

@@ -2,8 +2,9 @@
 # arrays of candidates, one nogil loop, no Python objects inside.  Keep the two
 # in step; tests/test_core.py compares them on random and edge-case inputs.
 # Directives are set in setup.py (one place).
-from cython.parallel cimport prange
-from libc.math cimport INFINITY, ceil, floor, log2, pow
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+from libc.math cimport INFINITY, ceil, floor, frexp, ldexp, pow
 
 import numpy as np
 
@@ -138,17 +139,30 @@ cdef inline bint beats(const Layout* a, const Layout* b) noexcept nogil:
     return a.mem_per_chip < b.mem_per_chip
 
 
+# Both below give exactly what the reference's doubling loops give, via the
+# binary exponent instead of a loop (x = m * 2**e with 0.5 <= m < 1).
+cdef inline double rounds(double chips) noexcept nogil:
+    cdef int e
+    cdef double m
+    if chips <= 1.0:
+        return 0.0
+    m = frexp(chips, &e)
+    return <double>(e - 1) if m == 0.5 else <double>e
+
+
 cdef inline double pow2_at_least(double x) noexcept nogil:
-    cdef double p = 1.0
-    while p < x:
-        p *= 2.0
-    return p
+    cdef int e
+    cdef double m
+    if x <= 1.0:
+        return 1.0
+    m = frexp(x, &e)
+    return x if m == 0.5 else ldexp(1.0, e)
 
 
 cdef inline double allreduce_time(double chips, double nbytes, double bw, double lat) noexcept nogil:
     if chips <= 1.0:
         return 0.0
-    return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * log2(chips) * lat
+    return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * rounds(chips) * lat
 
 
 cdef inline double alltoall_time(double group, double in_domain, double nbytes, double su_bw,
@@ -166,23 +180,57 @@ cdef inline double experts_touched(double experts, double top_k, double tokens) 
     return 1.0 - pow(1.0 - top_k / experts, tokens)
 
 
+cdef inline double memory_floor(const double* job) noexcept nogil:
+    if job[J_KIND] == 0:
+        return (STATE_BYTES + OPTIMIZER_BYTES) * job[J_PARAMS]
+    return job[J_PARAMS] * (1.0 if job[J_FP8] > 0.0 else 2.0)
+
+
+ctypedef struct TrainSetup:
+    double tp, recompute, act, state_all, state_dense, model_flops, peak, compute_work
+    double tp_comm, hop_su, hop_so, a2a_bytes, collectives
+
+
+cdef void train_setup(const double* job, const double* chip, double tp, int recompute,
+                      TrainSetup* s) noexcept nogil:
+    cdef double layers = job[J_LAYERS], hidden = job[J_HIDDEN], seq = job[J_SEQ_LEN]
+    cdef double dense = job[J_DENSE]
+    cdef double expert = job[J_PARAMS] - dense
+    cdef bint fp8 = job[J_FP8] > 0.0
+    cdef double width = hidden / tp, eff, su_bw, so_bw
+    s.tp = tp
+    s.recompute = recompute
+    s.act = (ACT_BYTES_RECOMPUTE if recompute else ACT_BYTES_FULL) * hidden / tp * seq * layers
+    s.state_all = STATE_BYTES * (dense + expert / job[J_EXPERTS]) / tp
+    s.state_dense = STATE_BYTES * dense / tp
+    s.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
+    eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
+    s.model_flops = job[J_BATCH_SEQS] * seq * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
+    s.compute_work = s.model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (s.peak * eff)
+    s.collectives = 6.0 if recompute else 4.0
+    su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
+    so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
+    s.tp_comm = s.collectives * allreduce_time(tp, seq * hidden * 2.0, su_bw, chip[C_SU_LAT])
+    s.hop_su = seq * hidden * 2.0 / tp / su_bw + chip[C_SU_LAT]
+    s.hop_so = seq * hidden * 2.0 / tp / so_bw + chip[C_SO_LAT]
+    s.a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
+
+
 cdef void train_layout(const double* job, const double* chip, double n, double per_domain,
-                       double tp, int recompute, Layout* out) noexcept nogil:
-    cdef double layers = job[J_LAYERS], hidden = job[J_HIDDEN]
-    cdef double params = job[J_PARAMS], dense = job[J_DENSE]
-    cdef double expert = params - dense, experts = job[J_EXPERTS]
+                       const TrainSetup* setup, Layout* out) noexcept nogil:
+    cdef double tp = setup.tp
+    cdef double layers = job[J_LAYERS], params = job[J_PARAMS], experts = job[J_EXPERTS]
+    cdef double expert = params - job[J_DENSE]
     cdef double usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
-    cdef double act, fixed, room, room_ep, pp_need, pp, dp, ep, used, params_per_chip, mem
-    cdef double micro_batches, peak, width, eff, seq, tokens_step, model_flops, t_compute, t_bubble
-    cdef double su_bw, so_bw, su_lat, so_lat, passes, layer_passes, collectives, t_tp, t_pp, bw, lat
-    cdef double grad_bytes, dp_in, dp_out, t_dp, t_dp_exposed, t_ep, ep_in, a2a_bytes, step, activity
-    cdef bint fp8
+    cdef double fixed, room, room_ep, pp_need, pp, dp, ep, used, params_per_chip, mem
+    cdef double micro_batches, t_compute, t_bubble, passes, layer_passes, t_tp, t_pp
+    cdef double su_bw, so_bw, su_lat, so_lat, grad_bytes, dp_in, dp_out, t_dp, t_dp_exposed
+    cdef double t_ep, ep_in, step, activity
     layout_init(out)
     out.tp = tp
-    out.recompute = recompute
+    out.recompute = setup.recompute
 
-    act = (ACT_BYTES_RECOMPUTE if recompute else ACT_BYTES_FULL) * hidden / tp * job[J_SEQ_LEN] * layers
-    fixed = OPTIMIZER_BYTES * params / n + act
+    fixed = OPTIMIZER_BYTES * params / n + setup.act
     if job[J_HINT_PP] > 0:
         pp = job[J_HINT_PP]
     else:
@@ -191,13 +239,12 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
         if room <= 0.0 or room_ep <= 0.0:
             pp_need = INFINITY
         else:
-            pp_need = fmax(fmax(STATE_BYTES * (dense + expert / experts) / tp / room,
-                                STATE_BYTES * dense / tp / room_ep), 1.0)
+            pp_need = fmax(fmax(setup.state_all / room, setup.state_dense / room_ep), 1.0)
         pp = pow2_at_least(pp_need) if pp_need <= layers else INFINITY
     if pp > layers or tp * pp > n:
         out.reason = MEMORY
         out.pp = fmin(pp, layers)
-        out.mem_per_chip = fixed + STATE_BYTES * (dense + expert / experts) / (tp * out.pp)
+        out.mem_per_chip = fixed + setup.state_all / out.pp
         return
     dp = floor(n / (tp * pp))
     if job[J_HINT_DP] > 0:
@@ -212,8 +259,8 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     out.dp = dp
     out.ep = ep
 
-    params_per_chip = dense / (tp * pp) + expert / (tp * pp * ep)
-    mem = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used + act
+    params_per_chip = (job[J_DENSE] + expert / ep) / (tp * pp)
+    mem = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used + setup.act
     out.mem_per_chip = mem
     if mem > usable:
         out.reason = MEMORY
@@ -223,36 +270,19 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
         out.reason = BATCH
         return
 
-    fp8 = job[J_FP8] > 0.0
-    peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
-    width = hidden / tp
-    eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
-    seq = job[J_SEQ_LEN]
-    tokens_step = job[J_BATCH_SEQS] * seq
-    model_flops = tokens_step * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
-    t_compute = model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (used * peak * eff)
+    t_compute = setup.compute_work / used
     t_bubble = t_compute * (pp - 1.0) / micro_batches
+    passes = micro_batches + pp - 1.0
+    layer_passes = passes * layers / pp
+    t_tp = layer_passes * setup.tp_comm
+    t_pp = 0.0
+    if pp > 1.0:
+        t_pp = 2.0 * passes * (setup.hop_so if tp * pp > per_domain else setup.hop_su)
 
     su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
     so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
     su_lat = chip[C_SU_LAT]
     so_lat = chip[C_SO_LAT]
-    passes = micro_batches + pp - 1.0
-    layer_passes = passes * layers / pp
-    collectives = 6.0 if recompute else 4.0
-
-    t_tp = layer_passes * collectives * allreduce_time(tp, seq * hidden * 2.0, su_bw, su_lat)
-
-    t_pp = 0.0
-    if pp > 1.0:
-        if tp * pp > per_domain:
-            bw = so_bw
-            lat = so_lat
-        else:
-            bw = su_bw
-            lat = su_lat
-        t_pp = 2.0 * passes * (seq * hidden * 2.0 / tp / bw + lat)
-
     grad_bytes = 2.0 * params_per_chip
     dp_in = fmax(1.0, fmin(dp, floor(per_domain / (tp * pp))))
     dp_out = ceil(dp / dp_in)
@@ -263,14 +293,13 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     t_ep = 0.0
     if ep > 1.0:
         ep_in = fmax(1.0, fmin(ep, dp_in))
-        a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
-        t_ep = layer_passes * collectives * alltoall_time(ep, ep_in, a2a_bytes, su_bw, su_lat,
-                                                          so_bw, so_lat)
+        t_ep = layer_passes * setup.collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
+                                                                so_bw, so_lat)
 
     step = t_compute + t_bubble + t_tp + t_pp + t_dp_exposed + t_ep
     out.step_time_s = step
-    out.tokens_per_s = tokens_step / step
-    out.mfu = model_flops / (step * n * peak)
+    out.tokens_per_s = job[J_BATCH_SEQS] * job[J_SEQ_LEN] / step
+    out.mfu = setup.model_flops / (step * n * setup.peak)
     out.duration_h = job[J_TOKENS] / out.tokens_per_s / 3600.0
     out.score = -step
     activity = t_compute / step
@@ -365,53 +394,54 @@ cdef inline double infer_throughput(const Infer* m, double batch, double step) n
     return 1.0 / (step / (m.pp * batch) + t_prefill / m.job[J_OUTPUT])
 
 
-cdef void infer_layout(const double* job, const double* chip, double n, double per_domain,
-                       double tp, Layout* out) noexcept nogil:
+ctypedef struct Replica:
+    double tp, pp, weights_chip, kv_seq, kv_split, max_batch, batch, mem_per_chip
+    double ttft, tpot, busy, per_replica
+    bint fits, crosses      # crosses: a pipeline hop leaves the scale-up domain
+
+
+cdef void replica_init(const double* job, const double* chip, double per_domain, double tp,
+                       Replica* r) noexcept nogil:
     cdef double usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
     cdef double wbytes = 1.0 if job[J_FP8] > 0.0 else 2.0
     cdef double weights = job[J_PARAMS] * wbytes
-    cdef double kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * wbytes
-    cdef double kv_split = fmin(tp, job[J_KV_HEADS])
-    cdef double room, pp_need, pp, replicas, free, max_batch, wanted, ttft, step, busy = 0.0
-    cdef double lo, hi, mid, slo_tpot, per_replica, total, demand, load, activity, excess
+    cdef double room, pp_need, pp, free, wanted, step, busy = 0.0, lo, hi, mid, slo_tpot
     cdef Infer model
-    layout_init(out)
-    out.tp = tp
+    r.tp = tp
+    r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * wbytes
+    r.kv_split = fmin(tp, job[J_KV_HEADS])
     if job[J_HINT_PP] > 0:
         pp = job[J_HINT_PP]
     else:
-        room = usable - kv_seq / kv_split
+        room = usable - r.kv_seq / r.kv_split
         pp_need = weights / tp / room if room > 0.0 else INFINITY
         pp = pow2_at_least(pp_need) if pp_need <= job[J_LAYERS] else INFINITY
-    if pp > job[J_LAYERS] or tp * pp > n:
-        out.reason = MEMORY
-        out.pp = fmin(pp, job[J_LAYERS])
-        out.mem_per_chip = weights / (tp * out.pp) + kv_seq / kv_split
+    r.pp = pp
+    r.crosses = tp * pp > per_domain
+    r.weights_chip = weights / (tp * fmin(pp, job[J_LAYERS]))
+    r.max_batch = 0.0
+    r.batch = 0.0
+    r.ttft = 0.0
+    r.tpot = 0.0
+    r.busy = 0.0
+    r.per_replica = 0.0
+    r.fits = False
+    r.mem_per_chip = r.weights_chip + r.kv_seq / r.kv_split
+    if pp > job[J_LAYERS]:
         return
-    replicas = floor(n / (tp * pp))
-    if job[J_HINT_DP] > 0:
-        if job[J_HINT_DP] > replicas:
-            return
-        replicas = job[J_HINT_DP]
-    out.pp = pp
-    out.dp = replicas
-    out.replicas = replicas
 
-    free = usable - weights / (tp * pp)
+    free = usable - r.weights_chip
     if free > 0.0:
-        max_batch = fmin(<double>MAX_BATCH, floor(free * kv_split / kv_seq))
-    else:
-        max_batch = 0.0
-    out.max_batch = max_batch
-    wanted = job[J_BATCH] if job[J_BATCH] > 0 else fmax(max_batch, 1.0)
-    out.batch = wanted
-    out.mem_per_chip = weights / (tp * pp) + wanted * kv_seq / kv_split
-    if wanted > max_batch:
-        out.reason = MEMORY
+        r.max_batch = fmin(<double>MAX_BATCH, floor(free * r.kv_split / r.kv_seq))
+    wanted = job[J_BATCH] if job[J_BATCH] > 0 else fmax(r.max_batch, 1.0)
+    r.batch = wanted
+    r.mem_per_chip = r.weights_chip + wanted * r.kv_seq / r.kv_split
+    r.fits = wanted <= r.max_batch
+    if not r.fits:
         return
 
     infer_init(&model, job, chip, tp, pp, per_domain)
-    ttft = infer_ttft(&model)
+    r.ttft = infer_ttft(&model)
     step = infer_tpot(&model, wanted, &busy)
     slo_tpot = job[J_SLO_TPOT]
     if job[J_BATCH] <= 0 and step > slo_tpot:
@@ -428,25 +458,54 @@ cdef void infer_layout(const double* job, const double* chip, double n, double p
         else:
             wanted = 1.0
         step = infer_tpot(&model, wanted, &busy)
-    out.batch = wanted
-    out.ttft_s = ttft
-    out.tpot_s = step
-    per_replica = infer_throughput(&model, wanted, step)
-    total = replicas * per_replica
+    r.batch = wanted
+    r.tpot = step
+    r.busy = busy
+    r.per_replica = infer_throughput(&model, wanted, step)
+
+
+cdef void infer_layout(const double* job, const double* chip, double n, const Replica* rep,
+                       Layout* out) noexcept nogil:
+    cdef double tp = rep.tp, pp = rep.pp, replicas, total, demand, load, activity, excess
+    layout_init(out)
+    out.tp = tp
+    if pp > job[J_LAYERS] or tp * pp > n:
+        out.reason = MEMORY
+        out.pp = fmin(pp, job[J_LAYERS])
+        out.mem_per_chip = rep.weights_chip + rep.kv_seq / rep.kv_split
+        return
+    replicas = floor(n / (tp * pp))
+    if job[J_HINT_DP] > 0:
+        if job[J_HINT_DP] > replicas:
+            return
+        replicas = job[J_HINT_DP]
+    out.pp = pp
+    out.dp = replicas
+    out.replicas = replicas
+    out.max_batch = rep.max_batch
+    out.batch = rep.batch
+    out.mem_per_chip = rep.mem_per_chip
+    if not rep.fits:
+        out.reason = MEMORY
+        return
+
+    out.ttft_s = rep.ttft
+    out.tpot_s = rep.tpot
+    total = replicas * rep.per_replica
     out.tokens_per_s = total
     demand = job[J_RATE] * job[J_OUTPUT]
-    out.replicas_needed = ceil(demand / per_replica)
+    out.replicas_needed = ceil(demand / rep.per_replica)
     load = fmin(1.0, demand / total) if demand > 0.0 else 1.0
     out.duration_h = job[J_DURATION_H]
-    activity = load * busy
+    activity = load * rep.busy
     out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
-    excess = fmax(ttft / job[J_SLO_TTFT], step / slo_tpot)
-    if ttft > job[J_SLO_TTFT]:
+    excess = fmax(rep.ttft / job[J_SLO_TTFT], rep.tpot / job[J_SLO_TPOT])
+    if rep.ttft > job[J_SLO_TTFT]:
         out.reason = SLO_TTFT
         out.score = -excess
-    elif step > slo_tpot:
+    elif rep.tpot > job[J_SLO_TPOT]:
         out.reason = SLO_TPOT
         out.score = -excess
     elif total < demand:
@@ -457,40 +516,82 @@ cdef void infer_layout(const double* job, const double* chip, double n, double p
         out.score = total
 
 
-cdef Layout score_one(const double* job, const double* chip, double chips, double domains) noexcept nogil:
-    cdef Layout best, cand, again
-    cdef double per_domain, tp, hint_tp = job[J_HINT_TP]
+ctypedef struct ReplicaCache:
+    # What depends on the job, the chip type and tp but never on the chip count:
+    # candidates arrive grouped by job and chip type, so consecutive ones reuse it.
+    # Replicas also depend on whether their pipeline crosses domains (checked on use).
+    Py_ssize_t job, chip
+    bint ready[N_TP_OPTIONS]
+    Replica rep[N_TP_OPTIONS]
+    bint train_ready[N_TP_OPTIONS][2]
+    TrainSetup train[N_TP_OPTIONS][2]
+
+
+cdef void score_one(const double* job, const double* chip, double chips, double domains,
+                    Py_ssize_t job_id, Py_ssize_t chip_id, ReplicaCache* cache, Layout* slots) noexcept nogil:
+    """Leaves the best layout in slots[0]; slots[1] and slots[2] are scratch.  Pointers
+    swap instead of copying the struct."""
+    cdef Layout* best = &slots[0]
+    cdef Layout* cand = &slots[1]
+    cdef Layout* spare = &slots[2]
+    cdef Layout* tmp
+    cdef double per_domain, tp, floor_bytes, hint_tp = job[J_HINT_TP]
     cdef int k
-    layout_init(&best)
-    if chips < 1.0 or domains < 1.0:
-        return best
-    per_domain = fmin(chip[C_DOMAIN], ceil(chips / domains))
-    tp = 1.0
-    for k in range(N_TP_OPTIONS):
-        if tp > per_domain or tp > chips or tp > job[J_HEADS]:
-            break
-        if hint_tp <= 0 or tp == hint_tp:
-            if job[J_KIND] == 0:
-                train_layout(job, chip, chips, per_domain, tp, 0, &cand)
-                if cand.reason == MEMORY:
-                    train_layout(job, chip, chips, per_domain, tp, 1, &again)
-                    if beats(&again, &cand):
-                        cand = again
-            else:
-                infer_layout(job, chip, chips, per_domain, tp, &cand)
-            if beats(&cand, &best):
-                best = cand
-            elif best.reason == OK and cand.reason == OK:
-                break
-        tp *= 2.0
-    return best
+    layout_init(best)
+    if chips >= 1.0 and domains >= 1.0:
+        floor_bytes = memory_floor(job) / chips
+        if floor_bytes > chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE]):
+            best.reason = MEMORY
+            best.mem_per_chip = floor_bytes
+        else:
+            per_domain = fmin(chip[C_DOMAIN], ceil(chips / domains))
+            if cache.job != job_id or cache.chip != chip_id:
+                cache.job = job_id
+                cache.chip = chip_id
+                for k in range(N_TP_OPTIONS):
+                    cache.ready[k] = False
+                    cache.train_ready[k][0] = False
+                    cache.train_ready[k][1] = False
+            tp = 1.0
+            for k in range(N_TP_OPTIONS):
+                if tp > per_domain or tp > chips or tp > job[J_HEADS]:
+                    break
+                if hint_tp <= 0 or tp == hint_tp:
+                    if job[J_KIND] == 0:
+                        if not cache.train_ready[k][0]:
+                            train_setup(job, chip, tp, 0, &cache.train[k][0])
+                            cache.train_ready[k][0] = True
+                        train_layout(job, chip, chips, per_domain, &cache.train[k][0], cand)
+                        if cand.reason == MEMORY:
+                            if not cache.train_ready[k][1]:
+                                train_setup(job, chip, tp, 1, &cache.train[k][1])
+                                cache.train_ready[k][1] = True
+                            train_layout(job, chip, chips, per_domain, &cache.train[k][1], spare)
+                            if beats(spare, cand):
+                                tmp = cand; cand = spare; spare = tmp
+                    else:
+                        if not cache.ready[k] or cache.rep[k].crosses != (tp * cache.rep[k].pp > per_domain):
+                            replica_init(job, chip, per_domain, tp, &cache.rep[k])
+                            cache.ready[k] = True
+                        infer_layout(job, chip, chips, &cache.rep[k], cand)
+                    if beats(cand, best):
+                        tmp = best; best = cand; cand = tmp
+                    elif best.reason == OK and cand.reason == OK:
+                        break
+                tp *= 2.0
+    if best != &slots[0]:
+        slots[0] = best[0]
 
 
 def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_table not None,
           const cnp.intp_t[::1] job_index not None, const cnp.intp_t[::1] chip_index not None,
           const cnp.int64_t[::1] chips not None, const cnp.int64_t[::1] domains not None,
-          int threads=1):
-    """Score every candidate; returns {output name: array} (see _columns.OUTPUTS)."""
+          int threads=1, out=None):
+    """Score every candidate; returns {output name: array} (see _columns.OUTPUTS).
+
+    `out`, a dict returned by an earlier call with at least as many candidates,
+    is reused instead of allocating (fresh memory costs page faults that rival
+    the scoring itself); the arrays returned are views of its first n rows."""
     cdef Py_ssize_t n = job_index.shape[0], i
     if job_table.shape[1] != JOB_COLUMNS or chip_table.shape[1] != CHIP_COLUMNS:
         raise ValueError(f"tables must have {JOB_COLUMNS} job and {CHIP_COLUMNS} chip columns")
@@ -502,43 +603,56 @@ def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_tab
     if threads < 1:
         raise ValueError("threads must be >= 1")
 
-    feasible_a = np.empty(n, dtype=np.uint8)
-    reason_a = np.empty(n, dtype=np.int8)
     names = ("tp", "pp", "dp", "ep", "recompute", "step_time_s", "tokens_per_s", "mfu", "ttft_s",
              "tpot_s", "batch", "max_batch", "replicas", "replicas_needed", "duration_h", "power_kw",
              "energy_kwh", "cost_usd", "mem_per_chip")
-    values_a = np.empty((len(names), n), dtype=np.float64)
+    if out is not None and out["_values"].shape[1] >= n:
+        store = (out["_feasible"], out["_reason"], out["_values"])
+    else:
+        store = (np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.int8),
+                 np.empty((len(names), n), dtype=np.float64))
+    feasible_a, reason_a, values_a = store[0][:n], store[1][:n], store[2][:, :n]
     cdef unsigned char[::1] feasible = feasible_a
     cdef signed char[::1] reason = reason_a
-    cdef double[:, ::1] v = values_a
-    cdef Layout best
+    cdef double[:, :] v = values_a
+    cdef Layout* best
+    cdef ReplicaCache* cache
 
-    for i in prange(n, nogil=True, schedule="static", num_threads=threads):
-        best = score_one(&job_table[job_index[i], 0], &chip_table[chip_index[i], 0],
-                         <double>chips[i], <double>domains[i])
-        feasible[i] = 1 if best.reason == OK else 0
-        reason[i] = <signed char>best.reason
-        v[0, i] = best.tp
-        v[1, i] = best.pp
-        v[2, i] = best.dp
-        v[3, i] = best.ep
-        v[4, i] = best.recompute
-        v[5, i] = best.step_time_s
-        v[6, i] = best.tokens_per_s
-        v[7, i] = best.mfu
-        v[8, i] = best.ttft_s
-        v[9, i] = best.tpot_s
-        v[10, i] = best.batch
-        v[11, i] = best.max_batch
-        v[12, i] = best.replicas
-        v[13, i] = best.replicas_needed
-        v[14, i] = best.duration_h
-        v[15, i] = best.power_kw
-        v[16, i] = best.energy_kwh
-        v[17, i] = best.cost_usd
-        v[18, i] = best.mem_per_chip
+    with nogil, parallel(num_threads=threads):
+        cache = <ReplicaCache*> malloc(sizeof(ReplicaCache) + 3 * sizeof(Layout))
+        if cache == NULL:
+            with gil:
+                raise MemoryError()
+        cache.job = -1
+        for i in prange(n, schedule="static"):
+            best = <Layout*> (cache + 1)
+            score_one(&job_table[job_index[i], 0], &chip_table[chip_index[i], 0],
+                      <double>chips[i], <double>domains[i], job_index[i], chip_index[i], cache, best)
+            feasible[i] = 1 if best.reason == OK else 0
+            reason[i] = <signed char>best.reason
+            v[0, i] = best.tp
+            v[1, i] = best.pp
+            v[2, i] = best.dp
+            v[3, i] = best.ep
+            v[4, i] = best.recompute
+            v[5, i] = best.step_time_s
+            v[6, i] = best.tokens_per_s
+            v[7, i] = best.mfu
+            v[8, i] = best.ttft_s
+            v[9, i] = best.tpot_s
+            v[10, i] = best.batch
+            v[11, i] = best.max_batch
+            v[12, i] = best.replicas
+            v[13, i] = best.replicas_needed
+            v[14, i] = best.duration_h
+            v[15, i] = best.power_kw
+            v[16, i] = best.energy_kwh
+            v[17, i] = best.cost_usd
+            v[18, i] = best.mem_per_chip
+        free(cache)
 
-    out = {"feasible": feasible_a, "reason": reason_a}
+    result = {"feasible": feasible_a, "reason": reason_a,
+              "_feasible": store[0], "_reason": store[1], "_values": store[2]}
     for k, name in enumerate(names):
-        out[name] = values_a[k]
-    return out
+        result[name] = values_a[k]
+    return result

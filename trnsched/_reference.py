@@ -33,6 +33,15 @@ def progress(reason: int) -> int:
     return 99 if reason == OK else reason
 
 
+def rounds(chips: float) -> float:
+    """Doubling rounds to reach `chips` peers: ceil(log2(chips))."""
+    k, p = 0.0, 1.0
+    while p < chips:
+        p *= 2.0
+        k += 1.0
+    return k
+
+
 def pow2_at_least(x: float) -> float:
     """Smallest power of two >= x (callers keep x small and finite)."""
     p = 1.0
@@ -42,10 +51,11 @@ def pow2_at_least(x: float) -> float:
 
 
 def allreduce_time(chips: float, nbytes: float, bw: float, lat: float) -> float:
-    """Ring all-reduce (reduce-scatter + all-gather) with tree-like latency."""
+    """Ring all-reduce (reduce-scatter + all-gather) bandwidth term; latency of a
+    tree or switch reduction: one message per doubling round, both phases."""
     if chips <= 1:
         return 0.0
-    return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * math.log2(chips) * lat
+    return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * rounds(chips) * lat
 
 
 def alltoall_time(group: float, in_domain: float, nbytes: float, su_bw: float, su_lat: float,
@@ -65,6 +75,14 @@ def experts_touched(experts: float, top_k: float, tokens: float) -> float:
     if experts <= 1.0:
         return 1.0
     return 1.0 - (1.0 - top_k / experts) ** tokens
+
+
+def memory_floor(job) -> float:
+    """Bytes the job needs across all its chips at the very least: training state
+    (weights, gradients, optimizer) or inference weights, activations and KV aside."""
+    if job[J_KIND] == 0:
+        return (STATE_BYTES + OPTIMIZER_BYTES) * job[J_PARAMS]
+    return job[J_PARAMS] * (1.0 if job[J_FP8] > 0.0 else 2.0)
 
 
 class Layout:
@@ -88,50 +106,81 @@ class Layout:
         return self.mem_per_chip < other.mem_per_chip
 
 
-def _train(job, chip, n: int, per_domain: int, tp: int, recompute: int) -> Layout:
+class TrainSetup:
+    """The parts of a training layout fixed by job, chip type, tp and recompute:
+    the core computes them once and reuses them across chip counts."""
+
+    __slots__ = ("tp", "recompute", "act", "state_all", "state_dense", "model_flops", "peak",
+                 "compute_work", "tp_comm", "hop_su", "hop_so", "a2a_bytes", "collectives")
+
+
+def train_setup(job, chip, tp: float, recompute: int) -> TrainSetup:
+    s = TrainSetup()
+    s.tp, s.recompute = tp, recompute
+    layers, hidden, seq = job[J_LAYERS], job[J_HIDDEN], job[J_SEQ_LEN]
+    dense = job[J_DENSE]
+    expert = job[J_PARAMS] - dense
+    s.act = (ACT_BYTES_RECOMPUTE if recompute else ACT_BYTES_FULL) * hidden / tp * seq * layers
+    # Weights+grads per chip before pipelining, with experts fully sharded or not at all.
+    s.state_all = STATE_BYTES * (dense + expert / job[J_EXPERTS]) / tp
+    s.state_dense = STATE_BYTES * dense / tp
+    fp8 = job[J_FP8] > 0.0
+    s.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
+    width = hidden / tp
+    eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
+    s.model_flops = job[J_BATCH_SEQS] * seq * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
+    # Seconds of compute per step on one chip; divided by the chips used.
+    s.compute_work = s.model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (s.peak * eff)
+    s.collectives = 6.0 if recompute else 4.0     # fwd 2 + bwd 2 (+ recomputed fwd 2)
+    su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
+    so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
+    s.tp_comm = s.collectives * allreduce_time(tp, seq * hidden * 2.0, su_bw, chip[C_SU_LAT])
+    s.hop_su = seq * hidden * 2.0 / tp / su_bw + chip[C_SU_LAT]
+    s.hop_so = seq * hidden * 2.0 / tp / so_bw + chip[C_SO_LAT]
+    s.a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
+    return s
+
+
+def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
     out = Layout()
-    out.tp, out.recompute = tp, recompute
-    layers, hidden = job[J_LAYERS], job[J_HIDDEN]
-    params, dense = job[J_PARAMS], job[J_DENSE]
-    expert = params - dense
-    experts = job[J_EXPERTS]
+    tp = setup.tp
+    out.tp, out.recompute = tp, setup.recompute
+    layers, params, experts = job[J_LAYERS], job[J_PARAMS], job[J_EXPERTS]
+    expert = params - job[J_DENSE]
     usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
 
-    act_per_token_layer = (ACT_BYTES_RECOMPUTE if recompute else ACT_BYTES_FULL) * hidden / tp
-    act = act_per_token_layer * job[J_SEQ_LEN] * layers
-    fixed = OPTIMIZER_BYTES * params / n + act   # optimizer state is sharded over every chip
-    # Weights+grads per chip: max(4(dense + expert/E)/(tp pp), 4 dense/(tp pp) + 4 expert/n),
-    # depending on whether expert parallelism is capped by the expert count or by dp.
+    fixed = OPTIMIZER_BYTES * params / n + setup.act   # optimizer state is sharded over every chip
     if job[J_HINT_PP] > 0:
         pp = job[J_HINT_PP]
     else:
+        # Weights+grads per chip: max(state_all/pp, state_dense/pp + 4 expert/n), as
+        # expert parallelism is capped by the expert count or by data parallelism.
         room = usable - fixed
         room_ep = room - STATE_BYTES * expert / n
         if room <= 0.0 or room_ep <= 0.0:
             pp_need = INF
         else:
-            pp_need = max(STATE_BYTES * (dense + expert / experts) / tp / room,
-                          STATE_BYTES * dense / tp / room_ep, 1.0)
+            pp_need = max(setup.state_all / room, setup.state_dense / room_ep, 1.0)
         pp = pow2_at_least(pp_need) if pp_need <= layers else INF
     if pp > layers or tp * pp > n:
         # The smallest pipeline that would fit is deeper than the model or the chips allow.
         out.reason = MEMORY
         out.pp = min(pp, layers)
-        out.mem_per_chip = fixed + STATE_BYTES * (dense + expert / experts) / (tp * out.pp)
+        out.mem_per_chip = fixed + setup.state_all / out.pp
         return out
-    dp = n // (tp * pp)
+    dp = math.floor(n / (tp * pp))
     if job[J_HINT_DP] > 0:
         if job[J_HINT_DP] > dp:
             return out
-        dp = int(job[J_HINT_DP])
+        dp = job[J_HINT_DP]
     ep = min(experts, dp) if job[J_HINT_EP] <= 0 else job[J_HINT_EP]
     if ep > dp or ep > experts:
         return out
     used = tp * pp * dp
     out.pp, out.dp, out.ep = pp, dp, ep
 
-    params_per_chip = dense / (tp * pp) + expert / (tp * pp * ep)
-    mem = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used + act
+    params_per_chip = (job[J_DENSE] + expert / ep) / (tp * pp)
+    mem = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used + setup.act
     out.mem_per_chip = mem
     if mem > usable:
         out.reason = MEMORY
@@ -141,51 +190,37 @@ def _train(job, chip, n: int, per_domain: int, tp: int, recompute: int) -> Layou
         out.reason = BATCH
         return out
 
-    fp8 = job[J_FP8] > 0.0
-    peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
-    width = hidden / tp
-    eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
-    seq = job[J_SEQ_LEN]
-    tokens_step = job[J_BATCH_SEQS] * seq
-    model_flops = tokens_step * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
-    t_compute = model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (used * peak * eff)
+    t_compute = setup.compute_work / used
     t_bubble = t_compute * (pp - 1.0) / micro_batches
-
-    su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
-    so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
-    su_lat, so_lat = chip[C_SU_LAT], chip[C_SO_LAT]
     passes = micro_batches + pp - 1.0           # micro-batch slots a stage goes through
     layer_passes = passes * layers / pp
-    collectives = 6.0 if recompute else 4.0     # fwd 2 + bwd 2 (+ recomputed fwd 2)
-
-    t_tp = layer_passes * collectives * allreduce_time(tp, seq * hidden * 2.0, su_bw, su_lat)
-
+    t_tp = layer_passes * setup.tp_comm
     t_pp = 0.0
-    if pp > 1:
-        crosses = tp * pp > per_domain
-        bw, lat = (so_bw, so_lat) if crosses else (su_bw, su_lat)
-        t_pp = 2.0 * passes * (seq * hidden * 2.0 / tp / bw + lat)
+    if pp > 1.0:
+        t_pp = 2.0 * passes * (setup.hop_so if tp * pp > per_domain else setup.hop_su)
 
     # Gradient reduction: reduce-scatter inside each domain, then across domains
     # on the shard each chip owns (hierarchical, as NCCL and Neuron do).
+    su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
+    so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
+    su_lat, so_lat = chip[C_SU_LAT], chip[C_SO_LAT]
     grad_bytes = 2.0 * params_per_chip
-    dp_in = max(1.0, min(dp, per_domain // (tp * pp)))
+    dp_in = max(1.0, min(dp, math.floor(per_domain / (tp * pp))))
     dp_out = math.ceil(dp / dp_in)
     t_dp = (allreduce_time(dp_in, grad_bytes, su_bw, su_lat)
             + allreduce_time(dp_out, grad_bytes / dp_in, so_bw, so_lat))
     t_dp_exposed = max(0.0, t_dp - DP_OVERLAP * t_compute)
 
     t_ep = 0.0
-    if ep > 1:
+    if ep > 1.0:
         ep_in = max(1.0, min(ep, dp_in))
-        a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
-        t_ep = layer_passes * collectives * alltoall_time(ep, ep_in, a2a_bytes, su_bw, su_lat,
-                                                          so_bw, so_lat)
+        t_ep = layer_passes * setup.collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
+                                                                so_bw, so_lat)
 
     step = t_compute + t_bubble + t_tp + t_pp + t_dp_exposed + t_ep
     out.step_time_s = step
-    out.tokens_per_s = tokens_step / step
-    out.mfu = model_flops / (step * n * peak)
+    out.tokens_per_s = job[J_BATCH_SEQS] * job[J_SEQ_LEN] / step
+    out.mfu = setup.model_flops / (step * n * setup.peak)
     out.duration_h = job[J_TOKENS] / out.tokens_per_s / 3600.0
     out.score = -step
     activity = t_compute / step
@@ -269,45 +304,49 @@ class _Infer:
         return 1.0 / (step / (self.pp * batch) + t_prefill / j[J_OUTPUT])
 
 
-def _infer(job, chip, n: int, per_domain: int, tp: int) -> Layout:
-    out = Layout()
-    out.tp = tp
+class Replica:
+    """What one inference replica of tensor-parallel degree tp achieves.  None of it
+    depends on the candidate's chip count, so the core computes it once per job,
+    chip type and domain size and reuses it across counts."""
+
+    __slots__ = ("tp", "pp", "weights_chip", "kv_seq", "kv_split", "max_batch", "batch", "mem_per_chip",
+                 "fits", "ttft", "tpot", "busy", "per_replica")
+
+
+def replica(job, chip, per_domain: float, tp: float) -> Replica:
+    r = Replica()
+    r.tp = tp
     usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
     wbytes = 1.0 if job[J_FP8] > 0.0 else 2.0
     weights = job[J_PARAMS] * wbytes
-    kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * wbytes
-    kv_split = min(tp, job[J_KV_HEADS])
+    r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * wbytes
+    r.kv_split = min(tp, job[J_KV_HEADS])
     if job[J_HINT_PP] > 0:
         pp = job[J_HINT_PP]
     else:
         # Per chip: weights/(tp pp) plus the KV cache of at least one sequence.
-        room = usable - kv_seq / kv_split
+        room = usable - r.kv_seq / r.kv_split
         pp_need = weights / tp / room if room > 0.0 else INF
         pp = pow2_at_least(pp_need) if pp_need <= job[J_LAYERS] else INF
-    if pp > job[J_LAYERS] or tp * pp > n:
-        out.reason = MEMORY
-        out.pp = min(pp, job[J_LAYERS])
-        out.mem_per_chip = weights / (tp * out.pp) + kv_seq / kv_split
-        return out
-    replicas = n // (tp * pp)
-    if job[J_HINT_DP] > 0:
-        if job[J_HINT_DP] > replicas:
-            return out
-        replicas = int(job[J_HINT_DP])
-    out.pp, out.dp, out.replicas = pp, replicas, replicas
+    r.pp = pp
+    r.weights_chip = weights / (tp * min(pp, job[J_LAYERS]))
+    r.max_batch = r.batch = r.ttft = r.tpot = r.busy = r.per_replica = 0.0
+    r.fits = False
+    r.mem_per_chip = r.weights_chip + r.kv_seq / r.kv_split
+    if pp > job[J_LAYERS]:
+        return r
 
-    free = usable - weights / (tp * pp)
-    max_batch = min(float(MAX_BATCH), math.floor(free * kv_split / kv_seq)) if free > 0.0 else 0.0
-    out.max_batch = max_batch
-    wanted = job[J_BATCH] if job[J_BATCH] > 0 else max(max_batch, 1.0)
-    out.batch = wanted
-    out.mem_per_chip = weights / (tp * pp) + wanted * kv_seq / kv_split
-    if wanted > max_batch:
-        out.reason = MEMORY
-        return out
+    free = usable - r.weights_chip
+    r.max_batch = min(float(MAX_BATCH), math.floor(free * r.kv_split / r.kv_seq)) if free > 0.0 else 0.0
+    wanted = job[J_BATCH] if job[J_BATCH] > 0 else max(r.max_batch, 1.0)
+    r.batch = wanted
+    r.mem_per_chip = r.weights_chip + wanted * r.kv_seq / r.kv_split
+    r.fits = wanted <= r.max_batch
+    if not r.fits:
+        return r
 
     model = _Infer(job, chip, tp, pp, per_domain)
-    ttft = model.ttft()
+    r.ttft = model.ttft()
     step, busy = model.tpot(wanted)
     slo_tpot = job[J_SLO_TPOT]
     if job[J_BATCH] <= 0 and step > slo_tpot:
@@ -324,23 +363,47 @@ def _infer(job, chip, n: int, per_domain: int, tp: int) -> Layout:
         else:
             wanted = 1.0
         step, busy = model.tpot(wanted)
-    out.batch = wanted
-    out.ttft_s, out.tpot_s = ttft, step
-    per_replica = model.throughput(wanted, step)
-    total = replicas * per_replica
+    r.batch, r.tpot, r.busy = wanted, step, busy
+    r.per_replica = model.throughput(wanted, step)
+    return r
+
+
+def _infer(job, chip, n: float, rep: Replica) -> Layout:
+    """An inference layout: as many replicas as fit in n chips."""
+    out = Layout()
+    tp, pp = rep.tp, rep.pp
+    out.tp = tp
+    if pp > job[J_LAYERS] or tp * pp > n:
+        out.reason = MEMORY
+        out.pp = min(pp, job[J_LAYERS])
+        out.mem_per_chip = rep.weights_chip + rep.kv_seq / rep.kv_split
+        return out
+    replicas = n // (tp * pp)
+    if job[J_HINT_DP] > 0:
+        if job[J_HINT_DP] > replicas:
+            return out
+        replicas = job[J_HINT_DP]
+    out.pp, out.dp, out.replicas = pp, replicas, replicas
+    out.max_batch, out.batch, out.mem_per_chip = rep.max_batch, rep.batch, rep.mem_per_chip
+    if not rep.fits:
+        out.reason = MEMORY
+        return out
+
+    out.ttft_s, out.tpot_s = rep.ttft, rep.tpot
+    total = replicas * rep.per_replica
     out.tokens_per_s = total
     demand = job[J_RATE] * job[J_OUTPUT]
-    out.replicas_needed = math.ceil(demand / per_replica)
+    out.replicas_needed = math.ceil(demand / rep.per_replica)
     load = min(1.0, demand / total) if demand > 0.0 else 1.0
     out.duration_h = job[J_DURATION_H]
-    activity = load * busy
+    activity = load * rep.busy
     out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
-    excess = max(ttft / job[J_SLO_TTFT], step / slo_tpot)
-    if ttft > job[J_SLO_TTFT]:
+    excess = max(rep.ttft / job[J_SLO_TTFT], rep.tpot / job[J_SLO_TPOT])
+    if rep.ttft > job[J_SLO_TTFT]:
         out.reason, out.score = SLO_TTFT, -excess
-    elif step > slo_tpot:
+    elif rep.tpot > job[J_SLO_TPOT]:
         out.reason, out.score = SLO_TPOT, -excess
     elif total < demand:
         out.reason, out.score = RATE, total
@@ -360,6 +423,12 @@ def score_one(job, chip, chips: int, domains: int) -> Layout:
     best = Layout()
     if chips < 1 or domains < 1:
         return best
+    # Hopeless at any layout: even with every byte of state spread over all chips.
+    floor_bytes = memory_floor(job) / chips
+    if floor_bytes > chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE]):
+        best.reason = MEMORY
+        best.mem_per_chip = floor_bytes
+        return best
     per_domain = min(chip[C_DOMAIN], math.ceil(chips / domains))
     hint_tp = job[J_HINT_TP]
     tp = 1.0
@@ -368,13 +437,13 @@ def score_one(job, chip, chips: int, domains: int) -> Layout:
             break
         if hint_tp <= 0 or tp == hint_tp:
             if job[J_KIND] == 0:
-                cand = _train(job, chip, chips, per_domain, tp, 0)
+                cand = _train(job, chip, chips, per_domain, train_setup(job, chip, tp, 0))
                 if cand.reason == MEMORY:
-                    again = _train(job, chip, chips, per_domain, tp, 1)
+                    again = _train(job, chip, chips, per_domain, train_setup(job, chip, tp, 1))
                     if again.beats(cand):
                         cand = again
             else:
-                cand = _infer(job, chip, chips, per_domain, tp)
+                cand = _infer(job, chip, chips, replica(job, chip, per_domain, tp))
             if cand.beats(best):
                 best = cand
             elif best.reason == OK and cand.reason == OK:

@@ -58,9 +58,19 @@ def _pow2_at_least(x):
         p = np.where(short, p * 2.0, p)
 
 
+def _rounds(chips):
+    k, p = np.zeros_like(chips), np.ones_like(chips)
+    while True:
+        short = p < chips
+        if not short.any():
+            return k
+        p = np.where(short, p * 2.0, p)
+        k = np.where(short, k + 1.0, k)
+
+
 def _allreduce(chips, nbytes, bw, lat):
     safe = np.maximum(chips, 1.0)
-    t = 2.0 * (safe - 1.0) / safe * nbytes / bw + 2.0 * np.log2(safe) * lat
+    t = 2.0 * (safe - 1.0) / safe * nbytes / bw + 2.0 * _rounds(safe) * lat
     return np.where(chips <= 1.0, 0.0, t)
 
 
@@ -301,6 +311,12 @@ def score(job_table, chip_table, job_index, chip_index, chips, domains) -> dict[
     with np.errstate(all="ignore"):
         per_domain = np.minimum(c[:, C_DOMAIN], np.ceil(n / np.maximum(dom, 1.0)))
         searching = (n >= 1.0) & (dom >= 1.0)
+        floor_total = np.where(j[:, J_KIND] == 0, (STATE_BYTES + OPTIMIZER_BYTES) * j[:, J_PARAMS],
+                               j[:, J_PARAMS] * np.where(j[:, J_FP8] > 0.0, 1.0, 2.0))
+        hopeless = searching & (floor_total / n > c[:, C_HBM] * (1.0 - c[:, C_MEM_RESERVE]))
+        best["reason"][hopeless] = MEMORY
+        best["mem_per_chip"][hopeless] = (floor_total / n)[hopeless]
+        searching &= ~hopeless
         train = j[:, J_KIND] == 0
         hint_tp = j[:, J_HINT_TP]
         tp = 1.0

@@ -21,17 +21,18 @@ def _candidate_arrays(job_index, chip_index, chips, domains):
 
 
 def score_arrays(job_table, chip_table, job_index, chip_index, chips, domains, *,
-                 backend: str = "core", threads: int = 1) -> dict[str, np.ndarray]:
+                 backend: str = "core", threads: int = 1, out: dict | None = None) -> dict[str, np.ndarray]:
     """Score candidates given as flat arrays; returns {name: array} for every name in
     `_columns.OUTPUTS`.  `backend` picks the compiled core (default), the pure-Python
-    reference, or the numpy-vectorised version of the same formulas."""
+    reference, or the numpy-vectorised version of the same formulas.  `out` (core
+    only) is an earlier result whose buffers are reused."""
     job_table = np.ascontiguousarray(job_table, dtype=np.float64)
     chip_table = np.ascontiguousarray(chip_table, dtype=np.float64)
     cand = _candidate_arrays(job_index, chip_index, chips, domains)
     if backend == "core":
         if _core is None:
             raise RuntimeError("trnsched._core is not built; run `pip install -e .`")
-        return _core.score(job_table, chip_table, *cand, threads=threads)
+        return _core.score(job_table, chip_table, *cand, threads=threads, out=out)
     if backend == "python":
         raw = _reference.score(job_table, chip_table, *cand)
         return {k: np.asarray(raw[k], dtype=_DTYPES.get(k, np.float64)) for k in col.OUTPUTS}
