@@ -139,24 +139,19 @@ cdef inline bint beats(const Layout* a, const Layout* b) noexcept nogil:
     return a.mem_per_chip < b.mem_per_chip
 
 
-# Both below give exactly what the reference's doubling loops give, via the
-# binary exponent instead of a loop (x = m * 2**e with 0.5 <= m < 1).
 cdef inline double rounds(double chips) noexcept nogil:
-    cdef int e
-    cdef double m
-    if chips <= 1.0:
-        return 0.0
-    m = frexp(chips, &e)
-    return <double>(e - 1) if m == 0.5 else <double>e
+    cdef double k = 0.0, p = 1.0
+    while p < chips:
+        p *= 2.0
+        k += 1.0
+    return k
 
 
 cdef inline double pow2_at_least(double x) noexcept nogil:
-    cdef int e
-    cdef double m
-    if x <= 1.0:
-        return 1.0
-    m = frexp(x, &e)
-    return x if m == 0.5 else ldexp(1.0, e)
+    cdef double p = 1.0
+    while p < x:
+        p *= 2.0
+    return p
 
 
 cdef inline double allreduce_time(double chips, double nbytes, double bw, double lat) noexcept nogil:
