@@ -211,6 +211,13 @@ cdef void train_setup(const double* job, const double* chip, double tp, int reco
     s.a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
 
 
+cdef inline double train_floor(const double* job, const TrainSetup* s, double n) noexcept nogil:
+    """A lower bound on the step time at this tp with any pipeline depth and either
+    recompute setting: all n chips computing, plus the tensor-parallel collectives of
+    at least batch/dp micro-batches.  It grows with tp (narrower GEMMs, bigger groups)."""
+    return (s.compute_work + job[J_BATCH_SEQS] * s.tp * job[J_LAYERS] * s.tp_comm) / n
+
+
 cdef void train_layout(const double* job, const double* chip, double n, double per_domain,
                        const TrainSetup* setup, Layout* out) noexcept nogil:
     cdef double tp = setup.tp
@@ -556,6 +563,10 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
                         if not cache.train_ready[k][0]:
                             train_setup(job, chip, tp, 0, &cache.train[k][0])
                             cache.train_ready[k][0] = True
+                        if best.reason == OK and train_floor(job, &cache.train[k][0], chips) > -best.score * (1.0 + 1e-12):
+                            # No layout at this tp or above can be faster: skipping them
+                            # leaves the reference's answer unchanged.
+                            break
                         train_layout(job, chip, chips, per_domain, &cache.train[k][0], cand)
                         if cand.reason == MEMORY:
                             if not cache.train_ready[k][1]:
@@ -571,7 +582,7 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
                         infer_layout(job, chip, chips, &cache.rep[k], cand)
                     if beats(cand, best):
                         tmp = best; best = cand; cand = tmp
-                    elif best.reason == OK and cand.reason == OK:
+                    elif best.reason == OK and cand.reason == OK and cand.recompute == 0.0:
                         break
                 tp *= 2.0
     if best != &slots[0]:

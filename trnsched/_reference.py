@@ -417,8 +417,9 @@ def score_one(job, chip, chips: int, domains: int) -> Layout:
 
     Tensor-parallel degrees are tried in increasing order; training falls back to
     full activation recompute only when the plain layout does not fit.  The search
-    stops at the first degree that is feasible but slower than the best so far:
-    past that point collectives only grow.
+    stops at the first degree whose layout is feasible, needs no recompute and is
+    slower than the best so far: past that point collectives only grow.  (A layout
+    that needs recompute may be followed by a faster one that does not.)
     """
     best = Layout()
     if chips < 1 or domains < 1:
@@ -446,7 +447,7 @@ def score_one(job, chip, chips: int, domains: int) -> Layout:
                 cand = _infer(job, chip, chips, replica(job, chip, per_domain, tp))
             if cand.beats(best):
                 best = cand
-            elif best.reason == OK and cand.reason == OK:
+            elif best.reason == OK and cand.reason == OK and not cand.recompute:
                 break
         tp *= 2.0
     best.feasible = 1 if best.reason == OK else 0

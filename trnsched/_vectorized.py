@@ -341,7 +341,7 @@ def score(job_table, chip_table, job_index, chip_index, chips, domains) -> dict[
                     cand = _infer(*args)
                 prev = _subset(best, idx)
                 better = _beats(cand, prev)
-                stop = ~better & (prev["reason"] == OK) & (cand["reason"] == OK)
+                stop = ~better & (prev["reason"] == OK) & (cand["reason"] == OK) & (cand["recompute"] == 0.0)
                 for k in FIELDS:
                     best[k][idx[better]] = cand[k][better]
                 searching[idx[stop]] = False
