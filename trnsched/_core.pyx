@@ -183,7 +183,7 @@ cdef inline double memory_floor(const double* job) noexcept nogil:
 
 ctypedef struct TrainSetup:
     double tp, recompute, act, state_all, state_dense, model_flops, peak, compute_work
-    double tp_comm, hop_su, hop_so, a2a_bytes, collectives
+    double tp_comm, hop_su, hop_so, a2a_bytes, collectives, hours_per_step
 
 
 cdef void train_setup(const double* job, const double* chip, double tp, int recompute,
@@ -209,6 +209,7 @@ cdef void train_setup(const double* job, const double* chip, double tp, int reco
     s.hop_su = seq * hidden * 2.0 / tp / su_bw + chip[C_SU_LAT]
     s.hop_so = seq * hidden * 2.0 / tp / so_bw + chip[C_SO_LAT]
     s.a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
+    s.hours_per_step = job[J_TOKENS] / (job[J_BATCH_SEQS] * seq) / 3600.0
 
 
 cdef inline double train_floor(const double* job, const TrainSetup* s, double n) noexcept nogil:
@@ -302,7 +303,7 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     out.step_time_s = step
     out.tokens_per_s = job[J_BATCH_SEQS] * job[J_SEQ_LEN] / step
     out.mfu = setup.model_flops / (step * n * setup.peak)
-    out.duration_h = job[J_TOKENS] / out.tokens_per_s / 3600.0
+    out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
     out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0

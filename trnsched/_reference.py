@@ -111,7 +111,8 @@ class TrainSetup:
     the core computes them once and reuses them across chip counts."""
 
     __slots__ = ("tp", "recompute", "act", "state_all", "state_dense", "model_flops", "peak",
-                 "compute_work", "tp_comm", "hop_su", "hop_so", "a2a_bytes", "collectives")
+                 "compute_work", "tp_comm", "hop_su", "hop_so", "a2a_bytes", "collectives",
+                 "hours_per_step")
 
 
 def train_setup(job, chip, tp: float, recompute: int) -> TrainSetup:
@@ -138,6 +139,7 @@ def train_setup(job, chip, tp: float, recompute: int) -> TrainSetup:
     s.hop_su = seq * hidden * 2.0 / tp / su_bw + chip[C_SU_LAT]
     s.hop_so = seq * hidden * 2.0 / tp / so_bw + chip[C_SO_LAT]
     s.a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
+    s.hours_per_step = job[J_TOKENS] / (job[J_BATCH_SEQS] * seq) / 3600.0
     return s
 
 
@@ -221,7 +223,7 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
     out.step_time_s = step
     out.tokens_per_s = job[J_BATCH_SEQS] * job[J_SEQ_LEN] / step
     out.mfu = setup.model_flops / (step * n * setup.peak)
-    out.duration_h = job[J_TOKENS] / out.tokens_per_s / 3600.0
+    out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
     out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0

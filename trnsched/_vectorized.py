@@ -160,7 +160,7 @@ def _train(j, c, n, per_domain, tp, recompute):
                     * _alltoall(ep, ep_in, a2a_bytes, su_bw, su_lat, so_bw, so_lat), 0.0)
     step = t_compute + t_bubble + t_tp + t_pp + t_dp_exposed + t_ep
     tokens_per_s = tokens_step / step
-    duration = j[:, J_TOKENS] / tokens_per_s / 3600.0
+    duration = step * (j[:, J_TOKENS] / (j[:, J_BATCH_SEQS] * seq) / 3600.0)
     power = n * (c[:, C_IDLE] + (c[:, C_TDP] - c[:, C_IDLE]) * (t_compute / step)) * c[:, C_PUE] / 1000.0
     late = j[:, J_ARRIVAL_H] + duration > j[:, J_DEADLINE_H]
     _take(out, live, step_time_s=step, tokens_per_s=tokens_per_s, mfu=model_flops / (step * n * peak),
