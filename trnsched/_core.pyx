@@ -49,25 +49,24 @@ cdef enum:
     C_PEAK_FP8 = 1
     C_HBM = 2
     C_HBM_BW = 3
-    C_TDP = 4
-    C_IDLE = 5
+    C_BUSY_KW = 4
+    C_IDLE_KW = 5
     C_DOMAIN = 6
     C_SU_BW = 7
     C_SU_LAT = 8
     C_SO_BW = 9
     C_SO_LAT = 10
     C_PRICE_HR = 11
-    C_PUE = 12
-    C_EFF_BF16 = 13
-    C_EFF_FP8 = 14
-    C_EFF_PREFILL = 15
-    C_EFF_HBM = 16
-    C_EFF_NET = 17
-    C_GEMM_W0 = 18
-    C_LAYER_OVERHEAD = 19
-    C_REQUEST_OVERHEAD = 20
-    C_MEM_RESERVE = 21
-    CHIP_COLUMNS = 22
+    C_EFF_BF16 = 12
+    C_EFF_FP8 = 13
+    C_EFF_PREFILL = 14
+    C_EFF_HBM = 15
+    C_EFF_NET = 16
+    C_GEMM_W0 = 17
+    C_LAYER_OVERHEAD = 18
+    C_REQUEST_OVERHEAD = 19
+    C_MEM_RESERVE = 20
+    CHIP_COLUMNS = 21
     # reason codes, in order of progress
     OK = 0
     NO_LAYOUT = 1
@@ -306,7 +305,7 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
-    out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
     if job[J_ARRIVAL_H] + out.duration_h > job[J_DEADLINE_H]:
@@ -399,7 +398,7 @@ cdef inline double infer_throughput(const Infer* m, double batch, double step) n
 
 ctypedef struct Replica:
     double tp, pp, weights_chip, kv_seq, kv_split, max_batch, batch, mem_per_chip
-    double ttft, tpot, busy, per_replica
+    double ttft, tpot, busy, per_replica, need, excess
     bint fits, crosses      # crosses: a pipeline hop leaves the scale-up domain
 
 
@@ -428,6 +427,8 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
     r.tpot = 0.0
     r.busy = 0.0
     r.per_replica = 0.0
+    r.need = 0.0
+    r.excess = 0.0
     r.fits = False
     r.mem_per_chip = r.weights_chip + r.kv_seq / r.kv_split
     if pp > job[J_LAYERS]:
@@ -465,11 +466,13 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
     r.tpot = step
     r.busy = busy
     r.per_replica = infer_throughput(&model, wanted, step)
+    r.need = job[J_RATE] * job[J_OUTPUT] / r.per_replica
+    r.excess = fmax(r.ttft / job[J_SLO_TTFT], r.tpot / job[J_SLO_TPOT])
 
 
 cdef void infer_layout(const double* job, const double* chip, double n, const Replica* rep,
                        Layout* out) noexcept nogil:
-    cdef double tp = rep.tp, pp = rep.pp, replicas, total, demand, load, activity, excess
+    cdef double tp = rep.tp, pp = rep.pp, replicas, total, load, activity
     layout_init(out)
     out.tp = tp
     if pp > job[J_LAYERS] or tp * pp > n:
@@ -496,22 +499,20 @@ cdef void infer_layout(const double* job, const double* chip, double n, const Re
     out.tpot_s = rep.tpot
     total = replicas * rep.per_replica
     out.tokens_per_s = total
-    demand = job[J_RATE] * job[J_OUTPUT]
-    out.replicas_needed = ceil(demand / rep.per_replica)
-    load = fmin(1.0, demand / total) if demand > 0.0 else 1.0
+    out.replicas_needed = ceil(rep.need)
+    load = fmin(1.0, rep.need / replicas) if rep.need > 0.0 else 1.0
     out.duration_h = job[J_DURATION_H]
     activity = load * rep.busy
-    out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
-    excess = fmax(rep.ttft / job[J_SLO_TTFT], rep.tpot / job[J_SLO_TPOT])
     if rep.ttft > job[J_SLO_TTFT]:
         out.reason = SLO_TTFT
-        out.score = -excess
+        out.score = -rep.excess
     elif rep.tpot > job[J_SLO_TPOT]:
         out.reason = SLO_TPOT
-        out.score = -excess
-    elif total < demand:
+        out.score = -rep.excess
+    elif rep.need > replicas:
         out.reason = RATE
         out.score = total
     else:

@@ -16,9 +16,9 @@ import math
 
 from trnsched._columns import (
     ACT_BYTES_FULL, ACT_BYTES_RECOMPUTE, BATCH, C_DOMAIN, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM,
-    C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW, C_IDLE, C_LAYER_OVERHEAD, C_MEM_RESERVE,
-    C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_PUE, C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW,
-    C_SU_LAT, C_TDP, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
+    C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW, C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE,
+    C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW,
+    C_SU_LAT, C_BUSY_KW, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
     J_DEADLINE_H, J_DENSE, J_DURATION_H, J_EXPERTS, J_FP8, J_HEADS, J_HIDDEN, J_HINT_DP, J_HINT_EP,
     J_HINT_PP, J_HINT_TP, J_KIND, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS, J_PROMPT,
     J_RATE, J_SEQ_LEN, J_SLO_TPOT, J_SLO_TTFT, J_TOKENS, J_TOP_K, MAX_BATCH, MEMORY, NO_LAYOUT, OK,
@@ -226,7 +226,7 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
     out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
-    out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
     if job[J_ARRIVAL_H] + out.duration_h > job[J_DEADLINE_H]:
@@ -312,7 +312,7 @@ class Replica:
     chip type and domain size and reuses it across counts."""
 
     __slots__ = ("tp", "pp", "weights_chip", "kv_seq", "kv_split", "max_batch", "batch", "mem_per_chip",
-                 "fits", "ttft", "tpot", "busy", "per_replica")
+                 "fits", "ttft", "tpot", "busy", "per_replica", "need", "excess")
 
 
 def replica(job, chip, per_domain: float, tp: float) -> Replica:
@@ -332,7 +332,7 @@ def replica(job, chip, per_domain: float, tp: float) -> Replica:
         pp = pow2_at_least(pp_need) if pp_need <= job[J_LAYERS] else INF
     r.pp = pp
     r.weights_chip = weights / (tp * min(pp, job[J_LAYERS]))
-    r.max_batch = r.batch = r.ttft = r.tpot = r.busy = r.per_replica = 0.0
+    r.max_batch = r.batch = r.ttft = r.tpot = r.busy = r.per_replica = r.need = r.excess = 0.0
     r.fits = False
     r.mem_per_chip = r.weights_chip + r.kv_seq / r.kv_split
     if pp > job[J_LAYERS]:
@@ -367,6 +367,8 @@ def replica(job, chip, per_domain: float, tp: float) -> Replica:
         step, busy = model.tpot(wanted)
     r.batch, r.tpot, r.busy = wanted, step, busy
     r.per_replica = model.throughput(wanted, step)
+    r.need = job[J_RATE] * job[J_OUTPUT] / r.per_replica   # replicas the request rate needs
+    r.excess = max(r.ttft / job[J_SLO_TTFT], r.tpot / job[J_SLO_TPOT])
     return r
 
 
@@ -394,20 +396,18 @@ def _infer(job, chip, n: float, rep: Replica) -> Layout:
     out.ttft_s, out.tpot_s = rep.ttft, rep.tpot
     total = replicas * rep.per_replica
     out.tokens_per_s = total
-    demand = job[J_RATE] * job[J_OUTPUT]
-    out.replicas_needed = math.ceil(demand / rep.per_replica)
-    load = min(1.0, demand / total) if demand > 0.0 else 1.0
+    out.replicas_needed = math.ceil(rep.need)
+    load = min(1.0, rep.need / replicas) if rep.need > 0.0 else 1.0
     out.duration_h = job[J_DURATION_H]
     activity = load * rep.busy
-    out.power_kw = n * (chip[C_IDLE] + (chip[C_TDP] - chip[C_IDLE]) * activity) * chip[C_PUE] / 1000.0
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
-    excess = max(rep.ttft / job[J_SLO_TTFT], rep.tpot / job[J_SLO_TPOT])
     if rep.ttft > job[J_SLO_TTFT]:
-        out.reason, out.score = SLO_TTFT, -excess
+        out.reason, out.score = SLO_TTFT, -rep.excess
     elif rep.tpot > job[J_SLO_TPOT]:
-        out.reason, out.score = SLO_TPOT, -excess
-    elif total < demand:
+        out.reason, out.score = SLO_TPOT, -rep.excess
+    elif rep.need > replicas:
         out.reason, out.score = RATE, total
     else:
         out.reason, out.score = OK, total

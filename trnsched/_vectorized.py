@@ -11,9 +11,9 @@ import numpy as np
 
 from trnsched._columns import (
     ACT_BYTES_FULL, ACT_BYTES_RECOMPUTE, BATCH, C_DOMAIN, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM,
-    C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW, C_IDLE, C_LAYER_OVERHEAD, C_MEM_RESERVE,
-    C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_PUE, C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW,
-    C_SU_LAT, C_TDP, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
+    C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW, C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE,
+    C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW,
+    C_SU_LAT, C_BUSY_KW, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
     J_DEADLINE_H, J_DENSE, J_DURATION_H, J_EXPERTS, J_FP8, J_HEADS, J_HIDDEN, J_HINT_DP, J_HINT_EP,
     J_HINT_PP, J_HINT_TP, J_KIND, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS, J_PROMPT,
     J_RATE, J_SEQ_LEN, J_SLO_TPOT, J_SLO_TTFT, J_TOKENS, J_TOP_K, MAX_BATCH, MEMORY, NO_LAYOUT, OK,
@@ -161,7 +161,7 @@ def _train(j, c, n, per_domain, tp, recompute):
     step = t_compute + t_bubble + t_tp + t_pp + t_dp_exposed + t_ep
     tokens_per_s = tokens_step / step
     duration = step * (j[:, J_TOKENS] / (j[:, J_BATCH_SEQS] * seq) / 3600.0)
-    power = n * (c[:, C_IDLE] + (c[:, C_TDP] - c[:, C_IDLE]) * (t_compute / step)) * c[:, C_PUE] / 1000.0
+    power = n * (c[:, C_IDLE_KW] + c[:, C_BUSY_KW] * (t_compute / step))
     late = j[:, J_ARRIVAL_H] + duration > j[:, J_DEADLINE_H]
     _take(out, live, step_time_s=step, tokens_per_s=tokens_per_s, mfu=model_flops / (step * n * peak),
           duration_h=duration, score=-step, power_kw=power, energy_kwh=power * duration,
@@ -284,17 +284,17 @@ def _infer(j, c, n, per_domain, tp):
         step, busy = np.where(shrink, step2, step), np.where(shrink, busy2, busy)
     per_replica = model.throughput(wanted, step)
     total = replicas * per_replica
-    demand = j[:, J_RATE] * j[:, J_OUTPUT]
-    load = np.where(demand > 0.0, np.minimum(1.0, demand / total), 1.0)
+    need = j[:, J_RATE] * j[:, J_OUTPUT] / per_replica
+    load = np.where(need > 0.0, np.minimum(1.0, need / replicas), 1.0)
     duration = j[:, J_DURATION_H]
-    power = n * (c[:, C_IDLE] + (c[:, C_TDP] - c[:, C_IDLE]) * load * busy) * c[:, C_PUE] / 1000.0
+    power = n * (c[:, C_IDLE_KW] + c[:, C_BUSY_KW] * (load * busy))
     excess = np.maximum(ttft / j[:, J_SLO_TTFT], step / slo_tpot)
     slow_first = ttft > j[:, J_SLO_TTFT]
     slow_next = step > slo_tpot
-    reason = np.select([slow_first, slow_next, total < demand], [SLO_TTFT, SLO_TPOT, RATE], OK)
+    reason = np.select([slow_first, slow_next, need > replicas], [SLO_TTFT, SLO_TPOT, RATE], OK)
     score = np.where(slow_first | slow_next, -excess, total)
     _take(out, live, batch=wanted, ttft_s=ttft, tpot_s=step, tokens_per_s=total,
-          replicas_needed=np.ceil(demand / per_replica), duration_h=duration, power_kw=power,
+          replicas_needed=np.ceil(need), duration_h=duration, power_kw=power,
           energy_kwh=power * duration, cost_usd=n * c[:, C_PRICE_HR] * duration, reason=reason, score=score)
     return out
 
