@@ -138,12 +138,16 @@ cdef inline bint beats(const Layout* a, const Layout* b) noexcept nogil:
     return a.mem_per_chip < b.mem_per_chip
 
 
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
+
+
 cdef inline double rounds(double chips) noexcept nogil:
-    cdef double k = 0.0, p = 1.0
-    while p < chips:
-        p *= 2.0
-        k += 1.0
-    return k
+    # ceil(log2(chips)) from the leading zeros of chips - 1: the reference's doubling
+    # loop without its data-dependent trip count.  Chip counts are whole numbers.
+    if chips <= 1.0:
+        return 0.0
+    return <double>(64 - __builtin_clzll(<unsigned long long>ceil(chips) - 1))
 
 
 cdef inline double pow2_at_least(double x) noexcept nogil:
@@ -574,9 +578,13 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
                             if not cache.train_ready[k][1]:
                                 train_setup(job, chip, tp, 1, &cache.train[k][1])
                                 cache.train_ready[k][1] = True
-                            train_layout(job, chip, chips, per_domain, &cache.train[k][1], spare)
-                            if beats(spare, cand):
-                                tmp = cand; cand = spare; spare = tmp
+                            # A recompute layout never ends the sweep, so one that
+                            # cannot beat the best need not be evaluated at all.
+                            if not (best.reason == OK and
+                                    train_floor(job, &cache.train[k][1], chips) > -best.score * (1.0 + 1e-12)):
+                                train_layout(job, chip, chips, per_domain, &cache.train[k][1], spare)
+                                if beats(spare, cand):
+                                    tmp = cand; cand = spare; spare = tmp
                     else:
                         if not cache.ready[k] or cache.rep[k].crosses != (tp * cache.rep[k].pp > per_domain):
                             replica_init(job, chip, per_domain, tp, &cache.rep[k])
