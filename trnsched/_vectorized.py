@@ -265,23 +265,24 @@ def _infer(j, c, n, per_domain, tp):
     ttft = model.ttft()
     step, busy = model.tpot(wanted)
     slo_tpot = j[:, J_SLO_TPOT]
-    search = live & auto & (step > slo_tpot)
-    if search.any():
-        lo = np.ones(len(n))
-        hi = wanted.copy()
-        search &= model.tpot(lo)[0] <= slo_tpot
+    shrink = np.flatnonzero(live & auto & (step > slo_tpot))
+    if len(shrink):
+        # Bisection on the rows whose TPOT SLO binds, and only those.
+        sub = _Infer(j[shrink], c[shrink], tp, pp[shrink], per_domain[shrink])
+        slo = slo_tpot[shrink]
+        lo = np.ones(len(shrink))
+        hi = wanted[shrink].copy()
+        search = sub.tpot(lo)[0] <= slo
         while True:
             going = search & (hi - lo > 1.0)
             if not going.any():
                 break
             mid = np.floor(0.5 * (lo + hi))
-            fits = model.tpot(mid)[0] <= slo_tpot
+            fits = sub.tpot(mid)[0] <= slo
             lo = np.where(going & fits, mid, lo)
             hi = np.where(going & ~fits, mid, hi)
-        shrink = live & auto & (step > slo_tpot)
-        wanted = np.where(shrink, np.where(search, lo, 1.0), wanted)
-        step2, busy2 = model.tpot(wanted)
-        step, busy = np.where(shrink, step2, step), np.where(shrink, busy2, busy)
+        wanted[shrink] = np.where(search, lo, 1.0)
+        step[shrink], busy[shrink] = sub.tpot(wanted[shrink])
     per_replica = model.throughput(wanted, step)
     total = replicas * per_replica
     need = j[:, J_RATE] * j[:, J_OUTPUT] / per_replica
