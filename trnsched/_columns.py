@@ -84,6 +84,8 @@ RECOMPUTE_FLOPS = 4.0 / 3.0
 STATE_BYTES = 4.0         # bf16 weights + bf16 gradients per parameter
 OPTIMIZER_BYTES = 12.0    # fp32 master weights + Adam m and v, sharded over data parallel (ZeRO-1)
 DP_OVERLAP = 0.5          # share of compute time that hides the gradient reduction
+VIRTUAL_MAX = 8.0         # interleaved pipeline: at most 8 model chunks per device,
+CHUNK_LAYERS_MIN = 2.0    # each of at least 2 layers (Narayanan et al. 2021)
 
 OUTPUTS = ("feasible", "reason", "tp", "pp", "dp", "ep", "recompute", "step_time_s", "tokens_per_s",
            "mfu", "ttft_s", "tpot_s", "batch", "max_batch", "replicas", "replicas_needed",

@@ -85,6 +85,8 @@ cdef double RECOMPUTE_FLOPS = 4.0 / 3.0
 cdef double STATE_BYTES = 4.0
 cdef double OPTIMIZER_BYTES = 12.0
 cdef double DP_OVERLAP = 0.5
+cdef double VIRTUAL_MAX = 8.0
+cdef double CHUNK_LAYERS_MIN = 2.0
 
 
 def layout_constants():
@@ -94,6 +96,7 @@ def layout_constants():
                 N_TP_OPTIONS=N_TP_OPTIONS, ACT_BYTES_FULL=ACT_BYTES_FULL,
                 ACT_BYTES_RECOMPUTE=ACT_BYTES_RECOMPUTE, RECOMPUTE_FLOPS=RECOMPUTE_FLOPS,
                 STATE_BYTES=STATE_BYTES, OPTIMIZER_BYTES=OPTIMIZER_BYTES, DP_OVERLAP=DP_OVERLAP,
+                VIRTUAL_MAX=VIRTUAL_MAX, CHUNK_LAYERS_MIN=CHUNK_LAYERS_MIN,
                 J_KIND=J_KIND, J_SLO_TPOT=J_SLO_TPOT, C_PEAK_BF16=C_PEAK_BF16, C_GEMM_W0=C_GEMM_W0)
 
 
@@ -229,7 +232,7 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     cdef double expert = params - job[J_DENSE]
     cdef double usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
     cdef double fixed, room, room_ep, pp_need, pp, dp, ep, used, params_per_chip, mem
-    cdef double micro_batches, t_compute, t_bubble, passes, layer_passes, t_tp, t_pp
+    cdef double micro_batches, t_compute, virtual, bubble, layer_passes, t_tp, t_pp
     cdef double su_bw, so_bw, su_lat, so_lat, grad_bytes, dp_in, dp_out, t_dp, t_dp_exposed
     cdef double t_ep, ep_in, step, activity
     layout_init(out)
@@ -277,13 +280,14 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
         return
 
     t_compute = setup.compute_work / used
-    t_bubble = t_compute * (pp - 1.0) / micro_batches
-    passes = micro_batches + pp - 1.0
-    layer_passes = passes * layers / pp
+    layer_passes = micro_batches * layers / pp
     t_tp = layer_passes * setup.tp_comm
+    virtual = 1.0
     t_pp = 0.0
     if pp > 1.0:
-        t_pp = 2.0 * passes * (setup.hop_so if tp * pp > per_domain else setup.hop_su)
+        virtual = fmax(1.0, fmin(VIRTUAL_MAX, floor(layers / pp / CHUNK_LAYERS_MIN)))
+        t_pp = 2.0 * micro_batches * virtual * (setup.hop_so if tp * pp > per_domain else setup.hop_su)
+    bubble = (pp - 1.0) / (virtual * micro_batches)
 
     su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
     so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
@@ -302,7 +306,7 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
         t_ep = layer_passes * setup.collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
                                                                 so_bw, so_lat)
 
-    step = t_compute + t_bubble + t_tp + t_pp + t_dp_exposed + t_ep
+    step = (t_compute + t_tp + t_ep) * (1.0 + bubble) + t_pp + t_dp_exposed
     out.step_time_s = step
     out.tokens_per_s = job[J_BATCH_SEQS] * job[J_SEQ_LEN] / step
     out.mfu = setup.model_flops / (step * n * setup.peak)

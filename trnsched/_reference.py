@@ -18,11 +18,12 @@ from trnsched._columns import (
     ACT_BYTES_FULL, ACT_BYTES_RECOMPUTE, BATCH, C_DOMAIN, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM,
     C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW, C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE,
     C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW,
-    C_SU_LAT, C_BUSY_KW, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
+    C_SU_LAT, C_BUSY_KW, CHUNK_LAYERS_MIN, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
     J_DEADLINE_H, J_DENSE, J_DURATION_H, J_EXPERTS, J_FP8, J_HEADS, J_HIDDEN, J_HINT_DP, J_HINT_EP,
     J_HINT_PP, J_HINT_TP, J_KIND, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS, J_PROMPT,
     J_RATE, J_SEQ_LEN, J_SLO_TPOT, J_SLO_TTFT, J_TOKENS, J_TOP_K, MAX_BATCH, MEMORY, NO_LAYOUT, OK,
     OPTIMIZER_BYTES, OUTPUTS, RATE, RECOMPUTE_FLOPS, SLO_TPOT, SLO_TTFT, STATE_BYTES, TP_OPTIONS,
+    VIRTUAL_MAX,
 )
 
 INF = math.inf
@@ -193,13 +194,16 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
         return out
 
     t_compute = setup.compute_work / used
-    t_bubble = t_compute * (pp - 1.0) / micro_batches
-    passes = micro_batches + pp - 1.0           # micro-batch slots a stage goes through
-    layer_passes = passes * layers / pp
+    layer_passes = micro_batches * layers / pp  # layers a stage runs per step
     t_tp = layer_passes * setup.tp_comm
+    # Interleaved 1F1B: each device holds `virtual` model chunks, which divides the
+    # pipeline bubble by that much and multiplies the point-to-point hops.
+    virtual = 1.0
     t_pp = 0.0
     if pp > 1.0:
-        t_pp = 2.0 * passes * (setup.hop_so if tp * pp > per_domain else setup.hop_su)
+        virtual = max(1.0, min(VIRTUAL_MAX, math.floor(layers / pp / CHUNK_LAYERS_MIN)))
+        t_pp = 2.0 * micro_batches * virtual * (setup.hop_so if tp * pp > per_domain else setup.hop_su)
+    bubble = (pp - 1.0) / (virtual * micro_batches)
 
     # Gradient reduction: reduce-scatter inside each domain, then across domains
     # on the shard each chip owns (hierarchical, as NCCL and Neuron do).
@@ -219,7 +223,9 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
         t_ep = layer_passes * setup.collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
                                                                 so_bw, so_lat)
 
-    step = t_compute + t_bubble + t_tp + t_pp + t_dp_exposed + t_ep
+    # The bubble idles a stage's whole critical path: its compute and the
+    # collectives inside it; the gradient reduction and hops come on top.
+    step = (t_compute + t_tp + t_ep) * (1.0 + bubble) + t_pp + t_dp_exposed
     out.step_time_s = step
     out.tokens_per_s = job[J_BATCH_SEQS] * job[J_SEQ_LEN] / step
     out.mfu = setup.model_flops / (step * n * setup.peak)

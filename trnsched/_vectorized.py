@@ -13,11 +13,12 @@ from trnsched._columns import (
     ACT_BYTES_FULL, ACT_BYTES_RECOMPUTE, BATCH, C_DOMAIN, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM,
     C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW, C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE,
     C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW,
-    C_SU_LAT, C_BUSY_KW, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
+    C_SU_LAT, C_BUSY_KW, CHUNK_LAYERS_MIN, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
     J_DEADLINE_H, J_DENSE, J_DURATION_H, J_EXPERTS, J_FP8, J_HEADS, J_HIDDEN, J_HINT_DP, J_HINT_EP,
     J_HINT_PP, J_HINT_TP, J_KIND, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS, J_PROMPT,
     J_RATE, J_SEQ_LEN, J_SLO_TPOT, J_SLO_TTFT, J_TOKENS, J_TOP_K, MAX_BATCH, MEMORY, NO_LAYOUT, OK,
     OPTIMIZER_BYTES, OUTPUTS, RATE, RECOMPUTE_FLOPS, SLO_TPOT, SLO_TTFT, STATE_BYTES, TP_OPTIONS,
+    VIRTUAL_MAX,
 )
 
 INF = np.inf
@@ -138,17 +139,17 @@ def _train(j, c, n, per_domain, tp, recompute):
     tokens_step = j[:, J_BATCH_SEQS] * seq
     model_flops = tokens_step * (6.0 * j[:, J_ACTIVE] + 12.0 * layers * seq * j[:, J_ATTN_DIM])
     t_compute = model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (used * peak * eff)
-    t_bubble = t_compute * (pp - 1.0) / micro_batches
     su_bw, so_bw = c[:, C_SU_BW] * c[:, C_EFF_NET], c[:, C_SO_BW] * c[:, C_EFF_NET]
     su_lat, so_lat = c[:, C_SU_LAT], c[:, C_SO_LAT]
-    passes = micro_batches + pp - 1.0
-    layer_passes = passes * layers / pp
+    layer_passes = micro_batches * layers / pp
     collectives = 6.0 if recompute else 4.0
     tp_arr = np.full(size, float(tp))
     t_tp = layer_passes * collectives * _allreduce(tp_arr, seq * hidden * 2.0, su_bw, su_lat)
     crosses = tp * pp > per_domain
     bw, lat = np.where(crosses, so_bw, su_bw), np.where(crosses, so_lat, su_lat)
-    t_pp = np.where(pp > 1.0, 2.0 * passes * (seq * hidden * 2.0 / tp / bw + lat), 0.0)
+    virtual = np.where(pp > 1.0, np.maximum(1.0, np.minimum(VIRTUAL_MAX, np.floor(layers / pp / CHUNK_LAYERS_MIN))), 1.0)
+    t_pp = np.where(pp > 1.0, 2.0 * micro_batches * virtual * (seq * hidden * 2.0 / tp / bw + lat), 0.0)
+    bubble = (pp - 1.0) / (virtual * micro_batches)
     grad_bytes = 2.0 * params_per_chip
     dp_in = np.maximum(1.0, np.minimum(dp, np.floor(per_domain / (tp * pp))))
     dp_out = np.ceil(dp / dp_in)
@@ -158,7 +159,7 @@ def _train(j, c, n, per_domain, tp, recompute):
     a2a_bytes = seq / tp * j[:, J_TOP_K] * hidden * 2.0
     t_ep = np.where(ep > 1.0, layer_passes * collectives
                     * _alltoall(ep, ep_in, a2a_bytes, su_bw, su_lat, so_bw, so_lat), 0.0)
-    step = t_compute + t_bubble + t_tp + t_pp + t_dp_exposed + t_ep
+    step = (t_compute + t_tp + t_ep) * (1.0 + bubble) + t_pp + t_dp_exposed
     tokens_per_s = tokens_step / step
     duration = step * (j[:, J_TOKENS] / (j[:, J_BATCH_SEQS] * seq) / 3600.0)
     power = n * (c[:, C_IDLE_KW] + c[:, C_BUSY_KW] * (t_compute / step))
