@@ -153,6 +153,11 @@ cdef inline double rounds(double chips) noexcept nogil:
     return <double>(64 - __builtin_clzll(<unsigned long long>ceil(chips) - 1))
 
 
+cdef inline double pow2_at_most(double x) noexcept nogil:
+    # Largest power of two <= x (x >= 1): the top set bit of floor(x).
+    return <double>(1ULL << (63 - __builtin_clzll(<unsigned long long>floor(x))))
+
+
 cdef inline double pow2_at_least(double x) noexcept nogil:
     cdef double p = 1.0
     while p < x:
@@ -260,16 +265,25 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
         if job[J_HINT_DP] > dp:
             return
         dp = job[J_HINT_DP]
-    ep = fmin(experts, dp) if job[J_HINT_EP] <= 0 else job[J_HINT_EP]
-    if ep > dp or ep > experts:
-        return
     used = tp * pp * dp
+    dp_in = fmax(1.0, fmin(dp, floor(per_domain / (tp * pp))))
+    fixed = OPTIMIZER_BYTES * params / used + setup.act
+    if job[J_HINT_EP] > 0:
+        ep = job[J_HINT_EP]
+        if ep > dp or ep > experts:
+            return
+    elif experts <= 1.0:
+        ep = 1.0
+    else:
+        ep = pow2_at_most(fmin(experts, dp_in))
+        if STATE_BYTES * (job[J_DENSE] + expert / ep) / (tp * pp) + fixed > usable:
+            ep = pow2_at_most(fmin(experts, dp))
     out.pp = pp
     out.dp = dp
     out.ep = ep
 
     params_per_chip = (job[J_DENSE] + expert / ep) / (tp * pp)
-    mem = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used + setup.act
+    mem = STATE_BYTES * params_per_chip + fixed
     out.mem_per_chip = mem
     if mem > usable:
         out.reason = MEMORY
@@ -294,7 +308,6 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     su_lat = chip[C_SU_LAT]
     so_lat = chip[C_SO_LAT]
     grad_bytes = 2.0 * params_per_chip
-    dp_in = fmax(1.0, fmin(dp, floor(per_domain / (tp * pp))))
     dp_out = ceil(dp / dp_in)
     t_dp = (allreduce_time(dp_in, grad_bytes, su_bw, su_lat)
             + allreduce_time(dp_out, grad_bytes / dp_in, so_bw, so_lat))

@@ -43,6 +43,14 @@ def rounds(chips: float) -> float:
     return k
 
 
+def pow2_at_most(x: float) -> float:
+    """Largest power of two <= x (x >= 1)."""
+    p = 1.0
+    while p * 2.0 <= x:
+        p *= 2.0
+    return p
+
+
 def pow2_at_least(x: float) -> float:
     """Smallest power of two >= x (callers keep x small and finite)."""
     p = 1.0
@@ -176,14 +184,25 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
         if job[J_HINT_DP] > dp:
             return out
         dp = job[J_HINT_DP]
-    ep = min(experts, dp) if job[J_HINT_EP] <= 0 else job[J_HINT_EP]
-    if ep > dp or ep > experts:
-        return out
     used = tp * pp * dp
+    dp_in = max(1.0, min(dp, math.floor(per_domain / (tp * pp))))   # replicas per domain
+    fixed = OPTIMIZER_BYTES * params / used + setup.act
+    if job[J_HINT_EP] > 0:
+        ep = job[J_HINT_EP]
+        if ep > dp or ep > experts:
+            return out
+    elif experts <= 1.0:
+        ep = 1.0
+    else:
+        # Expert groups of a power of two, inside one domain so that the all-to-all
+        # stays on the scale-up fabric, unless the experts then do not fit.
+        ep = pow2_at_most(min(experts, dp_in))
+        if STATE_BYTES * (job[J_DENSE] + expert / ep) / (tp * pp) + fixed > usable:
+            ep = pow2_at_most(min(experts, dp))
     out.pp, out.dp, out.ep = pp, dp, ep
 
     params_per_chip = (job[J_DENSE] + expert / ep) / (tp * pp)
-    mem = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used + setup.act
+    mem = STATE_BYTES * params_per_chip + fixed
     out.mem_per_chip = mem
     if mem > usable:
         out.reason = MEMORY
@@ -211,7 +230,6 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
     so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
     su_lat, so_lat = chip[C_SU_LAT], chip[C_SO_LAT]
     grad_bytes = 2.0 * params_per_chip
-    dp_in = max(1.0, min(dp, math.floor(per_domain / (tp * pp))))
     dp_out = math.ceil(dp / dp_in)
     t_dp = (allreduce_time(dp_in, grad_bytes, su_bw, su_lat)
             + allreduce_time(dp_out, grad_bytes / dp_in, so_bw, so_lat))

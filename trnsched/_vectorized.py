@@ -69,6 +69,16 @@ def _rounds(chips):
         k = np.where(short, k + 1.0, k)
 
 
+def _pow2_at_most(x):
+    x = np.maximum(x, 1.0)
+    p = np.ones_like(x)
+    while True:
+        up = p * 2.0 <= x
+        if not up.any():
+            return p
+        p = np.where(up, p * 2.0, p)
+
+
 def _allreduce(chips, nbytes, bw, lat):
     safe = np.maximum(chips, 1.0)
     t = 2.0 * (safe - 1.0) / safe * nbytes / bw + 2.0 * _rounds(safe) * lat
@@ -114,13 +124,18 @@ def _train(j, c, n, per_domain, tp, recompute):
     hint_dp = j[:, J_HINT_DP]
     live &= ~((hint_dp > 0) & (hint_dp > dp))
     dp = np.where(hint_dp > 0, hint_dp, dp)
-    ep = np.where(j[:, J_HINT_EP] <= 0, np.minimum(experts, dp), j[:, J_HINT_EP])
-    live &= ~((ep > dp) | (ep > experts))
-    dp = np.where(live, np.maximum(dp, 1.0), 1.0)
-    ep = np.where(live, np.maximum(ep, 1.0), 1.0)
+    dp = np.maximum(dp, 1.0)
     used = tp * pp * dp
-    params_per_chip = dense / (tp * pp) + expert / (tp * pp * ep)
-    mem = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used + act
+    dp_in = np.maximum(1.0, np.minimum(dp, np.floor(per_domain / (tp * pp))))
+    fixed_used = OPTIMIZER_BYTES * params / used + act
+    hint_ep = j[:, J_HINT_EP]
+    local_ep = _pow2_at_most(np.minimum(experts, dp_in))
+    spills = STATE_BYTES * (dense + expert / local_ep) / (tp * pp) + fixed_used > usable
+    ep = np.where(hint_ep > 0, hint_ep, np.where(spills, _pow2_at_most(np.minimum(experts, dp)), local_ep))
+    live &= ~((hint_ep > 0) & ((ep > dp) | (ep > experts)))
+    ep = np.where(live, np.maximum(ep, 1.0), 1.0)
+    params_per_chip = (dense + expert / ep) / (tp * pp)
+    mem = STATE_BYTES * params_per_chip + fixed_used
     _take(out, live, pp=pp, dp=dp, ep=ep, mem_per_chip=mem)
     fail_mem = live & (mem > usable)
     _take(out, fail_mem, reason=MEMORY)
@@ -151,7 +166,6 @@ def _train(j, c, n, per_domain, tp, recompute):
     t_pp = np.where(pp > 1.0, 2.0 * micro_batches * virtual * (seq * hidden * 2.0 / tp / bw + lat), 0.0)
     bubble = (pp - 1.0) / (virtual * micro_batches)
     grad_bytes = 2.0 * params_per_chip
-    dp_in = np.maximum(1.0, np.minimum(dp, np.floor(per_domain / (tp * pp))))
     dp_out = np.ceil(dp / dp_in)
     t_dp = _allreduce(dp_in, grad_bytes, su_bw, su_lat) + _allreduce(dp_out, grad_bytes / dp_in, so_bw, so_lat)
     t_dp_exposed = np.maximum(0.0, t_dp - DP_OVERLAP * t_compute)
