@@ -193,8 +193,8 @@ cdef inline double memory_floor(const double* job) noexcept nogil:
 
 
 ctypedef struct TrainSetup:
-    double tp, recompute, act, state_all, state_dense, model_flops, peak, compute_work
-    double tp_comm, hop_su, hop_so, a2a_bytes, collectives, hours_per_step
+    double tp, recompute, act, act_full, act_min, state_all, state_dense, model_flops, peak
+    double compute_work, tp_allreduce, hop_su, hop_so, a2a_bytes, hours_per_step
 
 
 cdef void train_setup(const double* job, const double* chip, double tp, int recompute,
@@ -206,17 +206,18 @@ cdef void train_setup(const double* job, const double* chip, double tp, int reco
     cdef double width = hidden / tp, eff, su_bw, so_bw
     s.tp = tp
     s.recompute = recompute
-    s.act = (ACT_BYTES_RECOMPUTE if recompute else ACT_BYTES_FULL) * hidden / tp * seq * layers
+    s.act_full = ACT_BYTES_FULL * hidden / tp * seq * layers
+    s.act_min = ACT_BYTES_RECOMPUTE * hidden / tp * seq * layers
+    s.act = s.act_min if recompute else s.act_full
     s.state_all = STATE_BYTES * (dense + expert / job[J_EXPERTS]) / tp
     s.state_dense = STATE_BYTES * dense / tp
     s.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
     eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
     s.model_flops = job[J_BATCH_SEQS] * seq * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
-    s.compute_work = s.model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (s.peak * eff)
-    s.collectives = 6.0 if recompute else 4.0
+    s.compute_work = s.model_flops / (s.peak * eff)
     su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
     so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
-    s.tp_comm = s.collectives * allreduce_time(tp, seq * hidden * 2.0, su_bw, chip[C_SU_LAT])
+    s.tp_allreduce = allreduce_time(tp, seq * hidden * 2.0, su_bw, chip[C_SU_LAT])
     s.hop_su = seq * hidden * 2.0 / tp / su_bw + chip[C_SU_LAT]
     s.hop_so = seq * hidden * 2.0 / tp / so_bw + chip[C_SO_LAT]
     s.a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
@@ -227,7 +228,7 @@ cdef inline double train_floor(const double* job, const TrainSetup* s, double n)
     """A lower bound on the step time at this tp with any pipeline depth and either
     recompute setting: all n chips computing, plus the tensor-parallel collectives of
     at least batch/dp micro-batches.  It grows with tp (narrower GEMMs, bigger groups)."""
-    return (s.compute_work + job[J_BATCH_SEQS] * s.tp * job[J_LAYERS] * s.tp_comm) / n
+    return (s.compute_work + job[J_BATCH_SEQS] * s.tp * job[J_LAYERS] * 4.0 * s.tp_allreduce) / n
 
 
 cdef void train_layout(const double* job, const double* chip, double n, double per_domain,
@@ -239,10 +240,10 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     cdef double fixed, room, room_ep, pp_need, pp, dp, ep, used, params_per_chip, mem
     cdef double micro_batches, t_compute, virtual, bubble, layer_passes, t_tp, t_pp
     cdef double su_bw, so_bw, su_lat, so_lat, grad_bytes, dp_in, dp_out, t_dp, t_dp_exposed
-    cdef double t_ep, ep_in, step, activity
+    cdef double t_ep, ep_in, step, activity, static, span, share, collectives
+    cdef bint fits
     layout_init(out)
     out.tp = tp
-    out.recompute = setup.recompute
 
     fixed = OPTIMIZER_BYTES * params / n + setup.act
     if job[J_HINT_PP] > 0:
@@ -283,9 +284,17 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     out.ep = ep
 
     params_per_chip = (job[J_DENSE] + expert / ep) / (tp * pp)
-    mem = STATE_BYTES * params_per_chip + fixed
-    out.mem_per_chip = mem
-    if mem > usable:
+    static = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used
+    span = setup.act_full - setup.act_min
+    if setup.recompute > 0.0:
+        share = fmin(1.0, fmax(0.0, (static + setup.act_full - usable) / span))
+        fits = static + setup.act_min <= usable
+    else:
+        share = 0.0
+        fits = static + setup.act_full <= usable
+    out.recompute = share
+    out.mem_per_chip = static + setup.act_full - share * span
+    if not fits:
         out.reason = MEMORY
         return
     micro_batches = job[J_BATCH_SEQS] / dp
@@ -293,9 +302,10 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
         out.reason = BATCH
         return
 
-    t_compute = setup.compute_work / used
+    t_compute = setup.compute_work * (1.0 + share * (RECOMPUTE_FLOPS - 1.0)) / used
     layer_passes = micro_batches * layers / pp
-    t_tp = layer_passes * setup.tp_comm
+    collectives = 4.0 + 2.0 * share
+    t_tp = layer_passes * collectives * setup.tp_allreduce
     virtual = 1.0
     t_pp = 0.0
     if pp > 1.0:
@@ -316,8 +326,8 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     t_ep = 0.0
     if ep > 1.0:
         ep_in = fmax(1.0, fmin(ep, dp_in))
-        t_ep = layer_passes * setup.collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
-                                                                so_bw, so_lat)
+        t_ep = layer_passes * collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
+                                                          so_bw, so_lat)
 
     step = (t_compute + t_tp + t_ep) * (1.0 + bubble) + t_pp + t_dp_exposed
     out.step_time_s = step
@@ -595,13 +605,9 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
                             if not cache.train_ready[k][1]:
                                 train_setup(job, chip, tp, 1, &cache.train[k][1])
                                 cache.train_ready[k][1] = True
-                            # A recompute layout never ends the sweep, so one that
-                            # cannot beat the best need not be evaluated at all.
-                            if not (best.reason == OK and
-                                    train_floor(job, &cache.train[k][1], chips) > -best.score * (1.0 + 1e-12)):
-                                train_layout(job, chip, chips, per_domain, &cache.train[k][1], spare)
-                                if beats(spare, cand):
-                                    tmp = cand; cand = spare; spare = tmp
+                            train_layout(job, chip, chips, per_domain, &cache.train[k][1], spare)
+                            if beats(spare, cand):
+                                tmp = cand; cand = spare; spare = tmp
                     else:
                         if not cache.ready[k] or cache.rep[k].crosses != (tp * cache.rep[k].pp > per_domain):
                             replica_init(job, chip, per_domain, tp, &cache.rep[k])

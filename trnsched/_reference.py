@@ -119,8 +119,8 @@ class TrainSetup:
     """The parts of a training layout fixed by job, chip type, tp and recompute:
     the core computes them once and reuses them across chip counts."""
 
-    __slots__ = ("tp", "recompute", "act", "state_all", "state_dense", "model_flops", "peak",
-                 "compute_work", "tp_comm", "hop_su", "hop_so", "a2a_bytes", "collectives",
+    __slots__ = ("tp", "recompute", "act", "act_full", "act_min", "state_all", "state_dense",
+                 "model_flops", "peak", "compute_work", "tp_allreduce", "hop_su", "hop_so", "a2a_bytes",
                  "hours_per_step")
 
 
@@ -130,7 +130,11 @@ def train_setup(job, chip, tp: float, recompute: int) -> TrainSetup:
     layers, hidden, seq = job[J_LAYERS], job[J_HIDDEN], job[J_SEQ_LEN]
     dense = job[J_DENSE]
     expert = job[J_PARAMS] - dense
-    s.act = (ACT_BYTES_RECOMPUTE if recompute else ACT_BYTES_FULL) * hidden / tp * seq * layers
+    # Activations held per chip: every layer's for one sequence (1F1B keeps pp
+    # micro-batches of L/pp layers in flight), all of it or only the layer inputs.
+    s.act_full = ACT_BYTES_FULL * hidden / tp * seq * layers
+    s.act_min = ACT_BYTES_RECOMPUTE * hidden / tp * seq * layers
+    s.act = s.act_min if recompute else s.act_full   # what the pipeline depth is sized for
     # Weights+grads per chip before pipelining, with experts fully sharded or not at all.
     s.state_all = STATE_BYTES * (dense + expert / job[J_EXPERTS]) / tp
     s.state_dense = STATE_BYTES * dense / tp
@@ -139,12 +143,11 @@ def train_setup(job, chip, tp: float, recompute: int) -> TrainSetup:
     width = hidden / tp
     eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
     s.model_flops = job[J_BATCH_SEQS] * seq * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
-    # Seconds of compute per step on one chip; divided by the chips used.
-    s.compute_work = s.model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (s.peak * eff)
-    s.collectives = 6.0 if recompute else 4.0     # fwd 2 + bwd 2 (+ recomputed fwd 2)
+    # Seconds of compute per step on one chip, before recompute; divided by the chips used.
+    s.compute_work = s.model_flops / (s.peak * eff)
     su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
     so_bw = chip[C_SO_BW] * chip[C_EFF_NET]
-    s.tp_comm = s.collectives * allreduce_time(tp, seq * hidden * 2.0, su_bw, chip[C_SU_LAT])
+    s.tp_allreduce = allreduce_time(tp, seq * hidden * 2.0, su_bw, chip[C_SU_LAT])
     s.hop_su = seq * hidden * 2.0 / tp / su_bw + chip[C_SU_LAT]
     s.hop_so = seq * hidden * 2.0 / tp / so_bw + chip[C_SO_LAT]
     s.a2a_bytes = seq / tp * job[J_TOP_K] * hidden * 2.0
@@ -155,7 +158,7 @@ def train_setup(job, chip, tp: float, recompute: int) -> TrainSetup:
 def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
     out = Layout()
     tp = setup.tp
-    out.tp, out.recompute = tp, setup.recompute
+    out.tp = tp
     layers, params, experts = job[J_LAYERS], job[J_PARAMS], job[J_EXPERTS]
     expert = params - job[J_DENSE]
     usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
@@ -202,9 +205,18 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
     out.pp, out.dp, out.ep = pp, dp, ep
 
     params_per_chip = (job[J_DENSE] + expert / ep) / (tp * pp)
-    mem = STATE_BYTES * params_per_chip + fixed
-    out.mem_per_chip = mem
-    if mem > usable:
+    static = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used
+    span = setup.act_full - setup.act_min
+    if setup.recompute:
+        # Recompute just enough layers to fit (Megatron's per-layer recompute).
+        share = min(1.0, max(0.0, (static + setup.act_full - usable) / span))
+        fits = static + setup.act_min <= usable
+    else:
+        share = 0.0
+        fits = static + setup.act_full <= usable
+    out.recompute = share
+    out.mem_per_chip = static + setup.act_full - share * span
+    if not fits:
         out.reason = MEMORY
         return out
     micro_batches = job[J_BATCH_SEQS] / dp      # micro-batch = one sequence
@@ -212,9 +224,10 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
         out.reason = BATCH
         return out
 
-    t_compute = setup.compute_work / used
+    t_compute = setup.compute_work * (1.0 + share * (RECOMPUTE_FLOPS - 1.0)) / used
     layer_passes = micro_batches * layers / pp  # layers a stage runs per step
-    t_tp = layer_passes * setup.tp_comm
+    collectives = 4.0 + 2.0 * share             # fwd 2 + bwd 2, + fwd 2 again where recomputed
+    t_tp = layer_passes * collectives * setup.tp_allreduce
     # Interleaved 1F1B: each device holds `virtual` model chunks, which divides the
     # pipeline bubble by that much and multiplies the point-to-point hops.
     virtual = 1.0
@@ -238,8 +251,8 @@ def _train(job, chip, n: float, per_domain: float, setup: TrainSetup) -> Layout:
     t_ep = 0.0
     if ep > 1.0:
         ep_in = max(1.0, min(ep, dp_in))
-        t_ep = layer_passes * setup.collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
-                                                                so_bw, so_lat)
+        t_ep = layer_passes * collectives * alltoall_time(ep, ep_in, setup.a2a_bytes, su_bw, su_lat,
+                                                          so_bw, so_lat)
 
     # The bubble idles a stage's whole critical path: its compute and the
     # collectives inside it; the gradient reduction and hops come on top.

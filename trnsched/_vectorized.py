@@ -100,11 +100,12 @@ def _train(j, c, n, per_domain, tp, recompute):
     size = len(n)
     out = _empty(size)
     out["tp"][:] = tp
-    out["recompute"][:] = recompute
     layers, hidden, params, dense = j[:, J_LAYERS], j[:, J_HIDDEN], j[:, J_PARAMS], j[:, J_DENSE]
     expert, experts = params - dense, j[:, J_EXPERTS]
     usable = c[:, C_HBM] * (1.0 - c[:, C_MEM_RESERVE])
-    act = (ACT_BYTES_RECOMPUTE if recompute else ACT_BYTES_FULL) * hidden / tp * j[:, J_SEQ_LEN] * layers
+    act_full = ACT_BYTES_FULL * hidden / tp * j[:, J_SEQ_LEN] * layers
+    act_min = ACT_BYTES_RECOMPUTE * hidden / tp * j[:, J_SEQ_LEN] * layers
+    act = act_min if recompute else act_full
     fixed = OPTIMIZER_BYTES * params / n + act
     room = usable - fixed
     room_ep = room - STATE_BYTES * expert / n
@@ -135,9 +136,17 @@ def _train(j, c, n, per_domain, tp, recompute):
     live &= ~((hint_ep > 0) & ((ep > dp) | (ep > experts)))
     ep = np.where(live, np.maximum(ep, 1.0), 1.0)
     params_per_chip = (dense + expert / ep) / (tp * pp)
-    mem = STATE_BYTES * params_per_chip + fixed_used
-    _take(out, live, pp=pp, dp=dp, ep=ep, mem_per_chip=mem)
-    fail_mem = live & (mem > usable)
+    static = STATE_BYTES * params_per_chip + OPTIMIZER_BYTES * params / used
+    span = act_full - act_min
+    if recompute:
+        share = np.minimum(1.0, np.maximum(0.0, (static + act_full - usable) / span))
+        fits = static + act_min <= usable
+    else:
+        share = np.zeros(size)
+        fits = static + act_full <= usable
+    mem = static + act_full - share * span
+    _take(out, live, pp=pp, dp=dp, ep=ep, mem_per_chip=mem, recompute=share)
+    fail_mem = live & ~fits
     _take(out, fail_mem, reason=MEMORY)
     live &= ~fail_mem
     micro_batches = j[:, J_BATCH_SEQS] / dp
@@ -153,11 +162,11 @@ def _train(j, c, n, per_domain, tp, recompute):
     seq = j[:, J_SEQ_LEN]
     tokens_step = j[:, J_BATCH_SEQS] * seq
     model_flops = tokens_step * (6.0 * j[:, J_ACTIVE] + 12.0 * layers * seq * j[:, J_ATTN_DIM])
-    t_compute = model_flops * (RECOMPUTE_FLOPS if recompute else 1.0) / (used * peak * eff)
+    t_compute = model_flops / (peak * eff) * (1.0 + share * (RECOMPUTE_FLOPS - 1.0)) / used
     su_bw, so_bw = c[:, C_SU_BW] * c[:, C_EFF_NET], c[:, C_SO_BW] * c[:, C_EFF_NET]
     su_lat, so_lat = c[:, C_SU_LAT], c[:, C_SO_LAT]
     layer_passes = micro_batches * layers / pp
-    collectives = 6.0 if recompute else 4.0
+    collectives = 4.0 + 2.0 * share
     tp_arr = np.full(size, float(tp))
     t_tp = layer_passes * collectives * _allreduce(tp_arr, seq * hidden * 2.0, su_bw, su_lat)
     crosses = tp * pp > per_domain
