@@ -74,3 +74,32 @@ def test_calibration_rows_are_job_files_plus_flags(tmp_path):
     p.write_text(json.dumps({"jobs": [job]}))
     out = json.loads(run("score", str(p), "--chip-type", flags["chip_type"], "--chips", str(flags["chips"]), "--json"))
     assert out[0]["metrics"]["ttft_ms"] == pytest.approx(predict(row), rel=1e-6)
+
+
+def test_fleet_file_overrides_and_adds_chip_types(tmp_path):
+    jobs = tmp_path / "j.json"
+    jobs.write_text(json.dumps([{"id": "t", "kind": "train", "tokens": 1e10, "seq_len": 2048, "batch_seqs": 64,
+                                 "model": {"params_b": 7, "layers": 32, "hidden": 4096, "heads": 32}}]))
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps({"pue": 1.1, "chip_types": {
+        "h100": {"price_per_chip_hour": 1.0},
+        "mi300x": {"stack": "cuda", "family": "hopper", "peak_bf16_tflops": 1307, "peak_fp8_tflops": 2615,
+                   "hbm_gb": 192, "hbm_tbps": 5.3, "tdp_w": 750, "idle_w": 100, "domain_size": 8,
+                   "scaleup_gbps": 448, "scaleup_latency_us": 2, "scaleout_gbps": 50,
+                   "scaleout_latency_us": 12, "price_per_chip_hour": 4.0}}}))
+    base = {r["chip_type"]: r for r in json.loads(run("score", str(jobs), "--chips", "8", "--json"))}
+    over = {r["chip_type"]: r for r in json.loads(run("score", str(jobs), "--chips", "8", "--json", "--fleet", str(fleet)))}
+    assert "mi300x" in over and "mi300x" not in base and over["mi300x"]["feasible"]
+    hours = over["h100"]["metrics"]["duration_h"]
+    assert over["h100"]["metrics"]["cost_usd"] == pytest.approx(8 * 1.0 * hours, rel=1e-5)
+    # PUE 1.1 instead of the default 1.2 scales the power at the wall.
+    assert over["h100"]["metrics"]["power_kw"] == pytest.approx(base["h100"]["metrics"]["power_kw"] * 1.1 / 1.2, rel=1e-5)
+
+
+def test_chips_command_shows_sources():
+    data = json.loads(run("chips", "--json"))
+    assert set(data) >= {"a100", "h100", "h200", "b200", "gb200", "trn1", "trn2", "trn3"}
+    for chip in data.values():
+        for key in ("peak_bf16_tflops", "hbm_gb", "tdp_w", "price_per_chip_hour"):
+            assert chip[key]["source"] and chip[key]["status"] in ("official", "official-secondary", "secondary",
+                                                                    "estimate", "unverified")
