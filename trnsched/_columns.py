@@ -72,6 +72,13 @@ SLO_TTFT = 4
 SLO_TPOT = 5
 RATE = 6            # cannot sustain the request rate on this many chips
 DEADLINE = 7
+
+
+def progress(reason: int) -> int:
+    """How far a layout got through the checks: OK beats every failure."""
+    return 99 if reason == OK else reason
+
+
 REASON_NAMES = {OK: "ok", NO_LAYOUT: "no_layout", MEMORY: "memory", BATCH: "batch",
                 SLO_TTFT: "slo_ttft", SLO_TPOT: "slo_tpot", RATE: "rate", DEADLINE: "deadline"}
 

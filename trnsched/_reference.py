@@ -23,15 +23,10 @@ from trnsched._columns import (
     J_HINT_PP, J_HINT_TP, J_KIND, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS, J_PROMPT,
     J_RATE, J_SEQ_LEN, J_SLO_TPOT, J_SLO_TTFT, J_TOKENS, J_TOP_K, MAX_BATCH, MEMORY, NO_LAYOUT, OK,
     OPTIMIZER_BYTES, OUTPUTS, RATE, RECOMPUTE_FLOPS, SLO_TPOT, SLO_TTFT, STATE_BYTES, TP_OPTIONS,
-    VIRTUAL_MAX,
+    VIRTUAL_MAX, progress,
 )
 
 INF = math.inf
-
-
-def progress(reason: int) -> int:
-    """How far a layout got through the checks: OK beats every failure."""
-    return 99 if reason == OK else reason
 
 
 def rounds(chips: float) -> float:

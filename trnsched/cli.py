@@ -7,10 +7,15 @@ import sys
 
 import click
 
+import os
+import tempfile
+
 from trnsched.catalog import builtin_models
 from trnsched.errors import InputError
-from trnsched.fleet import load_fleet_chips
+from trnsched.fleet import load_fleet, load_fleet_chips
 from trnsched.jobs import load_jobs
+from trnsched.placement import Result, solve as solve_jobs
+from trnsched.solver import OBJECTIVES, POLICIES
 from trnsched.whatif import what_if
 
 
@@ -136,3 +141,116 @@ def models(as_json):
     for m in cat.values():
         moe = f" MoE {m.experts}x top-{m.top_k}" if m.is_moe else ""
         click.echo(f"{m.name:16} {m.params_b:7.1f}B active {m.active_params_b:6.1f}B  L{m.layers} h{m.hidden}{moe}")
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: no half-written output."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InputError("folder does not exist", file=path)
+    fd, tmp = tempfile.mkstemp(prefix=".trnsched-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _render(result: Result) -> None:
+    t = result.totals
+    bound = "" if result.best_bound is None else f", bound {result.best_bound:,.2f}, gap {result.gap:.2%}"
+    unit = {"energy": "kWh", "cost": "USD", "time": "job-hours", "balanced": "(relative)"}[result.objective]
+    value = "-" if result.objective_value is None else f"{result.objective_value:,.2f} {unit}"
+    click.echo(f"{result.policy} {result.status}: {t['jobs_placed']} placed, {t['jobs_unplaced']} unplaced "
+               f"(priority {t['priority_placed']}/{t['priority_total']}); {result.objective} {value}{bound}; "
+               f"{result.solve_time_s:.1f} s")
+    click.echo(f"energy {t['energy_kwh']:,.0f} kWh, cost ${t['cost_usd']:,.0f}, {t['chips_used']} chips, "
+               f"{t['power_kw']:,.0f} kW at the wall")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.placements:
+        click.echo(f"\n{'job':28} {'pri':>3} {'chips':>12} {'racks':28} {'layout':>16} {'hours':>9} {'MWh':>8} {'k$':>8}  key metric")
+        for p in result.placements:
+            lay = p.layout
+            if p.job.is_train:
+                layout = f"tp{lay['tp']:g} pp{lay['pp']:g} dp{lay['dp']:g}" + (f" ep{lay['ep']:g}" if lay["ep"] > 1 else "")
+                key = f"MFU {p.metrics['mfu']:.2f}, {p.metrics['tokens_per_s']:,.0f} tok/s"
+            else:
+                layout = f"tp{lay['tp']:g} pp{lay['pp']:g} x{lay['replicas']:g}"
+                key = f"TTFT {p.metrics['ttft_ms']:,.0f} ms, TPOT {p.metrics['tpot_ms']:.1f} ms"
+            racks = ", ".join(f"{r}:{n}" for r, n in p.allocations)
+            if len(racks) > 28:
+                racks = f"{len(p.allocations)} racks ({p.allocations[0][0]}..)"
+            click.echo(f"{p.job.id[:28]:28} {p.job.priority:>3} {p.chips:>5} {p.chip_type:6} {racks:28} {layout:>16} "
+                       f"{p.end_h - p.start_h:9.1f} {p.metrics['energy_kwh'] / 1e3:8.1f} {p.metrics['cost_usd'] / 1e3:8.1f}  {key}")
+    if result.unplaced:
+        click.echo("\nunplaced:")
+        for u in result.unplaced:
+            click.echo(f"  {u.job.id} (priority {u.job.priority}): {u.reason}")
+    used: dict[tuple[str, str], list[int]] = {}
+    for row in result.racks:
+        key = (row["pod"], row["chip_type"])
+        agg = used.setdefault(key, [0, 0, 0, 0])
+        agg[0] += 1
+        agg[1] += row["capacity"]
+        agg[2] += row["busy_before"]
+        agg[3] += row["placed"]
+    click.echo(f"\n{'pod':8} {'chip':6} {'racks':>5} {'chips':>6} {'busy':>6} {'placed':>6} {'use':>5}")
+    for (pod, chip), (n, cap, busy, placed) in sorted(used.items()):
+        click.echo(f"{pod:8} {chip:6} {n:>5} {cap:>6} {busy:>6} {placed:>6} {(busy + placed) / cap:>5.0%}")
+    capped = [r for r in result.racks if r["power_cap_kw"] and r["power_kw"] > 0.9 * r["power_cap_kw"]]
+    for r in {r["rack"]: r for r in capped}.values():
+        click.echo(f"rack {r['rack']} at {r['power_kw']:.1f} of {r['power_cap_kw']:g} kW power cap")
+
+
+@main.command()
+@click.argument("jobs_file", metavar="JOBS", type=click.Path(dir_okay=False))
+@click.option("--fleet", "fleet_file", type=click.Path(dir_okay=False), help="Fleet file (default: built-in fleet).")
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="energy", show_default=True)
+@click.option("--policy", type=click.Choice(POLICIES), default="cpsat", show_default=True)
+@click.option("--time-limit", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="CP-SAT deterministic time limit (about seconds of work).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON result here (atomically).")
+@_guarded
+def solve(jobs_file, fleet_file, objective, policy, time_limit, workers, seed, as_json, output):
+    """Place jobs on the fleet; explain every job that cannot be placed."""
+    fleet = load_fleet(fleet_file)
+    jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
+    result = solve_jobs(jobs, fleet, objective=objective, policy=policy, time_limit=time_limit,
+                        workers=workers, seed=seed)
+    text = json.dumps(result.to_dict(), indent=1)
+    if output:
+        write_atomic(output, text + "\n")
+    if as_json:
+        click.echo(text)
+    else:
+        _render(result)
+
+
+@main.command()
+@click.option("--fleet", "fleet_file", type=click.Path(dir_okay=False), help="Fleet file (default: built-in fleet).")
+@click.option("--json", "as_json", is_flag=True)
+@_guarded
+def fleet(fleet_file, as_json):
+    """Show a fleet: racks per pod and chip type, busy and free chips, power caps."""
+    f = load_fleet(fleet_file)
+    totals = f.totals()
+    if as_json:
+        click.echo(json.dumps({"fleet": f.to_dict(), "totals": totals}, indent=1))
+        return
+    click.echo(f"{f.name}: {len(f.racks)} racks, {sum(v['chips'] for v in totals.values())} chips, PUE {f.pue:g}")
+    click.echo(f"{'pod':8} {'rack':16} {'chips':24} {'busy':16} {'cap kW':>7} {'idle kW':>8}")
+    for r in f.racks:
+        chips = " + ".join(f"{n} {t}" for t, n in r.chips.items())
+        busy = " + ".join(f"{n} {t}" for t, n in r.used.items() if n) or "-"
+        hybrid = " (hybrid)" if r.hybrid else ""
+        click.echo(f"{r.pod:8} {r.id:16} {chips + hybrid:24} {busy:16} {r.power_cap_kw or 0:>7g} {f.baseline_kw(r):>8.1f}")
+    click.echo(f"\n{'chip':6} {'racks':>5} {'chips':>6} {'busy':>6} {'free':>6}")
+    for t, v in totals.items():
+        click.echo(f"{t:6} {v['racks']:>5} {v['chips']:>6} {v['used']:>6} {v['free']:>6}")

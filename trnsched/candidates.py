@@ -1,0 +1,173 @@
+"""Candidate placements: each job x allowed chip type x chip count x rack shape,
+scored in one call into the core, with infeasible and dominated ones dropped.
+
+A single-rack candidate may go on any rack of its type with enough free chips
+(the solver picks the rack); a multi-rack candidate takes chips from at most
+`max_racks` racks of one pod, and is scored for that many scale-up domains.
+Racks that are interchangeable (same pod, chips, busy chips and power cap)
+collapse into one group for scoring, so a large fleet does not multiply the
+scoring work.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trnsched import _columns as col
+from trnsched.fleet import Fleet
+from trnsched.jobs import Job
+from trnsched.scoring import score_arrays
+from trnsched.tables import chip_table, job_table
+from trnsched.whatif import DEFAULT_MAX_CHIPS
+
+METRICS = ("step_time_s", "tokens_per_s", "mfu", "ttft_s", "tpot_s", "batch", "max_batch", "replicas",
+           "replicas_needed", "duration_h", "power_kw", "energy_kwh", "cost_usd", "mem_per_chip",
+           "tp", "pp", "dp", "ep", "recompute")
+
+
+@dataclass
+class Candidate:
+    job: int                  # index into the job list
+    chip_type: str
+    chips: int
+    racks: tuple[int, ...]    # racks it may draw chips from
+    max_racks: int            # 1 = one scale-up domain
+    pod: str
+    values: dict = field(repr=False)
+
+    @property
+    def multi(self) -> bool:
+        return self.max_racks > 1
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.values["energy_kwh"]
+
+    @property
+    def cost_usd(self) -> float:
+        return self.values["cost_usd"]
+
+    @property
+    def duration_h(self) -> float:
+        return self.values["duration_h"]
+
+
+@dataclass
+class Rejection:
+    """Why a (job, chip type, count, shape) did not survive, with its metrics."""
+    job: int
+    chip_type: str
+    chips: int
+    domains: int
+    reason: int
+    values: dict
+
+
+@dataclass
+class CandidateSet:
+    candidates: list[Candidate]
+    rejected: list[Rejection]
+    allowed_types: list[list[str]]      # per job: allowed chip types present in the fleet
+    scored: int                         # (job, type, count, shape) tuples scored
+
+
+def chip_counts(job: Job, domain: int, largest_pod_free: int) -> list[int]:
+    """The job's exact count or range; else powers of two and whole domains from 1
+    to what the largest pod has free (capped per job kind)."""
+    if job.chips_min is not None and job.chips_min == job.chips_max:
+        return [job.chips_min]
+    lo = job.chips_min or 1
+    hi = min(job.chips_max or DEFAULT_MAX_CHIPS[job.kind], largest_pod_free)
+    counts = {n for n in (lo, hi) if lo <= n <= hi}
+    p = 1
+    while p <= hi:
+        if p >= lo:
+            counts.add(p)
+        p *= 2
+    counts.update(k * domain for k in range(1, 65) if lo <= k * domain <= hi)
+    return sorted(counts)
+
+
+def _rack_groups(fleet: Fleet, chip_type: str) -> dict[tuple, list[int]]:
+    groups: dict[tuple, list[int]] = {}
+    for i, r in enumerate(fleet.racks):
+        if r.free(chip_type) > 0:
+            key = (r.pod, tuple(sorted(r.chips.items())), tuple(sorted(r.used.items())), r.power_cap_kw)
+            groups.setdefault(key, []).append(i)
+    return groups
+
+
+def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
+    types = fleet.types_present()
+    chips = [fleet.chip_types[t] for t in types]
+    type_index = {t: i for i, t in enumerate(types)}
+    allowed = [[t for t in types if job.allows(t, fleet.chip_types[t].stack)] for job in jobs]
+
+    # (job, type, n, domains) -> list of (racks, max_racks, pod)
+    shapes: dict[tuple[int, str, int, int], list[tuple[tuple[int, ...], int, str]]] = {}
+    for t in types:
+        domain = fleet.chip_types[t].domain_size
+        groups = _rack_groups(fleet, t)
+        pods: dict[str, list[int]] = {}
+        for members in groups.values():
+            pods.setdefault(fleet.racks[members[0]].pod, []).extend(members)
+        pod_free = {p: sum(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
+        largest = max(pod_free.values(), default=0)
+        for ji, job in enumerate(jobs):
+            if t not in allowed[ji] or largest == 0:
+                continue
+            for n in chip_counts(job, domain, largest):
+                single = tuple(sorted(i for rs in groups.values() for i in rs if fleet.racks[i].free(t) >= n))
+                if single and n <= domain:
+                    shapes.setdefault((ji, t, n, 1), []).append((single, 1, ""))
+                for pod, members in pods.items():
+                    if pod_free[pod] < n or n == 1:
+                        continue
+                    most = max(fleet.racks[i].free(t) for i in members)
+                    if single and n <= most and n <= domain:
+                        continue      # one domain holds it: no reason to split
+                    k = max(2, math.ceil(n / min(most, domain)))
+                    if k > len(members):
+                        continue
+                    shapes.setdefault((ji, t, n, k), []).append((tuple(sorted(members)), k, pod))
+
+    keys = list(shapes)
+    candidates: list[Candidate] = []
+    rejected: list[Rejection] = []
+    if keys:
+        arr = np.array([(ji, type_index[t], n, d) for ji, t, n, d in keys], dtype=np.int64)
+        out = score_arrays(job_table(jobs), chip_table(chips, pue=fleet.pue), arr[:, 0], arr[:, 1],
+                           arr[:, 2], arr[:, 3])
+        for row, key in enumerate(keys):
+            ji, t, n, d = key
+            values = {m: float(out[m][row]) for m in METRICS}
+            reason = int(out["reason"][row])
+            if reason != col.OK:
+                rejected.append(Rejection(ji, t, n, d, reason, values))
+                continue
+            for racks, k, pod in shapes[key]:
+                candidates.append(Candidate(ji, t, n, racks, k, pod, values))
+    return CandidateSet(_drop_dominated(candidates), rejected, allowed, len(keys))
+
+
+def _drop_dominated(cands: list[Candidate]) -> list[Candidate]:
+    """Drop a candidate when another of the same job, chip type and shape needs no
+    more chips, may use every rack it may, and is no worse in energy, cost or time."""
+    by_key: dict[tuple, list[Candidate]] = {}
+    for c in cands:
+        by_key.setdefault((c.job, c.chip_type, c.multi, c.pod), []).append(c)
+    kept = []
+    for group in by_key.values():
+        group.sort(key=lambda c: (c.chips, c.energy_kwh, c.cost_usd, c.duration_h))
+        survivors: list[Candidate] = []
+        for c in group:
+            if any(o.chips <= c.chips and o.energy_kwh <= c.energy_kwh and o.cost_usd <= c.cost_usd
+                   and o.duration_h <= c.duration_h and set(c.racks) <= set(o.racks) and o.max_racks <= c.max_racks
+                   for o in survivors):
+                continue
+            survivors.append(c)
+        kept.extend(survivors)
+    kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pod))
+    return kept
