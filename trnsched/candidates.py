@@ -152,22 +152,32 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     return CandidateSet(_drop_dominated(candidates), rejected, allowed, len(keys))
 
 
-def _drop_dominated(cands: list[Candidate]) -> list[Candidate]:
+def _drop_dominated(cands: list[Candidate], costs: list[float] | None = None) -> list[Candidate]:
     """Drop a candidate when another of the same job, chip type and shape needs no
-    more chips, may use every rack it may, and is no worse in energy, cost or time."""
-    by_key: dict[tuple, list[Candidate]] = {}
-    for c in cands:
-        by_key.setdefault((c.job, c.chip_type, c.multi, c.pod), []).append(c)
+    more chips and no more power, may use every rack it may, and is no worse on
+    the objective (`costs`; by default each of energy, cost and time)."""
+    def measures(i: int, c: Candidate) -> tuple:
+        base = (c.chips, c.values["power_kw"])
+        return base + ((costs[i],) if costs is not None else (c.energy_kwh, c.cost_usd, c.duration_h))
+
+    by_key: dict[tuple, list[tuple[tuple, Candidate]]] = {}
+    for i, c in enumerate(cands):
+        by_key.setdefault((c.job, c.chip_type, c.multi, c.pod), []).append((measures(i, c), c))
     kept = []
     for group in by_key.values():
-        group.sort(key=lambda c: (c.chips, c.energy_kwh, c.cost_usd, c.duration_h))
-        survivors: list[Candidate] = []
-        for c in group:
-            if any(o.chips <= c.chips and o.energy_kwh <= c.energy_kwh and o.cost_usd <= c.cost_usd
-                   and o.duration_h <= c.duration_h and set(c.racks) <= set(o.racks) and o.max_racks <= c.max_racks
-                   for o in survivors):
+        group.sort(key=lambda mc: mc[0])
+        survivors: list[tuple[tuple, Candidate]] = []
+        for m, c in group:
+            if any(all(a <= b for a, b in zip(om, m)) and set(c.racks) <= set(o.racks)
+                   and o.max_racks <= c.max_racks for om, o in survivors):
                 continue
-            survivors.append(c)
-        kept.extend(survivors)
+            survivors.append((m, c))
+        kept.extend(c for _, c in survivors)
     kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pod))
     return kept
+
+
+def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
+    """Keep, per job, chip type and shape, only candidates on the front of chips,
+    power and the chosen objective: the solver weighs nothing else."""
+    return _drop_dominated(cands, costs)

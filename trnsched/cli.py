@@ -212,7 +212,8 @@ def _render(result: Result) -> None:
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="energy", show_default=True)
 @click.option("--policy", type=click.Choice(POLICIES), default="cpsat", show_default=True)
 @click.option("--time-limit", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="CP-SAT deterministic time limit (about seconds of work).")
+              help="CP-SAT work limit in deterministic seconds (results repeat exactly; "
+                   "one unit is 1-3 s of wall time on a 2-core machine).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

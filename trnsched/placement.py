@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from trnsched import _columns as col
-from trnsched.candidates import CandidateSet, generate
+from trnsched.candidates import CandidateSet, generate, prune_for
 from trnsched.errors import InputError
 from trnsched.fleet import Fleet, default_fleet, parse_fleet
 from trnsched.jobs import Job, parse_jobs
-from trnsched.solver import OBJECTIVES, POLICIES, Choice, Packer, cpsat, first_fit, greedy, rack_watts_per_chip
+from trnsched.solver import (OBJECTIVES, POLICIES, Choice, Packer, candidate_costs, cpsat, first_fit, greedy,
+                             rack_watts_per_chip)
 
 
 @dataclass
@@ -109,6 +110,7 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
         jobs = parse_jobs(jobs, chip_names=fleet.chip_types)
     jobs = list(jobs)
     cset = generate(jobs, fleet)
+    cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
     if policy == "cpsat":
         choice = cpsat(jobs, fleet, cset.candidates, objective, time_limit=time_limit, workers=workers, seed=seed)
     elif policy == "greedy":

@@ -166,6 +166,10 @@ def greedy(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str
     return _with_objective(choice, cands, objective)
 
 
+def _priority(choice: Choice, jobs: list[Job]) -> int:
+    return sum(jobs[j].priority for j in choice.placed)
+
+
 def _with_objective(choice: Choice, cands: list[Candidate], objective: str) -> Choice:
     costs = candidate_costs(cands, objective)
     index = {id(c): i for i, c in enumerate(cands)}
@@ -303,22 +307,30 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     if status1 != cp_model.OPTIMAL:
         notes.append(f"placed priority {best_priority} is not proven optimal "
                      f"(bound {phase1.best_objective_bound:.0f})")
-    first = Choice(_read(phase1, v, cands))
+    first = _with_objective(Choice(_read(phase1, v, cands)), cands, objective)
 
-    # Phase 2: the objective, with placed priority held at its best.
+    # Phase 2: the objective, with placed priority held at its best, starting from
+    # the better of phase 1's answer and greedy's (when greedy places as much).
+    start_from = first
+    if _priority(hint, jobs) >= best_priority and hint.objective_value < first.objective_value:
+        start_from = hint
     model.clear_hints()
     model.add(placed_priority >= best_priority)
     model.minimize(sum(k * x for k, x in zip(costs, v.take)))
-    _hint(model, v, cands, first)
-    remaining = time_limit - (time.perf_counter() - start)
-    phase2 = _solver(max(0.1, remaining), workers, seed)
+    _hint(model, v, cands, start_from)
+    phase2 = _solver(max(0.2 * time_limit, time_limit - phase1.deterministic_time), workers, seed)
     status2 = phase2.solve(model)
     if status2 not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        first.status = "FEASIBLE"
-        first.notes = notes + ["the objective phase found no solution in time; placements optimise priority only"]
-        first.solve_time_s = time.perf_counter() - start
-        return _with_objective(first, cands, objective)
+        start_from.status = "FEASIBLE"
+        start_from.notes = notes + ["the objective phase found no solution in time; this is its starting point"]
+        start_from.solve_time_s = time.perf_counter() - start
+        return start_from
     chosen = _read(phase2, v, cands)
+    if status2 != cp_model.OPTIMAL:
+        # Never hand back worse than the answer CP-SAT was started from.
+        mine = _with_objective(Choice(dict(chosen)), cands, objective).objective_value
+        if start_from.objective_value < mine:
+            chosen = dict(start_from.placed)
     # Report the exact objective of the placements, and a bound that stays a bound
     # despite rounding: each chosen candidate's integer cost is within one step.
     index = {id(c): i for i, c in enumerate(cands)}
