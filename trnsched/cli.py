@@ -107,9 +107,10 @@ def score(jobs_file, chip_type, count, fleet_file, as_json, feasible_only):
 @_guarded
 def validate(jobs_file, fleet_file):
     """Check a jobs file (and fleet file) without scoring."""
-    chips, _ = load_fleet_chips(fleet_file)
-    jobs = load_jobs(jobs_file, chip_names=chips)
-    click.echo(f"{jobs_file}: {len(jobs)} jobs OK")
+    fleet = load_fleet(fleet_file)
+    jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
+    where = fleet_file or "the default fleet"
+    click.echo(f"{jobs_file}: {len(jobs)} jobs OK; {where}: {len(fleet.racks)} racks OK")
 
 
 @main.command()

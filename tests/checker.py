@@ -1,0 +1,74 @@
+"""An independent check of a placement result against DESIGN.md's invariants.
+
+Uses only the input files' dicts, the result dict and the chip catalog: no
+solver, no candidate generation.
+"""
+from __future__ import annotations
+
+from trnsched.catalog import chip_catalog
+
+TOL = 1e-6
+
+
+def check(jobs_data, fleet_data, result: dict) -> None:
+    jobs = jobs_data["jobs"] if isinstance(jobs_data, dict) else jobs_data
+    chips = chip_catalog(fleet_data.get("chip_types"))
+    pue = fleet_data.get("pue", 1.2)
+    racks = {r["id"]: r for r in fleet_data["racks"]}
+    by_id = {j["id"]: j for j in jobs}
+
+    placed = [p["job"] for p in result["placements"]]
+    unplaced = [u["job"] for u in result["unplaced"]]
+    assert sorted(placed + unplaced) == sorted(by_id), "every job exactly once"
+    assert len(set(placed)) == len(placed)
+    for u in result["unplaced"]:
+        assert u["reason"] and "\n" not in u["reason"]
+
+    use: dict[tuple[str, str], int] = {}
+    added_w: dict[str, float] = {}
+    for p in result["placements"]:
+        job, t = by_id[p["job"]], p["chip_type"]
+        assert sum(a["chips"] for a in p["allocations"]) == p["chips"], "allocations sum to chips"
+        if job.get("chip_types"):
+            assert t in job["chip_types"], "allow-list"
+        if job.get("stack", "any") != "any":
+            assert chips[t].stack == job["stack"], "stack"
+        if "chips" in job:
+            want = job["chips"]
+            lo, hi = (want, want) if isinstance(want, int) else (want.get("min", 1), want.get("max", 10**9))
+            assert lo <= p["chips"] <= hi, "chip count within the job's range"
+        m = p["metrics"]
+        if job["kind"] == "infer":
+            slo = job.get("slo", {})
+            if "ttft_ms" in slo:
+                assert m["ttft_ms"] <= slo["ttft_ms"] * (1 + TOL), "TTFT SLO"
+            if "tpot_ms" in slo:
+                assert m["tpot_ms"] <= slo["tpot_ms"] * (1 + TOL), "TPOT SLO"
+            if job.get("rate_rps"):
+                need = job["rate_rps"] * job["output_tokens"]
+                assert m["output_tokens_per_s"] >= need * (1 - TOL), "rate"
+        if job.get("deadline_h") is not None:
+            assert p["end_h"] <= job["deadline_h"] + TOL, "deadline"
+        assert p["start_h"] >= job.get("arrival_h", 0.0) - TOL
+        per_chip_w = m["power_kw"] / p["chips"] / pue * 1000.0 - chips[t].idle_w
+        for a in p["allocations"]:
+            rack = racks[a["rack"]]
+            assert t in rack["chips"], "chip type present in the rack"
+            use[a["rack"], t] = use.get((a["rack"], t), 0) + a["chips"]
+            added_w[a["rack"]] = added_w.get(a["rack"], 0.0) + per_chip_w * a["chips"]
+    for (rid, t), n in use.items():
+        rack = racks[rid]
+        assert n <= rack["chips"][t] - rack.get("used", {}).get(t, 0), f"free chips of {t} in {rid}"
+    for rid, w in added_w.items():
+        rack = racks[rid]
+        if rack.get("power_cap_kw") is None:
+            continue
+        base = sum((rack.get("used", {}).get(t, 0) * chips[t].tdp_w
+                    + (n - rack.get("used", {}).get(t, 0)) * chips[t].idle_w) for t, n in rack["chips"].items())
+        # Allow the solver's whole-watt rounding per chip.
+        slack = sum(n for (r, _), n in use.items() if r == rid)
+        assert base + w <= rack["power_cap_kw"] * 1000.0 + slack + TOL, f"power cap of {rid}"
+    if result.get("best_bound") is not None and result.get("objective_value") is not None:
+        assert result["best_bound"] <= result["objective_value"] * (1 + TOL) + TOL, "bound"
+    t = result["totals"]
+    assert t["jobs_placed"] == len(placed) and t["jobs_unplaced"] == len(unplaced)

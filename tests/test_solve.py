@@ -1,0 +1,269 @@
+"""`trnsched solve`: invariants on random instances, known optima, explanations,
+baselines, bad input, determinism."""
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from checker import check
+from trnsched.candidates import generate, prune_for
+from trnsched.fleet import parse_fleet
+from trnsched.jobs import parse_jobs
+from trnsched.placement import solve
+from trnsched.solver import candidate_costs, rack_headroom_watts, rack_watts_per_chip
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_solve(jobs, fleet, **kw):
+    kw.setdefault("time_limit", 2.0)
+    kw.setdefault("workers", 1)
+    result = solve(jobs, fleet, **kw).to_dict()
+    check(jobs, fleet, result)
+    return result
+
+
+# --- random instances (property-based) ---------------------------------------------
+
+RACK_KINDS = [({"h100": 8}, 10.2), ({"h200": 8}, 10.2), ({"trn3": 32}, 40.0), ({"gb200": 16}, 25.0),
+              ({"trn3": 16, "gb200": 8}, 22.0), ({"trn2": 16}, 12.0)]
+MODELS = ["llama3-8b", "llama2-7b", "mixtral-8x7b", "mpt-7b"]
+
+
+@st.composite
+def instances(draw):
+    racks = []
+    for i in range(draw(st.integers(1, 5))):
+        chips, cap = draw(st.sampled_from(RACK_KINDS))
+        used = {t: draw(st.integers(0, n)) for t, n in chips.items()}
+        racks.append({"id": f"r{i}", "pod": draw(st.sampled_from(["p0", "p1"])), "chips": chips, "used": used,
+                      "power_cap_kw": draw(st.sampled_from([cap, cap * 0.6, None]))})
+    jobs = []
+    for i in range(draw(st.integers(1, 6))):
+        model = draw(st.sampled_from(MODELS))
+        job = {"id": f"j{i}", "model": model, "priority": draw(st.integers(1, 4)),
+               "precision": draw(st.sampled_from(["bf16", "fp8"]))}
+        if draw(st.booleans()):
+            job.update(kind="train", tokens=draw(st.sampled_from([1e8, 1e9, 1e10])), seq_len=2048,
+                       batch_seqs=draw(st.sampled_from([16, 64, 256])))
+            if draw(st.booleans()):
+                job["deadline_h"] = draw(st.sampled_from([1.0, 10.0, 100.0]))
+        else:
+            job.update(kind="infer", prompt_tokens=draw(st.sampled_from([128, 1024])),
+                       output_tokens=draw(st.sampled_from([64, 256])),
+                       rate_rps=draw(st.sampled_from([0, 5, 50])), duration_h=2.0)
+            if draw(st.booleans()):
+                job["slo"] = {"ttft_ms": draw(st.sampled_from([100, 1000])), "tpot_ms": draw(st.sampled_from([10, 40]))}
+        if draw(st.booleans()):
+            job["chips"] = draw(st.sampled_from([1, 2, 8, {"min": 2, "max": 16}]))
+        if draw(st.integers(0, 4)) == 0:
+            job["stack"] = draw(st.sampled_from(["cuda", "neuron"]))
+        jobs.append(job)
+    return {"jobs": jobs}, {"racks": racks}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances(), st.sampled_from(["energy", "cost", "time"]))
+def test_invariants_hold_for_every_policy(instance, objective):
+    jobs, fleet = instance
+    results = {p: run_solve(jobs, fleet, policy=p, objective=objective) for p in ("cpsat", "greedy", "first-fit")}
+    cp = results["cpsat"]
+    for name in ("greedy", "first-fit"):
+        base = results[name]
+        assert cp["totals"]["priority_placed"] >= base["totals"]["priority_placed"]
+        if cp["totals"]["priority_placed"] == base["totals"]["priority_placed"] and cp["status"] == "OPTIMAL":
+            assert cp["objective_value"] <= base["objective_value"] * (1 + 1e-9) + 1e-9
+
+
+# --- known optima ------------------------------------------------------------------
+
+def brute_force(jobs_data, fleet_data, objective):
+    """Best (placed priority, -objective) over every choice of one candidate and one
+    rack per job; instances are built so that every candidate fits one rack."""
+    fleet = parse_fleet(fleet_data)
+    jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
+    cands = generate(jobs, fleet).candidates
+    cands = prune_for(cands, candidate_costs(cands, objective))
+    assert all(not c.multi for c in cands)
+    costs = candidate_costs(cands, objective)
+    options = [[None] + [(i, r) for i, c in enumerate(cands) if c.job == j for r in c.racks]
+               for j in range(len(jobs))]
+    headroom = rack_headroom_watts(fleet)
+    best = (-1, 0.0)
+    for pick in itertools.product(*options):
+        free = [{t: r.free(t) for t in r.chips} for r in fleet.racks]
+        watts = list(headroom)
+        ok, prio, cost = True, 0, 0.0
+        for j, opt in enumerate(pick):
+            if opt is None:
+                continue
+            i, r = opt
+            c = cands[i]
+            free[r][c.chip_type] -= c.chips
+            if watts[r] is not None:
+                watts[r] -= rack_watts_per_chip(c, fleet) * c.chips
+            ok &= free[r][c.chip_type] >= 0 and (watts[r] is None or watts[r] >= 0)
+            prio += jobs[j].priority
+            cost += costs[i]
+        if ok and (prio > best[0] or (prio == best[0] and cost < best[1])):
+            best = (prio, cost)
+    return best
+
+
+def small_case():
+    fleet = {"racks": [{"id": "h100-a", "chips": {"h100": 8}, "power_cap_kw": 10.2},
+                       {"id": "trn3-a", "chips": {"trn3": 8}, "power_cap_kw": 6.0},
+                       {"id": "mixed", "chips": {"trn3": 4, "gb200": 4}, "power_cap_kw": 6.5}]}
+    jobs = {"jobs": [
+        {"id": "big", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "seq_len": 2048, "batch_seqs": 64,
+         "chips": 8, "priority": 3},
+        {"id": "mid", "kind": "train", "model": "llama2-7b", "tokens": 5e8, "seq_len": 2048, "batch_seqs": 64,
+         "chips": {"min": 4, "max": 8}, "priority": 2},
+        {"id": "svc", "kind": "infer", "model": "llama3-8b", "prompt_tokens": 512, "output_tokens": 128,
+         "rate_rps": 20, "duration_h": 10, "chips": {"min": 1, "max": 4}, "priority": 2},
+        {"id": "low", "kind": "train", "model": "mpt-7b", "tokens": 2e8, "seq_len": 2048, "batch_seqs": 32,
+         "chips": {"min": 4, "max": 8}, "priority": 1},
+        {"id": "extra", "kind": "infer", "model": "mixtral-8x7b", "prompt_tokens": 512, "output_tokens": 128,
+         "duration_h": 5, "chips": {"min": 2, "max": 4}, "priority": 1}]}
+    return jobs, fleet
+
+
+@pytest.mark.parametrize("objective", ["energy", "cost", "time"])
+def test_cpsat_matches_brute_force_optimum(objective):
+    jobs, fleet = small_case()
+    prio, cost = brute_force(jobs, fleet, objective)
+    result = run_solve(jobs, fleet, objective=objective, time_limit=10)
+    assert result["unplaced"], "the case is meant to be short of capacity"
+    assert result["status"] == "OPTIMAL"
+    assert result["totals"]["priority_placed"] == prio
+    assert result["objective_value"] == pytest.approx(cost, rel=1e-6)
+    assert result["best_bound"] <= result["objective_value"] + 1e-9
+
+
+def test_priority_wins_when_capacity_is_short():
+    fleet = {"racks": [{"id": "n0", "chips": {"h100": 8}}]}
+    jobs = {"jobs": [{"id": f"j{p}", "kind": "train", "model": "llama2-7b", "tokens": 1e8, "seq_len": 2048,
+                      "batch_seqs": 64, "chips": 8, "priority": p} for p in (1, 3, 2)]}
+    result = run_solve(jobs, fleet)
+    assert [p["job"] for p in result["placements"]] == ["j3"]
+    reasons = {u["job"]: u for u in result["unplaced"]}
+    assert reasons["j1"]["kind"] == "capacity" and "j3" in reasons["j1"]["reason"] and "8 short" in reasons["j1"]["reason"]
+
+
+def test_multi_rack_job_stays_in_one_pod_and_within_racks():
+    fleet = {"racks": [{"id": f"a{i}", "pod": "A", "chips": {"h100": 8}} for i in range(4)]
+             + [{"id": f"b{i}", "pod": "B", "chips": {"h100": 8}} for i in range(2)]}
+    jobs = {"jobs": [{"id": "wide", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "seq_len": 2048,
+                      "batch_seqs": 256, "chips": 32}]}
+    result = run_solve(jobs, fleet)
+    (p,) = result["placements"]
+    assert {a["rack"][0] for a in p["allocations"]} == {"a"} and len(p["allocations"]) == 4
+
+
+def test_power_cap_limits_a_hybrid_rack():
+    fleet = {"racks": [{"id": "fused", "chips": {"trn3": 16, "gb200": 16}, "power_cap_kw": 22.0}]}
+    jobs = {"jobs": [{"id": f"t{t}", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "seq_len": 2048,
+                      "batch_seqs": 64, "chips": 16, "chip_types": [t]} for t in ("trn3", "gb200")]}
+    result = run_solve(jobs, fleet)
+    # Both fit by chip count, but both at once would draw more than 22 kW.
+    assert len(result["placements"]) == 1
+    assert "power cap" in result["unplaced"][0]["reason"]
+
+
+# --- explanations ------------------------------------------------------------------
+
+def test_every_kind_of_explanation():
+    fleet = {"racks": [{"id": "n0", "chips": {"h100": 8}}, {"id": "u0", "chips": {"trn3": 16}}]}
+    jobs = {"jobs": [
+        {"id": "excluded", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "chip_types": ["b200"]},
+        {"id": "memory", "kind": "train", "model": "llama3-405b", "tokens": 1e9, "seq_len": 2048, "batch_seqs": 64},
+        {"id": "slo", "kind": "infer", "model": "llama3-70b", "prompt_tokens": 4096, "output_tokens": 64,
+         "slo": {"ttft_ms": 5}},
+        {"id": "deadline", "kind": "train", "model": "llama3-8b", "tokens": 1e12, "seq_len": 2048,
+         "batch_seqs": 512, "deadline_h": 2},
+        {"id": "rate", "kind": "infer", "model": "llama3-70b", "prompt_tokens": 2048, "output_tokens": 512,
+         "rate_rps": 500, "stack": "cuda"},
+    ]}
+    result = run_solve(jobs, fleet)
+    why = {u["job"]: u for u in result["unplaced"]}
+    assert why["excluded"]["kind"] == "excluded" and "b200" in why["excluded"]["reason"]
+    assert why["memory"]["kind"] == "memory" and "GB per chip" in why["memory"]["reason"]
+    assert why["slo"]["kind"] == "slo" and "best TTFT" in why["slo"]["reason"] and "SLO 5 ms" in why["slo"]["reason"]
+    assert why["deadline"]["kind"] == "deadline" and "earliest finish" in why["deadline"]["reason"]
+    assert why["rate"]["kind"] == "rate" and "replicas" in why["rate"]["reason"]
+
+
+def test_no_room_for_an_exact_count():
+    fleet = {"racks": [{"id": "n0", "chips": {"h100": 8}}]}
+    jobs = {"jobs": [{"id": "huge", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "chips": 64}]}
+    (u,) = run_solve(jobs, fleet)["unplaced"]
+    assert u["kind"] == "no_room" and "64" in u["reason"]
+
+
+# --- determinism and the CLI ----------------------------------------------------------
+
+def strip_time(d):
+    d = dict(d)
+    d.pop("solve_time_s")
+    return d
+
+
+def test_same_inputs_same_answer():
+    jobs, fleet = small_case()
+    a = solve(jobs, fleet, time_limit=1.0, workers=2).to_dict()
+    b = solve(jobs, fleet, time_limit=1.0, workers=2).to_dict()
+    assert strip_time(a) == strip_time(b)
+
+
+def test_cli_example_on_default_fleet(tmp_path):
+    out = tmp_path / "placement.json"
+    res = subprocess.run([sys.executable, "-m", "trnsched", "solve", str(ROOT / "examples" / "jobs.json"),
+                          "--time-limit", "2", "-o", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "placed" in res.stdout and "unplaced:" in res.stdout
+    result = json.loads(out.read_text())
+    from trnsched.fleet import default_fleet
+    check(json.loads((ROOT / "examples" / "jobs.json").read_text()), default_fleet().to_dict(), result)
+    kinds = {u["kind"] for u in result["unplaced"]}
+    assert {"memory", "slo", "excluded", "deadline"} <= kinds
+
+
+def test_cli_example_fleet_file(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "trnsched", "solve", str(ROOT / "examples" / "jobs.json"),
+                          "--fleet", str(ROOT / "examples" / "fleet.json"), "--policy", "greedy", "--json"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    result = json.loads(res.stdout)
+    check(json.loads((ROOT / "examples" / "jobs.json").read_text()),
+          json.loads((ROOT / "examples" / "fleet.json").read_text()), result)
+
+
+@pytest.mark.parametrize("jobs_text, fleet, words", [
+    ("{oops", None, "malformed JSON"),
+    (json.dumps({"jobs": [{"id": "a", "kind": "train", "model": "nope", "tokens": 1}]}), None, "unknown model"),
+    (json.dumps({"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": 1, "chip_types": ["tpu"]}]}),
+     None, "unknown chip type"),
+    (json.dumps({"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": 1}] * 2}), None, "duplicate id"),
+    (json.dumps({"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": -5}]}), None, "positive"),
+    (json.dumps({"jobs": []}), {"racks": []}, "non-empty list of racks"),
+    (json.dumps({"jobs": []}), {"racks": [{"id": "r", "chips": {"h100": -8}}]}, "racks[r].chips.h100"),
+    (json.dumps({"jobs": []}), {"racks": [{"id": "r", "chips": {"h100": 8}, "used": {"h100": 9}}]}, "busy of 8"),
+])
+def test_bad_input_exits_2_and_writes_nothing(tmp_path, jobs_text, fleet, words):
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(jobs_text)
+    args = [sys.executable, "-m", "trnsched", "solve", str(jobs), "-o", str(tmp_path / "out.json")]
+    if fleet is not None:
+        (tmp_path / "fleet.json").write_text(json.dumps(fleet))
+        args += ["--fleet", str(tmp_path / "fleet.json")]
+    res = subprocess.run(args, capture_output=True, text=True)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and "Traceback" not in res.stderr
+    assert not (tmp_path / "out.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".trnsched-")], "no temporary file left"
