@@ -246,11 +246,13 @@ class Explainer:
             if short is None or gap < short:
                 best, short = c, gap
         where = "one rack" if not best.multi else f"{best.max_racks} racks of {best.pod}"
-        holders = sorted({self.jobs[k].id for k, a in self.choice.placed.items()
-                          if a.candidate.chip_type == best.chip_type and set(a.racks) & set(best.racks)})
+        holders = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})" for k, a in sorted(
+            self.choice.placed.items(), key=lambda ka: (-self.jobs[ka[0]].priority, ka[0]))
+            if a.candidate.chip_type == best.chip_type and set(a.racks) & set(best.racks)]
         if short <= 0:
             return Unplaced(job, f"power cap: {best.chips} {best.chip_type} fit in {where} by chip count but would "
                             f"exceed the rack power cap after the placed jobs", "capacity")
-        taken = f"; held by {', '.join(holders[:6])}{' and more' if len(holders) > 6 else ''}" if holders else ""
+        taken = (f"; held by {', '.join(holders[:5])}{f' and {len(holders) - 5} more' if len(holders) > 5 else ''}"
+                 if holders else "")
         return Unplaced(job, f"capacity taken: needs {best.chips} {best.chip_type} in {where}, {short} short"
-                        f"{taken} (priority {job.priority})", "capacity")
+                        f"{taken}", "capacity")
