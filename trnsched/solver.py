@@ -178,78 +178,184 @@ def _with_objective(choice: Choice, cands: list[Candidate], objective: str) -> C
 
 
 # --- CP-SAT ------------------------------------------------------------------
+#
+# The model sees groups of identical racks (same pod, chips, busy chips and power
+# cap), not racks: a candidate is on a group, or draws so many chips from so many
+# racks of each group.  Capacity and power hold per group in total, plus "at most
+# one more-than-half-a-rack job per rack"; that is a relaxation of per-rack
+# packing, so its bound is a true bound.  The chosen candidates are then packed
+# into the group's racks (largest first); when every one fits, the relaxation's
+# optimum is the fleet's.  A group of one rack is exact, so small fleets of
+# distinct racks are solved exactly.
+
+@dataclass
+class RackGroup:
+    racks: list[int]
+    free: dict[str, int]            # free chips per type, per rack
+    headroom: int | None            # watts per rack
+
+    @property
+    def size(self) -> int:
+        return len(self.racks)
+
+
+def rack_groups(fleet: Fleet) -> tuple[list[RackGroup], list[int]]:
+    """Groups of interchangeable racks, and each rack's group."""
+    headroom = rack_headroom_watts(fleet)
+    index: dict[tuple, int] = {}
+    groups: list[RackGroup] = []
+    of_rack = []
+    for i, r in enumerate(fleet.racks):
+        key = (r.pod, tuple(sorted(r.chips.items())), tuple(sorted(r.used.items())), r.power_cap_kw)
+        if key not in index:
+            index[key] = len(groups)
+            groups.append(RackGroup([], {t: r.free(t) for t in r.chips}, headroom[i]))
+        groups[index[key]].racks.append(i)
+        of_rack.append(index[key])
+    return groups, of_rack
+
 
 @dataclass
 class _Vars:
     take: list                                   # per candidate: chosen
-    single: dict[tuple[int, int], object]        # (candidate, rack) -> on this rack
-    chips: dict[tuple[int, int], object]         # (candidate, rack) -> chips from this rack (multi)
-    uses: dict[tuple[int, int], object]          # (candidate, rack) -> draws from this rack (multi)
+    on: dict[tuple[int, int], object]            # (candidate, group) -> single-rack candidate on this group
+    chips: dict[tuple[int, int], object]         # (candidate, group) -> chips from this group (multi)
+    racks: dict[tuple[int, int], object]         # (candidate, group) -> racks of this group used (multi)
 
 
-def _variables(model: cp_model.CpModel, cands: list[Candidate], fleet: Fleet) -> _Vars:
+def _candidate_groups(cands: list[Candidate], of_rack: list[int]) -> list[list[int]]:
+    return [sorted({of_rack[r] for r in c.racks}) for c in cands]
+
+
+def _variables(model: cp_model.CpModel, cands: list[Candidate], groups: list[RackGroup],
+               cgroups: list[list[int]]) -> _Vars:
     v = _Vars([], {}, {}, {})
     for i, c in enumerate(cands):
-        x = model.new_bool_var(f"take_{i}")
-        v.take.append(x)
-        if not c.multi:
-            for r in c.racks:
-                v.single[i, r] = model.new_bool_var(f"on_{i}_{r}")
-        else:
-            for r in c.racks:
-                free = fleet.racks[r].free(c.chip_type)
-                v.chips[i, r] = model.new_int_var(0, min(free, c.chips), f"chips_{i}_{r}")
-                v.uses[i, r] = model.new_bool_var(f"uses_{i}_{r}")
+        v.take.append(model.new_bool_var(f"take_{i}"))
+        for g in cgroups[i]:
+            if not c.multi:
+                v.on[i, g] = model.new_bool_var(f"on_{i}_{g}")
+            else:
+                room = groups[g].free[c.chip_type]
+                v.chips[i, g] = model.new_int_var(0, min(c.chips, room * groups[g].size), f"chips_{i}_{g}")
+                v.racks[i, g] = model.new_int_var(0, min(c.max_racks, groups[g].size), f"racks_{i}_{g}")
     return v
 
 
-def _constraints(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], fleet: Fleet) -> None:
-    # Each chosen candidate sits somewhere: one rack, or at most max_racks racks of its pod.
+def _constraints(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], fleet: Fleet,
+                 groups: list[RackGroup], cgroups: list[list[int]]) -> None:
     for i, c in enumerate(cands):
         if not c.multi:
-            model.add(sum(v.single[i, r] for r in c.racks) == v.take[i])
+            model.add(sum(v.on[i, g] for g in cgroups[i]) == v.take[i])
         else:
-            model.add(sum(v.chips[i, r] for r in c.racks) == c.chips * v.take[i])
-            model.add(sum(v.uses[i, r] for r in c.racks) <= c.max_racks)
-            for r in c.racks:
-                model.add(v.chips[i, r] <= fleet.racks[r].free(c.chip_type) * v.uses[i, r])
-                model.add_implication(v.uses[i, r], v.take[i])
-    # At most one candidate per job.
+            model.add(sum(v.chips[i, g] for g in cgroups[i]) == c.chips * v.take[i])
+            model.add(sum(v.racks[i, g] for g in cgroups[i]) <= c.max_racks * v.take[i])
+            for g in cgroups[i]:
+                model.add(v.chips[i, g] <= groups[g].free[c.chip_type] * v.racks[i, g])
     by_job: dict[int, list] = {}
     for i, c in enumerate(cands):
         by_job.setdefault(c.job, []).append(v.take[i])
     for xs in by_job.values():
         model.add_at_most_one(xs)
-    # Capacity per (rack, chip type) and power per rack.
     load: dict[tuple[int, str], list] = {}
+    large: dict[tuple[int, str], list] = {}
     power: dict[int, list] = {}
     for i, c in enumerate(cands):
         watts = rack_watts_per_chip(c, fleet)
-        terms = ([(r, c.chips * v.single[i, r]) for r in c.racks] if not c.multi
-                 else [(r, v.chips[i, r]) for r in c.racks])
-        for r, chips in terms:
-            load.setdefault((r, c.chip_type), []).append(chips)
-            if fleet.racks[r].power_cap_kw is not None and watts > 0:
-                power.setdefault(r, []).append(watts * chips)
-    for (r, t), terms in load.items():
-        model.add(sum(terms) <= fleet.racks[r].free(t))
-    headroom = rack_headroom_watts(fleet)
-    for r, terms in power.items():
-        model.add(sum(terms) <= max(0, headroom[r]))
+        for g in cgroups[i]:
+            grp = groups[g]
+            chips = c.chips * v.on[i, g] if not c.multi else v.chips[i, g]
+            load.setdefault((g, c.chip_type), []).append(chips)
+            if not c.multi and 2 * c.chips > grp.free[c.chip_type]:
+                large.setdefault((g, c.chip_type), []).append(v.on[i, g])
+            if grp.headroom is not None and watts > 0:
+                power.setdefault(g, []).append(watts * chips)
+    for (g, t), terms in load.items():
+        model.add(sum(terms) <= groups[g].free[t] * groups[g].size)
+    for (g, t), terms in large.items():
+        if len(terms) > groups[g].size:
+            model.add(sum(terms) <= groups[g].size)   # two such jobs never share a rack
+    for g, terms in power.items():
+        model.add(sum(terms) <= max(0, groups[g].headroom) * groups[g].size)
 
 
-def _hint(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], choice: Choice) -> None:
+def _hint(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], choice: Choice, of_rack: list[int],
+          cgroups: list[list[int]]) -> None:
     chosen = {id(a.candidate): a for a in choice.placed.values()}
     for i, c in enumerate(cands):
         a = chosen.get(id(c))
         model.add_hint(v.take[i], a is not None)
-        for r in c.racks:
-            n = a.racks.get(r, 0) if a is not None else 0
+        per_group: dict[int, list[int]] = {}
+        if a is not None:
+            for r, n in a.racks.items():
+                per_group.setdefault(of_rack[r], []).append(n)
+        for g in cgroups[i]:
             if not c.multi:
-                model.add_hint(v.single[i, r], n > 0)
+                model.add_hint(v.on[i, g], g in per_group)
             else:
-                model.add_hint(v.chips[i, r], n)
-                model.add_hint(v.uses[i, r], n > 0)
+                model.add_hint(v.chips[i, g], sum(per_group.get(g, [])))
+                model.add_hint(v.racks[i, g], len(per_group.get(g, [])))
+
+
+def _read(solver: cp_model.CpSolver, v: _Vars, cands: list[Candidate],
+          cgroups: list[list[int]]) -> dict[int, tuple[Candidate, dict[int, tuple[int, int]]]]:
+    """Per placed job: its candidate and, per group, (chips, racks) drawn from it."""
+    chosen = {}
+    for i, c in enumerate(cands):
+        if solver.boolean_value(v.take[i]):
+            if not c.multi:
+                parts = {g: (c.chips, 1) for g in cgroups[i] if solver.boolean_value(v.on[i, g])}
+            else:
+                parts = {g: (solver.value(v.chips[i, g]), solver.value(v.racks[i, g])) for g in cgroups[i]
+                         if solver.value(v.chips[i, g]) > 0}
+            chosen[c.job] = (c, parts)
+    return chosen
+
+
+def _pack(chosen, fleet: Fleet, groups: list[RackGroup], jobs: list[Job], cands: list[Candidate],
+          costs: list[float]) -> tuple[dict[int, Allocation], list[int]]:
+    """Pack the group-level choice into racks: multi-rack jobs first, then single-rack
+    jobs largest first, each on the first rack of its group with room for its chips
+    and watts.  A job that does not fit is placed afterwards, greedily, if it can be."""
+    packer = Packer(fleet)
+    placed: dict[int, Allocation] = {}
+    dropped: list[int] = []
+    order = sorted(chosen, key=lambda j: (not chosen[j][0].multi, -chosen[j][0].chips, j))
+    for j in order:
+        c, parts = chosen[j]
+        watts = rack_watts_per_chip(c, fleet)
+        alloc: dict[int, int] = {}
+        ok = True
+        for g, (want, count) in sorted(parts.items()):
+            racks = sorted(groups[g].racks, key=lambda r: -packer.free[r].get(c.chip_type, 0))
+            for r in racks:
+                if want == 0 or count == 0:
+                    break
+                room = packer.free[r].get(c.chip_type, 0)
+                if packer.watts[r] is not None and watts > 0:
+                    room = min(room, packer.watts[r] // watts)
+                if not c.multi and room < c.chips:
+                    continue
+                take = min(room, want)
+                if take > 0:
+                    alloc[r] = take
+                    want -= take
+                    count -= 1
+            ok &= want == 0
+        if ok:
+            packer.commit(c, alloc)
+            placed[j] = Allocation(c, alloc)
+        else:
+            dropped.append(j)
+    index = {id(c): i for i, c in enumerate(cands)}
+    for j in sorted(dropped, key=lambda j: (-jobs[j].priority, j)):
+        for c in sorted((c for c in cands if c.job == j), key=lambda c: costs[index[id(c)]]):
+            alloc = packer.allocate(c)
+            if alloc is not None:
+                packer.commit(c, alloc)
+                placed[j] = Allocation(c, alloc)
+                break
+    return placed, dropped
 
 
 def _solver(time_limit: float, workers: int, seed: int) -> cp_model.CpSolver:
@@ -265,18 +371,6 @@ def _solver(time_limit: float, workers: int, seed: int) -> cp_model.CpSolver:
     return s
 
 
-def _read(solver: cp_model.CpSolver, v: _Vars, cands: list[Candidate]) -> dict[int, Allocation]:
-    placed = {}
-    for i, c in enumerate(cands):
-        if solver.boolean_value(v.take[i]):
-            if not c.multi:
-                racks = {r: c.chips for r in c.racks if solver.boolean_value(v.single[i, r])}
-            else:
-                racks = {r: solver.value(v.chips[i, r]) for r in c.racks if solver.value(v.chips[i, r]) > 0}
-            placed[c.job] = Allocation(c, racks)
-    return placed
-
-
 def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str, *,
           time_limit: float = 10.0, workers: int = 2, seed: int = 0) -> Choice:
     """Lexicographic: first the priority-weighted number of placed jobs (solved to
@@ -286,61 +380,72 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     if not cands:
         return Choice({}, status="OPTIMAL", objective_value=0.0, best_bound=0.0, gap=0.0,
                       solve_time_s=time.perf_counter() - start)
-    costs, step = scale_costs(candidate_costs(cands, objective))
+    real = candidate_costs(cands, objective)
+    costs, step = scale_costs(real)
     weights = [jobs[c.job].priority for c in cands]
+    groups, of_rack = rack_groups(fleet)
+    cgroups = _candidate_groups(cands, of_rack)
 
     # Phase 1: placed priority.
     model = cp_model.CpModel()
-    v = _variables(model, cands, fleet)
-    _constraints(model, v, cands, fleet)
+    v = _variables(model, cands, groups, cgroups)
+    _constraints(model, v, cands, fleet, groups, cgroups)
     placed_priority = sum(w * x for w, x in zip(weights, v.take))
     model.maximize(placed_priority)
-    _hint(model, v, cands, hint)
+    _hint(model, v, cands, hint, of_rack, cgroups)
     phase1 = _solver(0.4 * time_limit, workers, seed)
     status1 = phase1.solve(model)
-    notes = []
+    notes: list[str] = []
     if status1 not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Choice(hint.placed, status=phase1.status_name(status1), solve_time_s=time.perf_counter() - start,
-                      notes=["CP-SAT found no solution in time; the greedy answer is returned"],
-                      objective_value=hint.objective_value)
+        hint.status = phase1.status_name(status1)
+        hint.notes = ["CP-SAT found no solution in time; the greedy answer is returned"]
+        hint.solve_time_s = time.perf_counter() - start
+        return hint
     best_priority = round(phase1.objective_value)
     if status1 != cp_model.OPTIMAL:
         notes.append(f"placed priority {best_priority} is not proven optimal "
                      f"(bound {phase1.best_objective_bound:.0f})")
-    first = _with_objective(Choice(_read(phase1, v, cands)), cands, objective)
 
     # Phase 2: the objective, with placed priority held at its best, starting from
-    # the better of phase 1's answer and greedy's (when greedy places as much).
-    start_from = first
-    if _priority(hint, jobs) >= best_priority and hint.objective_value < first.objective_value:
-        start_from = hint
+    # greedy's answer when it places as much.
     model.clear_hints()
     model.add(placed_priority >= best_priority)
     model.minimize(sum(k * x for k, x in zip(costs, v.take)))
-    _hint(model, v, cands, start_from)
+    start_from = hint if _priority(hint, jobs) >= best_priority else None
+    if start_from is not None:
+        _hint(model, v, cands, start_from, of_rack, cgroups)
+    else:
+        for i, x in enumerate(v.take):
+            model.add_hint(x, phase1.boolean_value(x))
     phase2 = _solver(max(0.2 * time_limit, time_limit - phase1.deterministic_time), workers, seed)
     status2 = phase2.solve(model)
-    if status2 not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        start_from.status = "FEASIBLE"
-        start_from.notes = notes + ["the objective phase found no solution in time; this is its starting point"]
-        start_from.solve_time_s = time.perf_counter() - start
-        return start_from
-    chosen = _read(phase2, v, cands)
-    if status2 != cp_model.OPTIMAL:
-        # Never hand back worse than the answer CP-SAT was started from.
-        mine = _with_objective(Choice(dict(chosen)), cands, objective).objective_value
-        if start_from.objective_value < mine:
-            chosen = dict(start_from.placed)
-    # Report the exact objective of the placements, and a bound that stays a bound
-    # despite rounding: each chosen candidate's integer cost is within one step.
-    index = {id(c): i for i, c in enumerate(cands)}
-    real = candidate_costs(cands, objective)
-    value = sum(real[index[id(a.candidate)]] for a in chosen.values())
-    bound = max(0.0, (phase2.best_objective_bound - len({c.job for c in cands})) * step)
-    bound = min(bound, value)
-    status = phase2.status_name(status2)
-    if status1 != cp_model.OPTIMAL and status == "OPTIMAL":
-        status = "FEASIBLE"      # optimal for the priority found, which is not proven best
-    return Choice(chosen, status=status, objective_value=value, best_bound=bound,
-                  gap=(value - bound) / value if value > 0 else 0.0,
-                  solve_time_s=time.perf_counter() - start, notes=notes)
+    solved = phase2 if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE) else phase1
+    if solved is phase1:
+        notes.append("the objective phase found no solution in time; placements optimise priority only")
+    placed, dropped = _pack(_read(solved, v, cands, cgroups), fleet, groups, jobs, cands, real)
+    choice = _with_objective(Choice(placed), cands, objective)
+    if start_from is not None and _priority(start_from, jobs) >= _priority(choice, jobs) \
+            and start_from.objective_value < choice.objective_value:
+        choice = _with_objective(Choice(dict(start_from.placed)), cands, objective)
+        notes.append("greedy's answer beat the solver's within the time limit and is returned")
+    if dropped:
+        notes.append(f"{len(dropped)} job(s) did not pack into racks as the group-level model placed them "
+                     "and were re-placed greedily")
+    # Exact objective of the placements; a bound that stays a bound despite rounding
+    # (each candidate's integer cost is within one step of its real cost).
+    status = phase2.status_name(status2) if solved is phase2 else "FEASIBLE"
+    if status == "OPTIMAL" and (status1 != cp_model.OPTIMAL or dropped or _priority(choice, jobs) < best_priority):
+        status = "FEASIBLE"
+    bound = None
+    if solved is phase2:
+        bound = min(choice.objective_value,
+                    max(0.0, (phase2.best_objective_bound - len({c.job for c in cands})) * step))
+    if _priority(choice, jobs) < best_priority:
+        bound = None      # the bound is for a higher placed priority than this answer's
+    choice.status = status
+    choice.best_bound = bound
+    choice.gap = None if bound is None else ((choice.objective_value - bound) / choice.objective_value
+                                             if choice.objective_value > 0 else 0.0)
+    choice.solve_time_s = time.perf_counter() - start
+    choice.notes = notes
+    return choice
