@@ -267,3 +267,20 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, jobs_text, fleet, words)
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in res.stderr
     assert not (tmp_path / "out.json").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".trnsched-")], "no temporary file left"
+
+
+def test_identical_racks_are_one_group_and_packing_is_checked():
+    # 16 free chips in two identical racks: the group-level model lets 6 + 6 + 4
+    # through, but no packing into two 8-chip racks holds all three.
+    fleet = {"racks": [{"id": f"n{i}", "chips": {"h100": 8}} for i in range(2)]}
+    jobs = {"jobs": [{"id": f"j{n}-{k}", "kind": "train", "model": "llama2-7b", "tokens": 1e8, "seq_len": 2048,
+                      "batch_seqs": 48, "chips": n, "priority": 2 if n == 6 else 1}
+                     for k, n in enumerate((6, 6, 4))]}
+    from trnsched.solver import rack_groups
+    groups, _ = rack_groups(parse_fleet(fleet))
+    assert len(groups) == 1 and groups[0].size == 2
+    result = run_solve(jobs, fleet)
+    assert sorted(p["job"] for p in result["placements"]) == ["j6-0", "j6-1"]
+    assert result["status"] == "FEASIBLE" and any("pack" in n for n in result["notes"])
+    (u,) = result["unplaced"]
+    assert u["kind"] == "capacity" and "j6-0 (priority 2)" in u["reason"]
