@@ -52,9 +52,12 @@ def test_table_output_is_readable():
     assert "llama3-70b-pretrain" in out and "TTFT ms" in out and "gb200" in out
 
 
-def test_more_chips_more_throughput_until_batch_runs_out():
+def test_more_chips_more_throughput_over_doublings():
+    # Doubling the chips never slows a job down (between other counts the smallest
+    # pipeline that fits can be a worse layout than a deeper one: docs/MODEL.md).
     rows = [r for r in json.loads(run("score", str(EXAMPLE), "--chip-type", "h100", "--json"))
-            if r["job"] == "llama3-70b-pretrain" and r["feasible"]]
+            if r["job"] == "llama3-70b-pretrain" and r["feasible"] and r["chips"] & (r["chips"] - 1) == 0]
+    assert len(rows) >= 4
     tps = [r["metrics"]["tokens_per_s"] for r in sorted(rows, key=lambda r: r["chips"])]
     assert tps == sorted(tps)
 
@@ -81,7 +84,7 @@ def test_fleet_file_overrides_and_adds_chip_types(tmp_path):
     jobs.write_text(json.dumps([{"id": "t", "kind": "train", "tokens": 1e10, "seq_len": 2048, "batch_seqs": 64,
                                  "model": {"params_b": 7, "layers": 32, "hidden": 4096, "heads": 32}}]))
     fleet = tmp_path / "fleet.json"
-    fleet.write_text(json.dumps({"pue": 1.1, "chip_types": {
+    fleet.write_text(json.dumps({"pue": 1.1, "racks": [{"id": "r0", "chips": {"mi300x": 8}}], "chip_types": {
         "h100": {"price_per_chip_hour": 1.0},
         "mi300x": {"stack": "cuda", "family": "hopper", "peak_bf16_tflops": 1307, "peak_fp8_tflops": 2615,
                    "hbm_gb": 192, "hbm_tbps": 5.3, "tdp_w": 750, "idle_w": 100, "domain_size": 8,

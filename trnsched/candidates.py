@@ -4,9 +4,8 @@ scored in one call into the core, with infeasible and dominated ones dropped.
 A single-rack candidate may go on any rack of its type with enough free chips
 (the solver picks the rack); a multi-rack candidate takes chips from at most
 `max_racks` racks of one pod, and is scored for that many scale-up domains.
-Racks that are interchangeable (same pod, chips, busy chips and power cap)
-collapse into one group for scoring, so a large fleet does not multiply the
-scoring work.
+Each (job, type, count, domains) is scored once however many racks could take
+it; the solver then works on groups of interchangeable racks (Fleet.groups).
 """
 from __future__ import annotations
 
@@ -20,7 +19,7 @@ from trnsched.fleet import Fleet
 from trnsched.jobs import Job
 from trnsched.scoring import score_arrays
 from trnsched.tables import chip_table, job_table
-from trnsched.whatif import DEFAULT_MAX_CHIPS
+from trnsched.whatif import default_counts
 
 METRICS = ("step_time_s", "tokens_per_s", "mfu", "ttft_s", "tpot_s", "batch", "max_batch", "replicas",
            "replicas_needed", "duration_h", "power_kw", "energy_kwh", "cost_usd", "mem_per_chip",
@@ -73,32 +72,6 @@ class CandidateSet:
     scored: int                         # (job, type, count, shape) tuples scored
 
 
-def chip_counts(job: Job, domain: int, largest_pod_free: int) -> list[int]:
-    """The job's exact count or range; else powers of two and whole domains from 1
-    to what the largest pod has free (capped per job kind)."""
-    if job.chips_min is not None and job.chips_min == job.chips_max:
-        return [job.chips_min]
-    lo = job.chips_min or 1
-    hi = min(job.chips_max or DEFAULT_MAX_CHIPS[job.kind], largest_pod_free)
-    counts = {n for n in (lo, hi) if lo <= n <= hi}
-    p = 1
-    while p <= hi:
-        if p >= lo:
-            counts.add(p)
-        p *= 2
-    counts.update(k * domain for k in range(1, 65) if lo <= k * domain <= hi)
-    return sorted(counts)
-
-
-def _rack_groups(fleet: Fleet, chip_type: str) -> dict[tuple, list[int]]:
-    groups: dict[tuple, list[int]] = {}
-    for i, r in enumerate(fleet.racks):
-        if r.free(chip_type) > 0:
-            key = (r.pod, tuple(sorted(r.chips.items())), tuple(sorted(r.used.items())), r.power_cap_kw)
-            groups.setdefault(key, []).append(i)
-    return groups
-
-
 def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     types = fleet.types_present()
     chips = [fleet.chip_types[t] for t in types]
@@ -109,17 +82,18 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     shapes: dict[tuple[int, str, int, int], list[tuple[tuple[int, ...], int, str]]] = {}
     for t in types:
         domain = fleet.chip_types[t].domain_size
-        groups = _rack_groups(fleet, t)
+        groups = [[i for i in g if fleet.racks[i].free(t) > 0] for g in fleet.groups()]
+        groups = [g for g in groups if g]
         pods: dict[str, list[int]] = {}
-        for members in groups.values():
+        for members in groups:
             pods.setdefault(fleet.racks[members[0]].pod, []).extend(members)
         pod_free = {p: sum(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
         largest = max(pod_free.values(), default=0)
         for ji, job in enumerate(jobs):
             if t not in allowed[ji] or largest == 0:
                 continue
-            for n in chip_counts(job, domain, largest):
-                single = tuple(sorted(i for rs in groups.values() for i in rs if fleet.racks[i].free(t) >= n))
+            for n in default_counts(job, domain, largest):
+                single = tuple(sorted(i for rs in groups for i in rs if fleet.racks[i].free(t) >= n))
                 if single and n <= domain:
                     shapes.setdefault((ji, t, n, 1), []).append((single, 1, ""))
                 for pod, members in pods.items():

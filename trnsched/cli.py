@@ -10,9 +10,9 @@ import click
 import os
 import tempfile
 
-from trnsched.catalog import builtin_models
+from trnsched.catalog import builtin_models, chip_catalog
 from trnsched.errors import InputError
-from trnsched.fleet import load_fleet, load_fleet_chips
+from trnsched.fleet import load_fleet
 from trnsched.jobs import load_jobs
 from trnsched.placement import Result, solve as solve_jobs
 from trnsched.solver import OBJECTIVES, POLICIES
@@ -53,13 +53,15 @@ def _fmt(x, spec: str) -> str:
 @click.argument("jobs_file", metavar="JOBS", type=click.Path(dir_okay=False))
 @click.option("--chip-type", "chip_type", help="Only this chip type.")
 @click.option("--chips", "count", type=click.IntRange(min=1), help="Exactly this many chips.")
-@click.option("--fleet", "fleet_file", type=click.Path(dir_okay=False), help="Fleet file with chip_types overrides and pue.")
+@click.option("--fleet", "fleet_file", type=click.Path(dir_okay=False), help="Fleet file: its chip_types overrides and pue apply.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
 @click.option("--feasible-only", is_flag=True, help="Hide candidates that cannot run.")
 @_guarded
 def score(jobs_file, chip_type, count, fleet_file, as_json, feasible_only):
     """Predicted metrics for each job per chip type and chip count (what-if view)."""
-    chips, pue = load_fleet_chips(fleet_file)
+    fleet_data = load_fleet(fleet_file) if fleet_file else None
+    chips = fleet_data.chip_types if fleet_data else chip_catalog()
+    pue = fleet_data.pue if fleet_data else None
     if chip_type is not None and chip_type not in chips:
         raise InputError(f"unknown chip type {chip_type!r}; known: {', '.join(sorted(chips))}", field="--chip-type")
     jobs = load_jobs(jobs_file, chip_names=chips)
@@ -119,7 +121,7 @@ def validate(jobs_file, fleet_file):
 @_guarded
 def chips(fleet_file, as_json):
     """The chip catalog, with each figure's status and source."""
-    catalog, _ = load_fleet_chips(fleet_file)
+    catalog = load_fleet(fleet_file).chip_types if fleet_file else chip_catalog()
     if as_json:
         click.echo(json.dumps({n: c.to_dict() for n, c in catalog.items()}, indent=1))
         return

@@ -60,6 +60,19 @@ class Fleet:
             total += (busy * chip.tdp_w + (count - busy) * chip.idle_w) / 1000.0
         return total
 
+    def groups(self) -> list[list[int]]:
+        """Interchangeable racks (same pod, chips, busy chips and power cap), as lists
+        of rack indices in fleet order."""
+        index: dict[tuple, int] = {}
+        out: list[list[int]] = []
+        for i, r in enumerate(self.racks):
+            key = (r.pod, tuple(sorted(r.chips.items())), tuple(sorted(r.used.items())), r.power_cap_kw)
+            if key not in index:
+                index[key] = len(out)
+                out.append([])
+            out[index[key]].append(i)
+        return out
+
     def totals(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for r in self.racks:
@@ -162,21 +175,3 @@ def load_fleet(path: str | None = None) -> Fleet:
 def default_fleet() -> Fleet:
     text = resources.files("trnsched").joinpath("data").joinpath("default_fleet.json").read_text()
     return parse_fleet(json.loads(text), file="<default fleet>")
-
-
-def fleet_chips(data: Mapping[str, Any] | None, *, file: str | None = None) -> tuple[dict[str, ChipType], float | None]:
-    """Chip catalog and PUE from a decoded fleet file, for scoring without racks."""
-    if data is None:
-        return chip_catalog(), None
-    if not isinstance(data, Mapping):
-        raise InputError("a fleet file must be a JSON object", file=file)
-    pue = data.get("pue")
-    if pue is not None and (isinstance(pue, bool) or not isinstance(pue, (int, float)) or pue < 1.0):
-        raise InputError(f"must be a number >= 1, got {pue!r}", file=file, field="pue")
-    return chip_catalog(data.get("chip_types"), file=file), (float(pue) if pue is not None else None)
-
-
-def load_fleet_chips(path: str | None) -> tuple[dict[str, ChipType], float | None]:
-    if path is None:
-        return fleet_chips(None)
-    return fleet_chips(read_json(path), file=path)

@@ -200,18 +200,14 @@ class RackGroup:
 
 
 def rack_groups(fleet: Fleet) -> tuple[list[RackGroup], list[int]]:
-    """Groups of interchangeable racks, and each rack's group."""
+    """The fleet's groups of interchangeable racks, and each rack's group."""
     headroom = rack_headroom_watts(fleet)
-    index: dict[tuple, int] = {}
-    groups: list[RackGroup] = []
-    of_rack = []
-    for i, r in enumerate(fleet.racks):
-        key = (r.pod, tuple(sorted(r.chips.items())), tuple(sorted(r.used.items())), r.power_cap_kw)
-        if key not in index:
-            index[key] = len(groups)
-            groups.append(RackGroup([], {t: r.free(t) for t in r.chips}, headroom[i]))
-        groups[index[key]].racks.append(i)
-        of_rack.append(index[key])
+    groups, of_rack = [], [0] * len(fleet.racks)
+    for g, members in enumerate(fleet.groups()):
+        first = fleet.racks[members[0]]
+        groups.append(RackGroup(members, {t: first.free(t) for t in first.chips}, headroom[members[0]]))
+        for r in members:
+            of_rack[r] = g
     return groups, of_rack
 
 

@@ -18,21 +18,25 @@ from trnsched.scoring import score_arrays
 from trnsched.tables import chip_table, job_table
 
 DEFAULT_MAX_CHIPS = {"train": 4096, "infer": 512}
+DOMAIN_MULTIPLES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
 
-def default_counts(job: Job, chip: ChipType) -> list[int]:
-    """Powers of two over the job's chip range (or 1..a kind-dependent ceiling),
-    plus the exact range ends and whole scale-up domains."""
+def default_counts(job: Job, domain: int, limit: int | None = None) -> list[int]:
+    """The job's exact count or range; else powers of two and whole scale-up
+    domains from 1 to a kind-dependent ceiling (and to `limit`, what a fleet has)."""
+    if job.chips_min is not None and job.chips_min == job.chips_max:
+        return [job.chips_min]
     lo = job.chips_min or 1
-    hi = job.chips_max or (DEFAULT_MAX_CHIPS[job.kind] if job.chips_min is None else job.chips_min)
-    counts = {lo, hi}
+    hi = job.chips_max or DEFAULT_MAX_CHIPS[job.kind]
+    if limit is not None:
+        hi = min(hi, limit)
+    counts = {n for n in (lo, hi) if lo <= n <= hi}
     p = 1
     while p <= hi:
         if p >= lo:
             counts.add(p)
         p *= 2
-    d = chip.domain_size
-    counts.update(k * d for k in (1, 2, 4, 8) if lo <= k * d <= hi)
+    counts.update(k * domain for k in DOMAIN_MULTIPLES if lo <= k * domain <= hi)
     return sorted(counts)
 
 
@@ -91,7 +95,7 @@ def what_if(jobs: Sequence[Job], chips: Mapping[str, ChipType], *, chip_type: st
                 continue
             if not job.allows(chip.name, chip.stack):
                 continue
-            for n in ([count] if count else default_counts(job, chip)):
+            for n in ([count] if count else default_counts(job, chip.domain_size)):
                 rows.append((ji, ci, n, math.ceil(n / chip.domain_size)))
     if not rows:
         return []
