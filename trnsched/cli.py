@@ -258,3 +258,21 @@ def fleet(fleet_file, as_json):
     click.echo(f"\n{'chip':6} {'racks':>5} {'chips':>6} {'busy':>6} {'free':>6}")
     for t, v in totals.items():
         click.echo(f"{t:6} {v['racks']:>5} {v['chips']:>6} {v['used']:>6} {v['free']:>6}")
+
+
+@main.command()
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), required=True, help="How many jobs.")
+@click.option("--racks", "n_racks", type=click.IntRange(min=1), required=True, help="How many racks (~40 chips each).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for jobs.json and fleet.json (created if missing).")
+@_guarded
+def generate(n_jobs, n_racks, seed, out_dir):
+    """Write a seeded synthetic workload: jobs.json and fleet.json (distributions: trnsched/generate.py)."""
+    from trnsched.generate import generate_workload
+    jobs, fleet = generate_workload(n_jobs, n_racks, seed)
+    os.makedirs(out_dir, exist_ok=True)
+    write_atomic(os.path.join(out_dir, "jobs.json"), json.dumps(jobs, indent=1) + "\n")
+    write_atomic(os.path.join(out_dir, "fleet.json"), json.dumps(fleet, indent=1) + "\n")
+    chips = sum(sum(r["chips"].values()) for r in fleet["racks"])
+    click.echo(f"wrote {out_dir}/jobs.json ({n_jobs} jobs) and {out_dir}/fleet.json ({n_racks} racks, {chips} chips)")
