@@ -6,6 +6,7 @@ the core) -> prune -> choose (solver.py) -> result and explanations (here).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -95,9 +96,13 @@ def _layout(job: Job, v: dict) -> dict[str, float]:
 
 
 def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: str = "energy",
-          policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0) -> Result:
+          policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0,
+          trace: list | None = None) -> Result:
     """Place jobs on a fleet (the built-in default fleet when None).  `jobs` may be
-    Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json."""
+    Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json.
+    `trace` (CP-SAT only) receives (seconds since this call, phase, objective, bound)
+    per solution found."""
+    began = time.perf_counter()
     if objective not in OBJECTIVES:
         raise InputError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="objective")
     if policy not in POLICIES:
@@ -112,7 +117,8 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     cset = generate(jobs, fleet)
     cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
     if policy == "cpsat":
-        choice = cpsat(jobs, fleet, cset.candidates, objective, time_limit=time_limit, workers=workers, seed=seed)
+        choice = cpsat(jobs, fleet, cset.candidates, objective, time_limit=time_limit, workers=workers, seed=seed,
+                       trace=trace, began=began)
     elif policy == "greedy":
         choice = greedy(jobs, fleet, cset.candidates, objective)
     else:

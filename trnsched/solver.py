@@ -354,6 +354,19 @@ def _pack(chosen, fleet: Fleet, groups: list[RackGroup], jobs: list[Job], cands:
     return placed, dropped
 
 
+class _Trace(cp_model.CpSolverSolutionCallback):
+    """Records (seconds since the solve began, phase, objective, bound) per solution."""
+
+    def __init__(self, sink: list, phase: int, began: float, step: float) -> None:
+        super().__init__()
+        self.sink, self.phase, self.began, self.step = sink, phase, began, step
+
+    def on_solution_callback(self) -> None:
+        scale = 1.0 if self.phase == 1 else self.step
+        self.sink.append((time.perf_counter() - self.began, self.phase, self.objective_value * scale,
+                          self.best_objective_bound * scale))
+
+
 def _solver(time_limit: float, workers: int, seed: int) -> cp_model.CpSolver:
     """Deterministic: the limit is CP-SAT's deterministic time (about a second of
     work each), with interleaved workers, so the same inputs and settings give the
@@ -368,10 +381,14 @@ def _solver(time_limit: float, workers: int, seed: int) -> cp_model.CpSolver:
 
 
 def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str, *,
-          time_limit: float = 10.0, workers: int = 2, seed: int = 0) -> Choice:
+          time_limit: float = 10.0, workers: int = 2, seed: int = 0, trace: list | None = None,
+          began: float | None = None) -> Choice:
     """Lexicographic: first the priority-weighted number of placed jobs (solved to
-    optimality when time allows), then the objective with that number held."""
+    optimality when time allows), then the objective with that number held.
+    `trace`, if given, receives (seconds since `began`, phase, objective, bound)
+    for every solution CP-SAT finds."""
     start = time.perf_counter()
+    began = start if began is None else began
     hint = greedy(jobs, fleet, cands, objective)
     if not cands:
         return Choice({}, status="OPTIMAL", objective_value=0.0, best_bound=0.0, gap=0.0,
@@ -390,7 +407,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     model.maximize(placed_priority)
     _hint(model, v, cands, hint, of_rack, cgroups)
     phase1 = _solver(0.4 * time_limit, workers, seed)
-    status1 = phase1.solve(model)
+    status1 = phase1.solve(model, _Trace(trace, 1, began, step) if trace is not None else None)
     notes: list[str] = []
     if status1 not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         hint.status = phase1.status_name(status1)
@@ -414,7 +431,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
         for i, x in enumerate(v.take):
             model.add_hint(x, phase1.boolean_value(x))
     phase2 = _solver(max(0.2 * time_limit, time_limit - phase1.deterministic_time), workers, seed)
-    status2 = phase2.solve(model)
+    status2 = phase2.solve(model, _Trace(trace, 2, began, step) if trace is not None else None)
     solved = phase2 if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE) else phase1
     if solved is phase1:
         notes.append("the objective phase found no solution in time; placements optimise priority only")
