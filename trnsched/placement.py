@@ -226,9 +226,12 @@ class Explainer:
         chip = self.fleet.chip_types[best.chip_type]
         need_total = best.values["mem_per_chip"] * best.chips / 1e12
         have = self.fleet.totals()[best.chip_type]["free"] * chip.hbm_gb / 1e3
-        return Unplaced(job, f"does not fit in memory on any allowed chip type: needs {best.values['mem_per_chip'] / 1e9:,.0f} GB "
-                        f"per chip on {best.chips} {best.chip_type} (has {chip.hbm_gb:g} GB), about {need_total:,.1f} TB "
-                        f"in all; the fleet's free {best.chip_type} hold {have:,.1f} TB", "memory")
+        limit = (f" at the job's limit of {job.chips_max} chips" if job.chips_max is not None
+                 and best.chips == job.chips_max else "")
+        return Unplaced(job, f"does not fit in memory on any allowed chip type{limit}: needs "
+                        f"{best.values['mem_per_chip'] / 1e9:,.0f} GB per chip on {best.chips} {best.chip_type} "
+                        f"(has {chip.hbm_gb:g} GB), about {need_total:,.1f} TB in all; the fleet's free "
+                        f"{best.chip_type} hold {have:,.1f} TB", "memory")
 
     def _slo(self, job: Job, worst) -> Unplaced:
         ttft = min(worst, key=lambda r: r.values["ttft_s"])
