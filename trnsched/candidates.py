@@ -82,30 +82,39 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     shapes: dict[tuple[int, str, int, int], list[tuple[tuple[int, ...], int, str]]] = {}
     for t in types:
         domain = fleet.chip_types[t].domain_size
-        groups = [[i for i in g if fleet.racks[i].free(t) > 0] for g in fleet.groups()]
-        groups = [g for g in groups if g]
+        racks = [i for i, r in enumerate(fleet.racks) if r.free(t) > 0]
         pods: dict[str, list[int]] = {}
-        for members in groups:
-            pods.setdefault(fleet.racks[members[0]].pod, []).extend(members)
+        for i in racks:
+            pods.setdefault(fleet.racks[i].pod, []).append(i)
         pod_free = {p: sum(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
+        pod_most = {p: max(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
         largest = max(pod_free.values(), default=0)
+        per_count: dict[int, list[tuple[tuple[int, ...], int, str, int]]] = {}   # n -> (racks, k, pod, domains)
+
+        def shapes_for(n: int) -> list[tuple[tuple[int, ...], int, str, int]]:
+            """Where n chips of this type can go; the same for every job, so computed once."""
+            if n not in per_count:
+                out = []
+                single = tuple(i for i in racks if fleet.racks[i].free(t) >= n)
+                if single and n <= domain:
+                    out.append((single, 1, "", 1))
+                for pod, members in pods.items():
+                    if pod_free[pod] < n or n == 1:
+                        continue
+                    if single and n <= pod_most[pod] and n <= domain:
+                        continue      # one domain holds it: no reason to split
+                    k = max(2, math.ceil(n / min(pod_most[pod], domain)))
+                    if k <= len(members):
+                        out.append((tuple(members), k, pod, k))
+                per_count[n] = out
+            return per_count[n]
+
         for ji, job in enumerate(jobs):
             if t not in allowed[ji] or largest == 0:
                 continue
             for n in default_counts(job, domain, largest):
-                single = tuple(sorted(i for rs in groups for i in rs if fleet.racks[i].free(t) >= n))
-                if single and n <= domain:
-                    shapes.setdefault((ji, t, n, 1), []).append((single, 1, ""))
-                for pod, members in pods.items():
-                    if pod_free[pod] < n or n == 1:
-                        continue
-                    most = max(fleet.racks[i].free(t) for i in members)
-                    if single and n <= most and n <= domain:
-                        continue      # one domain holds it: no reason to split
-                    k = max(2, math.ceil(n / min(most, domain)))
-                    if k > len(members):
-                        continue
-                    shapes.setdefault((ji, t, n, k), []).append((tuple(sorted(members)), k, pod))
+                for rack_set, k, pod, domains in shapes_for(n):
+                    shapes.setdefault((ji, t, n, domains), []).append((rack_set, k, pod))
 
     keys = list(shapes)
     candidates: list[Candidate] = []
