@@ -123,10 +123,12 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
         arr = np.array([(ji, type_index[t], n, d) for ji, t, n, d in keys], dtype=np.int64)
         out = score_arrays(job_table(jobs), chip_table(chips, pue=fleet.pue), arr[:, 0], arr[:, 1],
                            arr[:, 2], arr[:, 3])
+        columns = {m: out[m].tolist() for m in METRICS}
+        reasons = out["reason"].tolist()
         for row, key in enumerate(keys):
             ji, t, n, d = key
-            values = {m: float(out[m][row]) for m in METRICS}
-            reason = int(out["reason"][row])
+            values = {m: columns[m][row] for m in METRICS}
+            reason = reasons[row]
             if reason != col.OK:
                 rejected.append(Rejection(ji, t, n, d, reason, values))
                 continue
