@@ -1,5 +1,6 @@
 """Candidate placements: each job x allowed chip type x chip count x rack shape,
-scored in one call into the core, with infeasible and dominated ones dropped.
+scored in one call into the core; infeasible ones are set aside with their
+reasons and `prune_for` drops those another candidate dominates.
 
 A single-rack candidate may go on any rack of its type with enough free chips
 (the solver picks the rack); a multi-rack candidate takes chips from at most
@@ -134,35 +135,26 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
                 continue
             for racks, k, pod in shapes[key]:
                 candidates.append(Candidate(ji, t, n, racks, k, pod, values))
-    return CandidateSet(_drop_dominated(candidates), rejected, allowed, len(keys))
-
-
-def _drop_dominated(cands: list[Candidate], costs: list[float] | None = None) -> list[Candidate]:
-    """Drop a candidate when another of the same job, chip type and shape needs no
-    more chips and no more power, may use every rack it may, and is no worse on
-    the objective (`costs`; by default each of energy, cost and time)."""
-    def measures(i: int, c: Candidate) -> tuple:
-        base = (c.chips, c.values["power_kw"])
-        return base + ((costs[i],) if costs is not None else (c.energy_kwh, c.cost_usd, c.duration_h))
-
-    by_key: dict[tuple, list[tuple[tuple, Candidate]]] = {}
-    for i, c in enumerate(cands):
-        by_key.setdefault((c.job, c.chip_type, c.multi, c.pod), []).append((measures(i, c), c))
-    kept = []
-    for group in by_key.values():
-        group.sort(key=lambda mc: mc[0])
-        survivors: list[tuple[tuple, Candidate]] = []
-        for m, c in group:
-            if any(all(a <= b for a, b in zip(om, m)) and set(c.racks) <= set(o.racks)
-                   and o.max_racks <= c.max_racks for om, o in survivors):
-                continue
-            survivors.append((m, c))
-        kept.extend(c for _, c in survivors)
-    kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pod))
-    return kept
+    return CandidateSet(candidates, rejected, allowed, len(keys))
 
 
 def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     """Keep, per job, chip type and shape, only candidates on the front of chips,
-    power and the chosen objective: the solver weighs nothing else."""
-    return _drop_dominated(cands, costs)
+    power and the objective (`costs`): the solver weighs nothing else.  Within such a
+    group a candidate with fewer chips may use every rack one with more chips may
+    (a rack with room for more has room for fewer; a pod's racks are the pod's), so
+    fewer chips, no more power, no more racks and no higher cost dominate."""
+    by_key: dict[tuple, list[tuple[int, float, float, int, Candidate]]] = {}
+    for c, cost in zip(cands, costs):
+        by_key.setdefault((c.job, c.chip_type, c.multi, c.pod), []).append(
+            (c.chips, c.values["power_kw"], cost, c.max_racks, c))
+    kept = []
+    for group in by_key.values():
+        group.sort(key=lambda m: m[:4])
+        survivors: list[tuple[int, float, float, int, Candidate]] = []
+        for m in group:
+            if not any(o[1] <= m[1] and o[2] <= m[2] and o[3] <= m[3] for o in survivors):
+                survivors.append(m)      # sorted by chips, so every survivor has no more
+        kept.extend(m[4] for m in survivors)
+    kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pod))
+    return kept
