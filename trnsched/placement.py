@@ -181,6 +181,14 @@ class Explainer:
         self.packer = Packer(fleet)
         for alloc in choice.placed.values():
             self.packer.commit(alloc.candidate, alloc.racks)
+        self.candidates: dict[int, list] = {}
+        for c in cset.candidates:
+            self.candidates.setdefault(c.job, []).append(c)
+        self.rejected: dict[int, list] = {}
+        for r in cset.rejected:
+            self.rejected.setdefault(r.job, []).append(r)
+        # Placed jobs, highest priority first, for "held by".
+        self.by_priority = sorted(choice.placed.items(), key=lambda ka: (-jobs[ka[0]].priority, ka[0]))
 
     def __call__(self, j: int) -> Unplaced:
         job = self.jobs[j]
@@ -189,10 +197,10 @@ class Explainer:
             present = ", ".join(self.fleet.types_present())
             rule = f"chip_types {list(job.chip_types)}" if job.chip_types else f"stack {job.stack!r}"
             return Unplaced(job, f"excluded: {rule} matches none of the fleet's chip types ({present})", "excluded")
-        mine = [c for c in self.cset.candidates if c.job == j]
+        mine = self.candidates.get(j, [])
         if mine:
             return self._capacity(j, job, mine)
-        rejected = [r for r in self.cset.rejected if r.job == j]
+        rejected = self.rejected.get(j, [])
         if not rejected:
             free = {t: self.fleet.totals()[t]["free"] for t in allowed}
             want = f"{job.chips_min}" if job.chips_min == job.chips_max else f"{job.chips_min}+"
@@ -255,9 +263,9 @@ class Explainer:
             if short is None or gap < short:
                 best, short = c, gap
         where = "one rack" if not best.multi else f"{best.max_racks} racks of {best.pod}"
-        holders = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})" for k, a in sorted(
-            self.choice.placed.items(), key=lambda ka: (-self.jobs[ka[0]].priority, ka[0]))
-            if a.candidate.chip_type == best.chip_type and set(a.racks) & set(best.racks)]
+        racks = set(best.racks)
+        holders = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})" for k, a in self.by_priority
+                   if a.candidate.chip_type == best.chip_type and not racks.isdisjoint(a.racks)]
         if short <= 0:
             return Unplaced(job, f"power cap: {best.chips} {best.chip_type} fit in {where} by chip count but would "
                             f"exceed the rack power cap after the placed jobs", "capacity")
