@@ -50,6 +50,7 @@ def check(jobs_data, fleet_data, result: dict) -> None:
         if job.get("deadline_h") is not None:
             assert p["end_h"] <= job["deadline_h"] + TOL, "deadline"
         assert p["start_h"] >= job.get("arrival_h", 0.0) - TOL
+        assert len({racks[a["rack"]].get("pod", "default") for a in p["allocations"]}) == 1, "one pod"
         per_chip_w = m["power_kw"] / p["chips"] / pue * 1000.0 - chips[t].idle_w
         for a in p["allocations"]:
             rack = racks[a["rack"]]

@@ -4,7 +4,8 @@ reasons and `prune_for` drops those another candidate dominates.
 
 A single-rack candidate may go on any rack of its type with enough free chips
 (the solver picks the rack); a multi-rack candidate takes chips from at most
-`max_racks` racks of one pod, and is scored for that many scale-up domains.
+`max_racks` racks of one of its pods (the solver picks the pod), and is scored
+for that many scale-up domains.
 Each (job, type, count, domains) is scored once however many racks could take
 it; the solver then works on groups of interchangeable racks (Fleet.groups).
 """
@@ -34,7 +35,7 @@ class Candidate:
     chips: int
     racks: tuple[int, ...]    # racks it may draw chips from
     max_racks: int            # 1 = one scale-up domain
-    pod: str
+    pods: tuple[str, ...]     # multi-rack: the pods it may use (all its racks from one of them)
     values: dict = field(repr=False)
 
     @property
@@ -80,7 +81,7 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     allowed = [[t for t in types if job.allows(t, fleet.chip_types[t].stack)] for job in jobs]
 
     # (job, type, n, domains) -> list of (racks, max_racks, pod)
-    shapes: dict[tuple[int, str, int, int], list[tuple[tuple[int, ...], int, str]]] = {}
+    shapes: dict[tuple[int, str, int, int], list[tuple[tuple[int, ...], int, tuple[str, ...]]]] = {}
     for t in types:
         domain = fleet.chip_types[t].domain_size
         racks = [i for i, r in enumerate(fleet.racks) if r.free(t) > 0]
@@ -90,15 +91,16 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
         pod_free = {p: sum(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
         pod_most = {p: max(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
         largest = max(pod_free.values(), default=0)
-        per_count: dict[int, list[tuple[tuple[int, ...], int, str, int]]] = {}   # n -> (racks, k, pod, domains)
+        per_count: dict[int, list[tuple[tuple[int, ...], int, tuple[str, ...], int]]] = {}
 
-        def shapes_for(n: int) -> list[tuple[tuple[int, ...], int, str, int]]:
+        def shapes_for(n: int) -> list[tuple[tuple[int, ...], int, tuple[str, ...], int]]:
             """Where n chips of this type can go; the same for every job, so computed once."""
             if n not in per_count:
                 out = []
                 single = tuple(i for i in racks if fleet.racks[i].free(t) >= n)
                 if single and n <= domain:
-                    out.append((single, 1, "", 1))
+                    out.append((single, 1, (), 1))
+                by_k: dict[int, tuple[list[int], list[str]]] = {}
                 for pod, members in pods.items():
                     if pod_free[pod] < n or n == 1:
                         continue
@@ -106,7 +108,13 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
                         continue      # one domain holds it: no reason to split
                     k = max(2, math.ceil(n / min(pod_most[pod], domain)))
                     if k <= len(members):
-                        out.append((tuple(members), k, pod, k))
+                        entry = by_k.setdefault(k, ([], []))
+                        entry[0].extend(members)
+                        entry[1].append(pod)
+                # Pods that would split the job over the same number of racks make one
+                # candidate (it scores the same); the solver picks the pod.
+                for k, (members, pod_names) in sorted(by_k.items()):
+                    out.append((tuple(sorted(members)), k, tuple(sorted(pod_names)), k))
                 per_count[n] = out
             return per_count[n]
 
@@ -114,8 +122,8 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
             if t not in allowed[ji] or largest == 0:
                 continue
             for n in default_counts(job, domain, largest):
-                for rack_set, k, pod, domains in shapes_for(n):
-                    shapes.setdefault((ji, t, n, domains), []).append((rack_set, k, pod))
+                for rack_set, k, pod_names, domains in shapes_for(n):
+                    shapes.setdefault((ji, t, n, domains), []).append((rack_set, k, pod_names))
 
     keys = list(shapes)
     candidates: list[Candidate] = []
@@ -133,8 +141,8 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
             if reason != col.OK:
                 rejected.append(Rejection(ji, t, n, d, reason, values))
                 continue
-            for racks, k, pod in shapes[key]:
-                candidates.append(Candidate(ji, t, n, racks, k, pod, values))
+            for racks, k, pod_names in shapes[key]:
+                candidates.append(Candidate(ji, t, n, racks, k, pod_names, values))
     return CandidateSet(candidates, rejected, allowed, len(keys))
 
 
@@ -142,11 +150,11 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     """Keep, per job, chip type and shape, only candidates on the front of chips,
     power and the objective (`costs`): the solver weighs nothing else.  Within such a
     group a candidate with fewer chips may use every rack one with more chips may
-    (a rack with room for more has room for fewer; a pod's racks are the pod's), so
+    (a rack with room for more has room for fewer; the pods are the same), so
     fewer chips, no more power, no more racks and no higher cost dominate."""
     by_key: dict[tuple, list[tuple[int, float, float, int, Candidate]]] = {}
     for c, cost in zip(cands, costs):
-        by_key.setdefault((c.job, c.chip_type, c.multi, c.pod), []).append(
+        by_key.setdefault((c.job, c.chip_type, c.multi, c.pods), []).append(
             (c.chips, c.values["power_kw"], cost, c.max_racks, c))
     kept = []
     for group in by_key.values():
@@ -156,5 +164,5 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
             if not any(o[1] <= m[1] and o[2] <= m[2] and o[3] <= m[3] for o in survivors):
                 survivors.append(m)      # sorted by chips, so every survivor has no more
         kept.extend(m[4] for m in survivors)
-    kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pod))
+    kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pods))
     return kept

@@ -257,12 +257,17 @@ class Explainer:
         """Feasible somewhere, but not now: how many chips short, and who holds them."""
         best, short = None, None
         for c in mine:
-            free = [self.packer.free[r].get(c.chip_type, 0) for r in c.racks]
-            have = max(free) if not c.multi else sum(sorted(free, reverse=True)[:c.max_racks])
+            if not c.multi:
+                have = max(self.packer.free[r].get(c.chip_type, 0) for r in c.racks)
+            else:
+                per_pod: dict[str, list[int]] = {}
+                for r in c.racks:
+                    per_pod.setdefault(self.fleet.racks[r].pod, []).append(self.packer.free[r].get(c.chip_type, 0))
+                have = max(sum(sorted(f, reverse=True)[:c.max_racks]) for f in per_pod.values())
             gap = c.chips - have
             if short is None or gap < short:
                 best, short = c, gap
-        where = "one rack" if not best.multi else f"{best.max_racks} racks of {best.pod}"
+        where = "one rack" if not best.multi else f"{best.max_racks} racks of one pod"
         racks = set(best.racks)
         holders = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})" for k, a in self.by_priority
                    if a.candidate.chip_type == best.chip_type and not racks.isdisjoint(a.racks)]

@@ -103,20 +103,23 @@ class Packer:
                 if self.fits_rack(r, c, c.chips, watts):
                     return {r: c.chips}
             return None
-        alloc: dict[int, int] = {}
-        need = c.chips
-        order = sorted(c.racks, key=lambda r: -self.free[r].get(c.chip_type, 0))
-        for r in order:
-            if need == 0 or len(alloc) == c.max_racks:
-                break
-            room = self.free[r].get(c.chip_type, 0)
-            if self.watts[r] is not None and watts > 0:
-                room = min(room, self.watts[r] // watts)
-            take = min(room, need)
-            if take > 0:
-                alloc[r] = take
-                need -= take
-        return alloc if need == 0 else None
+        for pod in c.pods:
+            alloc: dict[int, int] = {}
+            need = c.chips
+            racks = [r for r in c.racks if self.fleet.racks[r].pod == pod]
+            for r in sorted(racks, key=lambda r: -self.free[r].get(c.chip_type, 0)):
+                if need == 0 or len(alloc) == c.max_racks:
+                    break
+                room = self.free[r].get(c.chip_type, 0)
+                if self.watts[r] is not None and watts > 0:
+                    room = min(room, self.watts[r] // watts)
+                take = min(room, need)
+                if take > 0:
+                    alloc[r] = take
+                    need -= take
+            if need == 0:
+                return alloc
+        return None
 
     def commit(self, c: Candidate, alloc: dict[int, int]) -> None:
         watts = rack_watts_per_chip(c, self.fleet)
@@ -193,6 +196,7 @@ class RackGroup:
     racks: list[int]
     free: dict[str, int]            # free chips per type, per rack
     headroom: int | None            # watts per rack
+    pod: str
 
     @property
     def size(self) -> int:
@@ -205,7 +209,7 @@ def rack_groups(fleet: Fleet) -> tuple[list[RackGroup], list[int]]:
     groups, of_rack = [], [0] * len(fleet.racks)
     for g, members in enumerate(fleet.groups()):
         first = fleet.racks[members[0]]
-        groups.append(RackGroup(members, {t: first.free(t) for t in first.chips}, headroom[members[0]]))
+        groups.append(RackGroup(members, {t: first.free(t) for t in first.chips}, headroom[members[0]], first.pod))
         for r in members:
             of_rack[r] = g
     return groups, of_rack
@@ -217,6 +221,7 @@ class _Vars:
     on: dict[tuple[int, int], object]            # (candidate, group) -> single-rack candidate on this group
     chips: dict[tuple[int, int], object]         # (candidate, group) -> chips from this group (multi)
     racks: dict[tuple[int, int], object]         # (candidate, group) -> racks of this group used (multi)
+    pod: dict[tuple[int, str], object]           # (candidate, pod) -> the multi-rack candidate's pod
 
 
 def _candidate_groups(cands: list[Candidate], of_rack: list[int]) -> list[list[int]]:
@@ -225,9 +230,12 @@ def _candidate_groups(cands: list[Candidate], of_rack: list[int]) -> list[list[i
 
 def _variables(model: cp_model.CpModel, cands: list[Candidate], groups: list[RackGroup],
                cgroups: list[list[int]]) -> _Vars:
-    v = _Vars([], {}, {}, {})
+    v = _Vars([], {}, {}, {}, {})
     for i, c in enumerate(cands):
         v.take.append(model.new_bool_var(f"take_{i}"))
+        if c.multi and len(c.pods) > 1:
+            for p in c.pods:
+                v.pod[i, p] = model.new_bool_var(f"pod_{i}_{p}")
         for g in cgroups[i]:
             if not c.multi:
                 v.on[i, g] = model.new_bool_var(f"on_{i}_{g}")
@@ -248,6 +256,11 @@ def _constraints(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], flee
             model.add(sum(v.racks[i, g] for g in cgroups[i]) <= c.max_racks * v.take[i])
             for g in cgroups[i]:
                 model.add(v.chips[i, g] <= groups[g].free[c.chip_type] * v.racks[i, g])
+            if len(c.pods) > 1:
+                # All of the job's racks in one pod.
+                model.add(sum(v.pod[i, p] for p in c.pods) == v.take[i])
+                for g in cgroups[i]:
+                    model.add(v.racks[i, g] <= groups[g].size * v.pod[i, groups[g].pod])
     by_job: dict[int, list] = {}
     for i, c in enumerate(cands):
         by_job.setdefault(c.job, []).append(v.take[i])
@@ -276,7 +289,7 @@ def _constraints(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], flee
 
 
 def _hint(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], choice: Choice, of_rack: list[int],
-          cgroups: list[list[int]]) -> None:
+          cgroups: list[list[int]], fleet_pods: list[str]) -> None:
     chosen = {id(a.candidate): a for a in choice.placed.values()}
     for i, c in enumerate(cands):
         a = chosen.get(id(c))
@@ -291,6 +304,10 @@ def _hint(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], choice: Cho
             else:
                 model.add_hint(v.chips[i, g], sum(per_group.get(g, [])))
                 model.add_hint(v.racks[i, g], len(per_group.get(g, [])))
+        if c.multi and len(c.pods) > 1:
+            used = {fleet_pods[r] for r in a.racks} if a is not None else set()
+            for p in c.pods:
+                model.add_hint(v.pod[i, p], p in used)
 
 
 def _read(solver: cp_model.CpSolver, v: _Vars, cands: list[Candidate],
@@ -437,6 +454,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
         return Choice({}, status="OPTIMAL", objective_value=0.0, best_bound=0.0, gap=0.0,
                       solve_time_s=time.perf_counter() - start)
     groups, of_rack = rack_groups(fleet)
+    pods = [r.pod for r in fleet.racks]
     cgroups = _candidate_groups(cands, of_rack)
     restricted = sum(len(g) for g in cgroups) > LARGE_MODEL
     if restricted:
@@ -451,7 +469,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     _constraints(model, v, cands, fleet, groups, cgroups)
     placed_priority = sum(w * x for w, x in zip(weights, v.take))
     model.maximize(placed_priority)
-    _hint(model, v, cands, hint, of_rack, cgroups)
+    _hint(model, v, cands, hint, of_rack, cgroups, pods)
     phase1 = _solver(0.4 * time_limit, workers, seed)
     status1 = phase1.solve(model, _Trace(trace, 1, began, step) if trace is not None else None)
     notes: list[str] = []
@@ -472,7 +490,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     model.minimize(sum(k * x for k, x in zip(costs, v.take)))
     start_from = hint if _priority(hint, jobs) >= best_priority else None
     if start_from is not None:
-        _hint(model, v, cands, start_from, of_rack, cgroups)
+        _hint(model, v, cands, start_from, of_rack, cgroups, pods)
     else:
         for i, x in enumerate(v.take):
             model.add_hint(x, phase1.boolean_value(x))
