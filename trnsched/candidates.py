@@ -37,6 +37,7 @@ class Candidate:
     max_racks: int            # 1 = one scale-up domain
     pods: tuple[str, ...]     # multi-rack: the pods it may use (all its racks from one of them)
     values: dict = field(repr=False)
+    by_pod: tuple[tuple[int, ...], ...] = field(default=(), repr=False)   # multi-rack: racks per pod, as pods
 
     @property
     def multi(self) -> bool:
@@ -82,6 +83,7 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
 
     # (job, type, n, domains) -> list of (racks, max_racks, pod)
     shapes: dict[tuple[int, str, int, int], list[tuple[tuple[int, ...], int, tuple[str, ...]]]] = {}
+    split: dict[tuple[tuple[int, ...], int], tuple[tuple[int, ...], ...]] = {}   # multi shape -> racks per pod
     for t in types:
         domain = fleet.chip_types[t].domain_size
         racks = [i for i, r in enumerate(fleet.racks) if r.free(t) > 0]
@@ -115,6 +117,7 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
                 # candidate (it scores the same); the solver picks the pod.
                 for k, (members, pod_names) in sorted(by_k.items()):
                     out.append((tuple(sorted(members)), k, tuple(sorted(pod_names)), k))
+                    split[out[-1][0], k] = tuple(tuple(pods[p]) for p in sorted(pod_names))
                 per_count[n] = out
             return per_count[n]
 
@@ -142,7 +145,7 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
                 rejected.append(Rejection(ji, t, n, d, reason, values))
                 continue
             for racks, k, pod_names in shapes[key]:
-                candidates.append(Candidate(ji, t, n, racks, k, pod_names, values))
+                candidates.append(Candidate(ji, t, n, racks, k, pod_names, values, split.get((racks, k), ())))
     return CandidateSet(candidates, rejected, allowed, len(keys))
 
 

@@ -260,10 +260,8 @@ class Explainer:
             if not c.multi:
                 have = max(self.packer.free[r].get(c.chip_type, 0) for r in c.racks)
             else:
-                per_pod: dict[str, list[int]] = {}
-                for r in c.racks:
-                    per_pod.setdefault(self.fleet.racks[r].pod, []).append(self.packer.free[r].get(c.chip_type, 0))
-                have = max(sum(sorted(f, reverse=True)[:c.max_racks]) for f in per_pod.values())
+                have = max(sum(sorted((self.packer.free[r].get(c.chip_type, 0) for r in racks), reverse=True)
+                               [:c.max_racks]) for racks in c.by_pod)
             gap = c.chips - have
             if short is None or gap < short:
                 best, short = c, gap

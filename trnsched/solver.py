@@ -103,10 +103,9 @@ class Packer:
                 if self.fits_rack(r, c, c.chips, watts):
                     return {r: c.chips}
             return None
-        for pod in c.pods:
+        for racks in c.by_pod:
             alloc: dict[int, int] = {}
             need = c.chips
-            racks = [r for r in c.racks if self.fleet.racks[r].pod == pod]
             for r in sorted(racks, key=lambda r: -self.free[r].get(c.chip_type, 0)):
                 if need == 0 or len(alloc) == c.max_racks:
                     break
