@@ -379,7 +379,7 @@ KEEP_GROUPS = 4
 
 
 def _restrict(cands: list[Candidate], cgroups: list[list[int]], hint: Choice, groups: list[RackGroup],
-              of_rack: list[int], objective: str) -> tuple[list[Candidate], list[list[int]]]:
+              of_rack: list[int], objective: str, per_job: int) -> tuple[list[Candidate], list[list[int]]]:
     """For large instances: per job, the baseline's candidate plus the cheapest and
     the smallest others; per candidate, the baseline's rack groups plus the roomiest."""
     costs = candidate_costs(cands, objective)
@@ -396,7 +396,7 @@ def _restrict(cands: list[Candidate], cgroups: list[list[int]], hint: Choice, gr
         for i in chosen + [x for pair in zip(cheap, small) for x in pair]:
             if i not in picked:
                 picked.append(i)
-            if len(picked) >= KEEP_PER_JOB + len(chosen):
+            if len(picked) >= per_job + len(chosen):
                 break
         keep.extend(sorted(picked))
     out_c, out_g = [], []
@@ -457,7 +457,9 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     cgroups = _candidate_groups(cands, of_rack)
     restricted = sum(len(g) for g in cgroups) > LARGE_MODEL
     if restricted:
-        cands, cgroups = _restrict(cands, cgroups, hint, groups, of_rack, objective)
+        jobs_with = len({c.job for c in cands})
+        keep = max(1, min(KEEP_PER_JOB, LARGE_MODEL // (KEEP_GROUPS * max(jobs_with, 1))))
+        cands, cgroups = _restrict(cands, cgroups, hint, groups, of_rack, objective, keep)
     real = candidate_costs(cands, objective)
     costs, step = scale_costs(real)
     weights = [jobs[c.job].priority for c in cands]
@@ -519,7 +521,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     if _priority(choice, jobs) < best_priority:
         bound = None      # the bound is for a higher placed priority than this answer's
     if restricted:
-        notes.append(f"large instance: the model kept {len(cands)} candidates (at most {KEEP_PER_JOB} per job "
+        notes.append(f"large instance: the model kept {len(cands)} candidates (at most {keep} per job "
                      f"beside the baseline's) on at most {KEEP_GROUPS} rack groups each, so its bound is "
                      "not a bound for the whole problem and is not reported")
         bound = None
