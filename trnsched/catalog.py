@@ -61,10 +61,6 @@ def _chip_file() -> dict:
     return _data("chips.json")
 
 
-def chip_sources() -> dict[str, str]:
-    return dict(_chip_file()["sources"])
-
-
 def default_pue() -> float:
     return float(_chip_file()["default_pue"]["value"])
 

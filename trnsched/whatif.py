@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -106,7 +106,3 @@ def what_if(jobs: Sequence[Job], chips: Mapping[str, ChipType], *, chip_type: st
     for i, (ji, ci, n, d) in enumerate(rows):
         results.append(WhatIf(jobs[ji], types[ci], n, d, {k: out[k][i] for k in col.OUTPUTS}))
     return results
-
-
-def allowed_types(jobs: Iterable[Job], chips: Mapping[str, ChipType]) -> set[str]:
-    return {c.name for c in chips.values() for j in jobs if j.allows(c.name, c.stack)}
