@@ -309,6 +309,16 @@ def _hint(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], choice: Cho
                 model.add_hint(v.pod[i, p], p in used)
 
 
+def _hint_from(model: cp_model.CpModel, v: _Vars, solver: cp_model.CpSolver) -> None:
+    """Hint every variable with the value a previous solve gave it."""
+    for x in v.take:
+        model.add_hint(x, solver.boolean_value(x))
+    for x in list(v.on.values()) + list(v.pod.values()):
+        model.add_hint(x, solver.boolean_value(x))
+    for x in list(v.chips.values()) + list(v.racks.values()):
+        model.add_hint(x, solver.value(x))
+
+
 def _read(solver: cp_model.CpSolver, v: _Vars, cands: list[Candidate],
           cgroups: list[list[int]]) -> dict[int, tuple[Candidate, dict[int, tuple[int, int]]]]:
     """Per placed job: its candidate and, per group, (chips, racks) drawn from it."""
@@ -471,7 +481,18 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     placed_priority = sum(w * x for w, x in zip(weights, v.take))
     model.maximize(placed_priority)
     _hint(model, v, cands, hint, of_rack, cgroups, pods)
-    phase1 = _solver(0.4 * time_limit, workers, seed)
+    share = 0.4
+    if restricted:
+        # A short pass without presolve gives CP-SAT an answer of its own within
+        # seconds where presolve alone would take longer; phase 1 starts from it.
+        quick = _solver(0.1 * time_limit, workers, seed)
+        quick.parameters.cp_model_presolve = False
+        if quick.solve(model, _Trace(trace, 1, began, step) if trace is not None else None) in (
+                cp_model.OPTIMAL, cp_model.FEASIBLE):
+            model.clear_hints()
+            _hint_from(model, v, quick)
+        share = 0.3
+    phase1 = _solver(share * time_limit, workers, seed)
     status1 = phase1.solve(model, _Trace(trace, 1, began, step) if trace is not None else None)
     notes: list[str] = []
     if status1 not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
