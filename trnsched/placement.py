@@ -15,7 +15,7 @@ from trnsched.candidates import CandidateSet, generate, prune_for
 from trnsched.errors import InputError
 from trnsched.fleet import Fleet, default_fleet, parse_fleet
 from trnsched.jobs import Job, parse_jobs
-from trnsched.solver import (OBJECTIVES, POLICIES, Choice, Packer, candidate_costs, cpsat, first_fit, greedy,
+from trnsched.solver import (OBJECTIVES, POLICIES, Choice, Packer, candidate_costs, cost_map, cpsat, first_fit, greedy,
                              rack_watts_per_chip)
 
 
@@ -116,13 +116,14 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     jobs = list(jobs)
     cset = generate(jobs, fleet)
     cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
+    cost_of = cost_map(cset.candidates, objective)
     if policy == "cpsat":
-        choice = cpsat(jobs, fleet, cset.candidates, objective, time_limit=time_limit, workers=workers, seed=seed,
+        choice = cpsat(jobs, fleet, cset.candidates, cost_of, time_limit=time_limit, workers=workers, seed=seed,
                        trace=trace, began=began)
     elif policy == "greedy":
-        choice = greedy(jobs, fleet, cset.candidates, objective)
+        choice = greedy(jobs, fleet, cset.candidates, cost_of)
     else:
-        choice = first_fit(jobs, fleet, cset.candidates, objective)
+        choice = first_fit(jobs, fleet, cset.candidates, cost_of)
     return _result(jobs, fleet, cset, choice, policy, objective)
 
 
@@ -178,6 +179,7 @@ class Explainer:
 
     def __init__(self, jobs: list[Job], fleet: Fleet, cset: CandidateSet, choice: Choice) -> None:
         self.jobs, self.fleet, self.cset, self.choice = jobs, fleet, cset, choice
+        self.totals = fleet.totals()
         self.packer = Packer(fleet)
         for alloc in choice.placed.values():
             self.packer.commit(alloc.candidate, alloc.racks)
@@ -202,7 +204,7 @@ class Explainer:
             return self._capacity(j, job, mine)
         rejected = self.rejected.get(j, [])
         if not rejected:
-            free = {t: self.fleet.totals()[t]["free"] for t in allowed}
+            free = {t: self.totals[t]["free"] for t in allowed}
             want = f"{job.chips_min}" if job.chips_min == job.chips_max else f"{job.chips_min}+"
             return Unplaced(job, f"no room: asks for {want} chips of {', '.join(allowed)}; the largest pod has "
                             + ", ".join(f"{n} {t}" for t, n in free.items()) + " free in all", "no_room")
@@ -233,7 +235,7 @@ class Explainer:
         best = min(rejected, key=lambda r: r.values["mem_per_chip"] / self.fleet.chip_types[r.chip_type].hbm_gb)
         chip = self.fleet.chip_types[best.chip_type]
         need_total = best.values["mem_per_chip"] * best.chips / 1e12
-        have = self.fleet.totals()[best.chip_type]["free"] * chip.hbm_gb / 1e3
+        have = self.totals[best.chip_type]["free"] * chip.hbm_gb / 1e3
         limit = (f" at the job's limit of {job.chips_max} chips" if job.chips_max is not None
                  and best.chips == job.chips_max else "")
         return Unplaced(job, f"does not fit in memory on any allowed chip type{limit}: needs "

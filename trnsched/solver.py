@@ -58,6 +58,12 @@ def candidate_costs(cands: list[Candidate], objective: str) -> list[float]:
             for c in cands]
 
 
+def cost_map(cands: list[Candidate], objective: str) -> dict[int, float]:
+    """Each candidate's objective value keyed by id(candidate): computed once per
+    solve and shared by the baselines, the CP-SAT model and the packing."""
+    return {id(c): v for c, v in zip(cands, candidate_costs(cands, objective))}
+
+
 def scale_costs(costs: list[float]) -> tuple[list[int], float]:
     """The one place floats become CP-SAT integers: the largest cost maps to
     OBJECTIVE_RESOLUTION steps (1 ppm), every cost is rounded to the nearest step,
@@ -152,30 +158,26 @@ def _sequential(jobs: list[Job], fleet: Fleet, cands: list[Candidate],
     return Choice(placed, solve_time_s=time.perf_counter() - start)
 
 
-def first_fit(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str) -> Choice:
+def first_fit(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float]) -> Choice:
     """Jobs by priority; each takes its first candidate (fewest chips, chip types in
     fleet order) that fits on the first racks with room."""
     type_rank = {t: i for i, t in enumerate(fleet.types_present())}
     choice = _sequential(jobs, fleet, cands, lambda i, c: (c.chips, type_rank[c.chip_type], c.max_racks, i))
-    return _with_objective(choice, cands, objective)
+    return _with_objective(choice, cost_of)
 
 
-def greedy(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str) -> Choice:
+def greedy(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float]) -> Choice:
     """Jobs by priority; each takes its best-scoring candidate (for the objective) that fits."""
-    costs = candidate_costs(cands, objective)
-    index = {id(c): i for i, c in enumerate(cands)}
-    choice = _sequential(jobs, fleet, cands, lambda i, c: (costs[index[id(c)]], c.chips, i))
-    return _with_objective(choice, cands, objective)
+    choice = _sequential(jobs, fleet, cands, lambda i, c: (cost_of[id(c)], c.chips, i))
+    return _with_objective(choice, cost_of)
 
 
 def _priority(choice: Choice, jobs: list[Job]) -> int:
     return sum(jobs[j].priority for j in choice.placed)
 
 
-def _with_objective(choice: Choice, cands: list[Candidate], objective: str) -> Choice:
-    costs = candidate_costs(cands, objective)
-    index = {id(c): i for i, c in enumerate(cands)}
-    choice.objective_value = sum(costs[index[id(a.candidate)]] for a in choice.placed.values())
+def _with_objective(choice: Choice, cost_of: dict[int, float]) -> Choice:
+    choice.objective_value = sum(cost_of[id(a.candidate)] for a in choice.placed.values())
     return choice
 
 
@@ -335,7 +337,7 @@ def _read(solver: cp_model.CpSolver, v: _Vars, cands: list[Candidate],
 
 
 def _pack(chosen, fleet: Fleet, groups: list[RackGroup], jobs: list[Job], cands: list[Candidate],
-          costs: list[float]) -> tuple[dict[int, Allocation], list[int]]:
+          cost_of: dict[int, float]) -> tuple[dict[int, Allocation], list[int]]:
     """Pack the group-level choice into racks: multi-rack jobs first, then single-rack
     jobs largest first, each on the first rack of its group with room for its chips
     and watts.  A job that does not fit is placed afterwards, greedily, if it can be."""
@@ -369,9 +371,13 @@ def _pack(chosen, fleet: Fleet, groups: list[RackGroup], jobs: list[Job], cands:
             placed[j] = Allocation(c, alloc)
         else:
             dropped.append(j)
-    index = {id(c): i for i, c in enumerate(cands)}
+    retry = set(dropped)
+    options: dict[int, list[Candidate]] = {}
+    for c in cands:
+        if c.job in retry:
+            options.setdefault(c.job, []).append(c)
     for j in sorted(dropped, key=lambda j: (-jobs[j].priority, j)):
-        for c in sorted((c for c in cands if c.job == j), key=lambda c: costs[index[id(c)]]):
+        for c in sorted(options.get(j, []), key=lambda c: cost_of[id(c)]):
             alloc = packer.allocate(c)
             if alloc is not None:
                 packer.commit(c, alloc)
@@ -389,10 +395,10 @@ KEEP_GROUPS = 4
 
 
 def _restrict(cands: list[Candidate], cgroups: list[list[int]], hint: Choice, groups: list[RackGroup],
-              of_rack: list[int], objective: str, per_job: int) -> tuple[list[Candidate], list[list[int]]]:
+              of_rack: list[int], cost_of: dict[int, float], per_job: int) -> tuple[list[Candidate], list[list[int]]]:
     """For large instances: per job, the baseline's candidate plus the cheapest and
     the smallest others; per candidate, the baseline's rack groups plus the roomiest."""
-    costs = candidate_costs(cands, objective)
+    costs = [cost_of[id(c)] for c in cands]
     in_hint = {id(a.candidate): a for a in hint.placed.values()}
     by_job: dict[int, list[int]] = {}
     for i, c in enumerate(cands):
@@ -447,7 +453,7 @@ def _solver(time_limit: float, workers: int, seed: int) -> cp_model.CpSolver:
     return s
 
 
-def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str, *,
+def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float], *,
           time_limit: float = 10.0, workers: int = 2, seed: int = 0, trace: list | None = None,
           began: float | None = None) -> Choice:
     """Lexicographic: first the priority-weighted number of placed jobs (solved to
@@ -457,7 +463,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     start = time.perf_counter()
     began = start if began is None else began
     # Start from the better baseline: more placed priority first, then the objective.
-    hint = min((greedy(jobs, fleet, cands, objective), first_fit(jobs, fleet, cands, objective)),
+    hint = min((greedy(jobs, fleet, cands, cost_of), first_fit(jobs, fleet, cands, cost_of)),
                key=lambda c: (-_priority(c, jobs), c.objective_value))
     if not cands:
         return Choice({}, status="OPTIMAL", objective_value=0.0, best_bound=0.0, gap=0.0,
@@ -469,9 +475,8 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     if restricted:
         jobs_with = len({c.job for c in cands})
         keep = max(1, min(KEEP_PER_JOB, LARGE_MODEL // (KEEP_GROUPS * max(jobs_with, 1))))
-        cands, cgroups = _restrict(cands, cgroups, hint, groups, of_rack, objective, keep)
-    real = candidate_costs(cands, objective)
-    costs, step = scale_costs(real)
+        cands, cgroups = _restrict(cands, cgroups, hint, groups, of_rack, cost_of, keep)
+    costs, step = scale_costs([cost_of[id(c)] for c in cands])
     weights = [jobs[c.job].priority for c in cands]
 
     # Phase 1: placed priority.
@@ -521,11 +526,11 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], objective: str,
     solved = phase2 if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE) else phase1
     if solved is phase1:
         notes.append("the objective phase found no solution in time; placements optimise priority only")
-    placed, dropped = _pack(_read(solved, v, cands, cgroups), fleet, groups, jobs, cands, real)
-    choice = _with_objective(Choice(placed), cands, objective)
+    placed, dropped = _pack(_read(solved, v, cands, cgroups), fleet, groups, jobs, cands, cost_of)
+    choice = _with_objective(Choice(placed), cost_of)
     if start_from is not None and _priority(start_from, jobs) >= _priority(choice, jobs) \
             and start_from.objective_value < choice.objective_value:
-        choice = _with_objective(Choice(dict(start_from.placed)), cands, objective)
+        choice = _with_objective(Choice(dict(start_from.placed)), cost_of)
         notes.append("the baseline answer beat the solver's within the time limit and is returned")
     if dropped:
         notes.append(f"{len(dropped)} job(s) did not pack into racks as the group-level model placed them "
