@@ -167,15 +167,21 @@ def _render(result: Result) -> None:
     bound = "" if result.best_bound is None else f", bound {result.best_bound:,.2f}, gap {result.gap:.2%}"
     unit = {"energy": "kWh", "cost": "USD", "time": "job-hours", "balanced": "(relative)"}[result.objective]
     value = "-" if result.objective_value is None else f"{result.objective_value:,.2f} {unit}"
+    name = result.objective if "horizon_h" not in t else f"{result.objective} + weighted completion, in"
     click.echo(f"{result.policy} {result.status}: {t['jobs_placed']} placed, {t['jobs_unplaced']} unplaced "
-               f"(priority {t['priority_placed']}/{t['priority_total']}); {result.objective} {value}{bound}; "
+               f"(priority {t['priority_placed']}/{t['priority_total']}); {name} {value}{bound}; "
                f"{result.solve_time_s:.1f} s")
     click.echo(f"energy {t['energy_kwh']:,.0f} kWh, cost ${t['cost_usd']:,.0f}, {t['chips_used']} chips, "
                f"{t['power_kw']:,.0f} kW at the wall")
+    if "horizon_h" in t:
+        click.echo(f"horizon {t['horizon_h']:g} h: makespan {t['makespan_h']:,.1f} h, mean wait {t['mean_wait_h']:,.2f} h, "
+                   f"priority-weighted completion {t['weighted_completion_h']:,.1f} h")
     for note in result.notes:
         click.echo(f"note: {note}")
+    timed = "horizon_h" in t
     if result.placements:
-        click.echo(f"\n{'job':28} {'pri':>3} {'chips':>12} {'racks':28} {'layout':>16} {'hours':>9} {'MWh':>8} {'k$':>8}  key metric")
+        when = f" {'start':>7} {'end':>7}" if timed else ""
+        click.echo(f"\n{'job':28} {'pri':>3} {'chips':>12} {'racks':28} {'layout':>16} {'hours':>9}{when} {'MWh':>8} {'k$':>8}  key metric")
         for p in result.placements:
             lay = p.layout
             if p.job.is_train:
@@ -187,8 +193,9 @@ def _render(result: Result) -> None:
             racks = ", ".join(f"{r}:{n}" for r, n in p.allocations)
             if len(racks) > 28:
                 racks = f"{len(p.allocations)} racks ({p.allocations[0][0]}..)"
+            when = f" {p.start_h:7.1f} {p.end_h:7.1f}" if timed else ""
             click.echo(f"{p.job.id[:28]:28} {p.job.priority:>3} {p.chips:>5} {p.chip_type:6} {racks:28} {layout:>16} "
-                       f"{p.end_h - p.start_h:9.1f} {p.metrics['energy_kwh'] / 1e3:8.1f} {p.metrics['cost_usd'] / 1e3:8.1f}  {key}")
+                       f"{p.end_h - p.start_h:9.1f}{when} {p.metrics['energy_kwh'] / 1e3:8.1f} {p.metrics['cost_usd'] / 1e3:8.1f}  {key}")
     if result.unplaced:
         click.echo("\nunplaced:")
         for u in result.unplaced:
@@ -201,10 +208,12 @@ def _render(result: Result) -> None:
         agg[1] += row["capacity"]
         agg[2] += row["busy_before"]
         agg[3] += row["placed"]
-    click.echo(f"\n{'pod':8} {'chip':6} {'racks':>5} {'chips':>6} {'busy':>6} {'placed':>6} {'use':>5}")
+    peak = " (peak at one instant)" if timed else ""
+    click.echo(f"\n{'pod':8} {'chip':6} {'racks':>5} {'chips':>6} {'busy':>6} {'placed':>6} {'use':>5}{peak}")
     for (pod, chip), (n, cap, busy, placed) in sorted(used.items()):
         click.echo(f"{pod:8} {chip:6} {n:>5} {cap:>6} {busy:>6} {placed:>6} {(busy + placed) / cap:>5.0%}")
-    capped = [r for r in result.racks if r["power_cap_kw"] and r["power_kw"] > 0.9 * r["power_cap_kw"]]
+    capped = [r for r in result.racks if r["power_cap_kw"] and r["power_kw"] is not None
+              and r["power_kw"] > 0.9 * r["power_cap_kw"]]
     for r in {r["rack"]: r for r in capped}.values():
         click.echo(f"rack {r['rack']} at {r['power_kw']:.1f} of {r['power_cap_kw']:g} kW power cap")
 
@@ -219,15 +228,22 @@ def _render(result: Result) -> None:
                    "one unit is 1-3 s of wall time on a 2-core machine).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--horizon", "horizon_h", type=click.FloatRange(min=0.0, min_open=True),
+              help="Schedule in time over this many hours: jobs start at or after arrival_h and within the "
+                   "horizon, capacity and power hold at every instant (default: place everything now).")
+@click.option("--time-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="With --horizon: weight of priority-weighted completion time in the objective "
+                   "(1 = holding every job for the whole horizon costs as much as running them all).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON result here (atomically).")
 @_guarded
-def solve(jobs_file, fleet_file, objective, policy, time_limit, workers, seed, as_json, output):
+def solve(jobs_file, fleet_file, objective, policy, time_limit, workers, seed, horizon_h, time_weight, as_json,
+          output):
     """Place jobs on the fleet; explain every job that cannot be placed."""
     fleet = load_fleet(fleet_file)
     jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
     result = solve_jobs(jobs, fleet, objective=objective, policy=policy, time_limit=time_limit,
-                        workers=workers, seed=seed)
+                        workers=workers, seed=seed, horizon_h=horizon_h, time_weight=time_weight)
     text = json.dumps(result.to_dict(), indent=1)
     if output:
         write_atomic(output, text + "\n")

@@ -5,12 +5,13 @@ the core) -> prune -> choose (solver.py) -> result and explanations (here).
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from trnsched import _columns as col
+from trnsched import _columns as col, schedule
 from trnsched.candidates import CandidateSet, generate, prune_for
 from trnsched.errors import InputError
 from trnsched.fleet import Fleet, default_fleet, parse_fleet
@@ -42,7 +43,7 @@ class Placement:
 class Unplaced:
     job: Job
     reason: str
-    kind: str          # excluded | memory | slo | deadline | rate | batch | capacity | no_room
+    kind: str          # excluded | memory | slo | deadline | rate | batch | capacity | no_room | horizon
 
     def to_dict(self) -> dict:
         return {"job": self.job.id, "reason": self.reason, "kind": self.kind}
@@ -97,12 +98,19 @@ def _layout(job: Job, v: dict) -> dict[str, float]:
 
 def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: str = "energy",
           policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0,
-          trace: list | None = None) -> Result:
+          trace: list | None = None, horizon_h: float | None = None, time_weight: float = 1.0) -> Result:
     """Place jobs on a fleet (the built-in default fleet when None).  `jobs` may be
     Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json.
     `trace` (CP-SAT only) receives (seconds since this call, phase, objective, bound)
-    per solution found."""
+    per solution found.  With `horizon_h`, jobs are also scheduled in time
+    (schedule.py): each starts at or after its arrival and within the horizon, and
+    the objective adds `time_weight` times the priority-weighted completion time."""
     began = time.perf_counter()
+    if horizon_h is not None and not (isinstance(horizon_h, (int, float)) and math.isfinite(horizon_h)
+                                      and horizon_h > 0):
+        raise InputError(f"must be a positive number of hours, got {horizon_h!r}", field="horizon")
+    if not (isinstance(time_weight, (int, float)) and math.isfinite(time_weight) and time_weight >= 0):
+        raise InputError(f"must be a non-negative number, got {time_weight!r}", field="time_weight")
     if objective not in OBJECTIVES:
         raise InputError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="objective")
     if policy not in POLICIES:
@@ -117,6 +125,13 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     cset = generate(jobs, fleet)
     cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
     cost_of = cost_map(cset.candidates, objective)
+    if horizon_h is not None:
+        lam = schedule.completion_weight(jobs, cset.candidates, cost_of, horizon_h, time_weight)
+        run = {"cpsat": functools.partial(schedule.cpsat, time_limit=time_limit, workers=workers, seed=seed,
+                                          trace=trace, began=began),
+               "greedy": schedule.greedy, "first-fit": schedule.first_fit}[policy]
+        choice = run(jobs, fleet, cset.candidates, cost_of, horizon_h, lam)
+        return _result(jobs, fleet, cset, choice, policy, objective, horizon_h=horizon_h, lam=lam)
     if policy == "cpsat":
         choice = cpsat(jobs, fleet, cset.candidates, cost_of, time_limit=time_limit, workers=workers, seed=seed,
                        trace=trace, began=began)
@@ -128,18 +143,19 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
 
 
 def _result(jobs: list[Job], fleet: Fleet, cset: CandidateSet, choice: Choice, policy: str,
-            objective: str) -> Result:
+            objective: str, horizon_h: float | None = None, lam: float = 0.0) -> Result:
     placements = []
     for j, alloc in sorted(choice.placed.items()):
         c = alloc.candidate
         job = jobs[j]
-        start = job.arrival_h
+        start = job.arrival_h if alloc.start_h is None else alloc.start_h
         placements.append(Placement(job, c.chip_type, c.chips,
                                     [(fleet.racks[r].id, n) for r, n in sorted(alloc.racks.items())],
                                     start, start + c.duration_h, _metrics(job, c.values), _layout(job, c.values)))
-    explain = Explainer(jobs, fleet, cset, choice)
+    explain = Explainer(jobs, fleet, cset, choice) if horizon_h is None else \
+        HorizonExplainer(jobs, fleet, cset, choice, horizon_h)
     unplaced = [explain(j) for j in range(len(jobs)) if j not in choice.placed]
-    racks = rack_usage(fleet, choice)
+    racks = rack_usage(fleet, choice, None if horizon_h is None else schedule.timeline_of(fleet, choice).peak())
     totals = {"jobs_placed": len(placements), "jobs_unplaced": len(unplaced),
               "priority_placed": sum(p.job.priority for p in placements),
               "priority_total": sum(j.priority for j in jobs),
@@ -147,14 +163,23 @@ def _result(jobs: list[Job], fleet: Fleet, cset: CandidateSet, choice: Choice, p
               "energy_kwh": sum(p.metrics["energy_kwh"] for p in placements),
               "cost_usd": sum(p.metrics["cost_usd"] for p in placements),
               "power_kw": sum(p.metrics["power_kw"] for p in placements)}
+    if horizon_h is not None:
+        waits = [p.start_h - p.job.arrival_h for p in placements]
+        totals.update({"horizon_h": horizon_h, "makespan_h": max((p.end_h for p in placements), default=0.0),
+                       "mean_wait_h": sum(waits) / len(waits) if waits else 0.0,
+                       "weighted_completion_h": sum(p.job.priority * (p.end_h - p.job.arrival_h)
+                                                    for p in placements),
+                       "completion_weight": lam})
     stats = {"candidates_scored": cset.scored, "candidates_kept": len(cset.candidates),
              "candidates_rejected": len(cset.rejected)}
     return Result(policy, objective, choice.status, choice.objective_value, choice.best_bound, choice.gap,
                   choice.solve_time_s, placements, unplaced, racks, totals, choice.notes, stats)
 
 
-def rack_usage(fleet: Fleet, choice: Choice) -> list[dict]:
-    """Per (rack, chip type): capacity, busy before, placed now; per rack: IT power."""
+def rack_usage(fleet: Fleet, choice: Choice, peak: list[dict[str, int]] | None = None) -> list[dict]:
+    """Per (rack, chip type): capacity, busy before, placed now; per rack: IT power.
+    With `peak` (horizon mode: per rack, the most chips placed at any one instant)
+    `placed` is that peak and power is not summed over jobs that never overlap."""
     placed: dict[tuple[int, str], int] = {}
     added_kw: dict[int, float] = {}
     for alloc in choice.placed.values():
@@ -163,6 +188,8 @@ def rack_usage(fleet: Fleet, choice: Choice) -> list[dict]:
         for r, n in alloc.racks.items():
             placed[r, c.chip_type] = placed.get((r, c.chip_type), 0) + n
             added_kw[r] = added_kw.get(r, 0.0) + watts * n / 1000.0
+    if peak is not None:
+        placed = {(r, t): n for r, per in enumerate(peak) for t, n in per.items()}
     rows = []
     for i, r in enumerate(fleet.racks):
         power = fleet.baseline_kw(r) + added_kw.get(i, 0.0)
@@ -170,7 +197,8 @@ def rack_usage(fleet: Fleet, choice: Choice) -> list[dict]:
             rows.append({"rack": r.id, "pod": r.pod, "chip_type": t, "capacity": count,
                          "busy_before": r.used.get(t, 0), "placed": placed.get((i, t), 0),
                          "used": r.used.get(t, 0) + placed.get((i, t), 0),
-                         "power_kw": round(power, 3), "power_cap_kw": r.power_cap_kw})
+                         "power_kw": round(power, 3) if peak is None else None,
+                         "power_cap_kw": r.power_cap_kw})
     return rows
 
 
@@ -278,3 +306,39 @@ class Explainer:
                  if holders else "")
         return Unplaced(job, f"capacity taken: needs {best.chips} {best.chip_type} in {where}, {short} short"
                         f"{taken}", "capacity")
+
+
+class HorizonExplainer(Explainer):
+    """Horizon mode: a job that could run somewhere but was not scheduled is
+    explained by when it could start and finish around the scheduled jobs."""
+
+    def __init__(self, jobs: list[Job], fleet: Fleet, cset: CandidateSet, choice: Choice, horizon_h: float) -> None:
+        super().__init__(jobs, fleet, cset, choice)
+        self.horizon_h = horizon_h
+        self.line = schedule.timeline_of(fleet, choice)
+
+    def __call__(self, j: int) -> Unplaced:
+        job = self.jobs[j]
+        mine = self.candidates.get(j, [])
+        if not mine:
+            return super().__call__(j)
+        if job.arrival_h > self.horizon_h:
+            return Unplaced(job, f"arrives at {job.arrival_h:g} h, after the {self.horizon_h:g} h horizon", "horizon")
+        best = None
+        for c in mine:
+            found = self.line.earliest(c, job.arrival_h, math.inf)
+            if found is not None and (best is None or found[0] + c.duration_h < best[1] + best[0].duration_h):
+                best = (c, found[0])
+        if best is None:
+            return self._capacity(j, job, mine)
+        c, start = best
+        end = start + c.duration_h
+        on = f"{c.chips} {c.chip_type}"
+        if start > self.horizon_h:
+            return Unplaced(job, f"cannot start within the {self.horizon_h:g} h horizon: the scheduled jobs leave "
+                            f"room for it at {start:.1f} h at the earliest (on {on})", "horizon")
+        if job.deadline_h is not None and end > job.deadline_h:
+            return Unplaced(job, f"deadline unreachable around the scheduled jobs: earliest finish {end:.1f} h on "
+                            f"{on} (deadline {job.deadline_h:g} h)", "deadline")
+        return Unplaced(job, f"not scheduled: would fit from {start:.1f} h on {on}; the solver kept it out within "
+                        "its time limit", "capacity")

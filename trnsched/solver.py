@@ -25,6 +25,7 @@ OBJECTIVE_RESOLUTION = 1_000_000   # integer steps for the largest candidate cos
 class Allocation:
     candidate: Candidate
     racks: dict[int, int]      # rack index -> chips
+    start_h: float | None = None   # scheduled start (horizon mode); None = at arrival
 
 
 @dataclass
@@ -204,11 +205,13 @@ class RackGroup:
         return len(self.racks)
 
 
-def rack_groups(fleet: Fleet) -> tuple[list[RackGroup], list[int]]:
-    """The fleet's groups of interchangeable racks, and each rack's group."""
+def rack_groups(fleet: Fleet, *, each_rack: bool = False) -> tuple[list[RackGroup], list[int]]:
+    """The fleet's groups of interchangeable racks, and each rack's group; with
+    `each_rack`, every rack is its own group (the model is then exact per rack)."""
     headroom = rack_headroom_watts(fleet)
     groups, of_rack = [], [0] * len(fleet.racks)
-    for g, members in enumerate(fleet.groups()):
+    members_of = [[r] for r in range(len(fleet.racks))] if each_rack else fleet.groups()
+    for g, members in enumerate(members_of):
         first = fleet.racks[members[0]]
         groups.append(RackGroup(members, {t: first.free(t) for t in first.chips}, headroom[members[0]], first.pod))
         for r in members:
@@ -249,6 +252,21 @@ def _variables(model: cp_model.CpModel, cands: list[Candidate], groups: list[Rac
 
 def _constraints(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], fleet: Fleet,
                  groups: list[RackGroup], cgroups: list[list[int]]) -> None:
+    _structure(model, v, cands, groups, cgroups)
+    use = resource_use(v, cands, fleet, groups, cgroups)
+    for (g, t), terms in use.chips.items():
+        model.add(sum(_amount(u) for u in terms) <= groups[g].free[t] * groups[g].size)
+    for (g, t), terms in use.large.items():
+        if len(terms) > groups[g].size:
+            model.add(sum(u.present for u in terms) <= groups[g].size)   # two such jobs never share a rack
+    for g, terms in use.watts.items():
+        model.add(sum(_amount(u) for u in terms) <= max(0, groups[g].headroom) * groups[g].size)
+
+
+def _structure(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], groups: list[RackGroup],
+               cgroups: list[list[int]]) -> None:
+    """Each chosen candidate is on one group, or draws its chips from racks of one
+    pod; each job has at most one candidate."""
     for i, c in enumerate(cands):
         if not c.multi:
             model.add(sum(v.on[i, g] for g in cgroups[i]) == v.take[i])
@@ -267,26 +285,50 @@ def _constraints(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], flee
         by_job.setdefault(c.job, []).append(v.take[i])
     for xs in by_job.values():
         model.add_at_most_one(xs)
-    load: dict[tuple[int, str], list] = {}
-    large: dict[tuple[int, str], list] = {}
-    power: dict[int, list] = {}
+
+
+@dataclass
+class Use:
+    """One candidate's draw on one rack group: present (a literal) with `amount`
+    (an int when fixed, else a variable that is 0 when unused)."""
+    candidate: int
+    present: object
+    amount: object
+    fixed: bool
+
+
+@dataclass
+class ResourceUse:
+    chips: dict[tuple[int, str], list[Use]]   # (group, chip type) -> chips drawn
+    large: dict[tuple[int, str], list[Use]]   # (group, chip type) -> single-rack jobs over half a rack
+    watts: dict[int, list[Use]]               # group -> watts drawn
+
+
+def _amount(u: Use):
+    return u.amount * u.present if u.fixed else u.amount
+
+
+def resource_use(v: _Vars, cands: list[Candidate], fleet: Fleet, groups: list[RackGroup],
+                 cgroups: list[list[int]]) -> ResourceUse:
+    """What each candidate draws from each rack group: the one description of
+    capacity that the instant model (sums) and the horizon model (cumulatives) share."""
+    use = ResourceUse({}, {}, {})
     for i, c in enumerate(cands):
         watts = rack_watts_per_chip(c, fleet)
         for g in cgroups[i]:
             grp = groups[g]
-            chips = c.chips * v.on[i, g] if not c.multi else v.chips[i, g]
-            load.setdefault((g, c.chip_type), []).append(chips)
+            if not c.multi:
+                chips = Use(i, v.on[i, g], c.chips, True)
+                power = Use(i, v.on[i, g], watts * c.chips, True)
+            else:
+                chips = Use(i, v.take[i], v.chips[i, g], False)
+                power = Use(i, v.take[i], watts * v.chips[i, g], False)
+            use.chips.setdefault((g, c.chip_type), []).append(chips)
             if not c.multi and 2 * c.chips > grp.free[c.chip_type]:
-                large.setdefault((g, c.chip_type), []).append(v.on[i, g])
+                use.large.setdefault((g, c.chip_type), []).append(Use(i, v.on[i, g], 1, True))
             if grp.headroom is not None and watts > 0:
-                power.setdefault(g, []).append(watts * chips)
-    for (g, t), terms in load.items():
-        model.add(sum(terms) <= groups[g].free[t] * groups[g].size)
-    for (g, t), terms in large.items():
-        if len(terms) > groups[g].size:
-            model.add(sum(terms) <= groups[g].size)   # two such jobs never share a rack
-    for g, terms in power.items():
-        model.add(sum(terms) <= max(0, groups[g].headroom) * groups[g].size)
+                use.watts.setdefault(g, []).append(power)
+    return use
 
 
 def _hint(model: cp_model.CpModel, v: _Vars, cands: list[Candidate], choice: Choice, of_rack: list[int],
@@ -440,13 +482,13 @@ class _Trace(cp_model.CpSolverSolutionCallback):
                           self.best_objective_bound * scale))
 
 
-def _solver(time_limit: float, workers: int, seed: int) -> cp_model.CpSolver:
+def _solver(time_limit: float, workers: int, seed: int, wall_cap: float | None = None) -> cp_model.CpSolver:
     """Deterministic: the limit is CP-SAT's deterministic time (about a second of
     work each), with interleaved workers, so the same inputs and settings give the
     same answer on a busy or an idle machine.  A wall-clock cap backs it up."""
     s = cp_model.CpSolver()
     s.parameters.max_deterministic_time = max(0.05, time_limit)
-    s.parameters.max_time_in_seconds = max(1.0, 4.0 * time_limit)
+    s.parameters.max_time_in_seconds = max(1.0, 4.0 * time_limit) if wall_cap is None else wall_cap
     s.parameters.num_workers = workers
     s.parameters.random_seed = seed
     s.parameters.interleave_search = True
