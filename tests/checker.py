@@ -24,8 +24,10 @@ def check(jobs_data, fleet_data, result: dict) -> None:
     for u in result["unplaced"]:
         assert u["reason"] and "\n" not in u["reason"]
 
-    use: dict[tuple[str, str], int] = {}
-    added_w: dict[str, float] = {}
+    horizon = result["totals"].get("horizon_h")
+    # (rack, chip type) -> [(start, end, chips)]; rack -> [(start, end, watts)]
+    use: dict[tuple[str, str], list] = {}
+    added_w: dict[str, list] = {}
     for p in result["placements"]:
         job, t = by_id[p["job"]], p["chip_type"]
         assert sum(a["chips"] for a in p["allocations"]) == p["chips"], "allocations sum to chips"
@@ -50,26 +52,37 @@ def check(jobs_data, fleet_data, result: dict) -> None:
         if job.get("deadline_h") is not None:
             assert p["end_h"] <= job["deadline_h"] + TOL, "deadline"
         assert p["start_h"] >= job.get("arrival_h", 0.0) - TOL
+        assert abs(p["end_h"] - p["start_h"] - p["metrics"]["duration_h"]) <= TOL * max(1.0, p["end_h"]), "end = start + duration"
+        if horizon is not None:
+            assert p["start_h"] <= horizon + TOL, "starts within the horizon"
+        # Without a horizon everything placed runs now, so every placement overlaps.
+        span = (p["start_h"], p["end_h"]) if horizon is not None else (0.0, 1.0)
         assert len({racks[a["rack"]].get("pod", "default") for a in p["allocations"]}) == 1, "one pod"
         per_chip_w = m["power_kw"] / p["chips"] / pue * 1000.0 - chips[t].idle_w
         for a in p["allocations"]:
             rack = racks[a["rack"]]
             assert t in rack["chips"], "chip type present in the rack"
-            use[a["rack"], t] = use.get((a["rack"], t), 0) + a["chips"]
-            added_w[a["rack"]] = added_w.get(a["rack"], 0.0) + per_chip_w * a["chips"]
-    for (rid, t), n in use.items():
+            use.setdefault((a["rack"], t), []).append((*span, a["chips"]))
+            added_w.setdefault(a["rack"], []).append((*span, per_chip_w * a["chips"]))
+    for (rid, t), spans in use.items():
         rack = racks[rid]
-        assert n <= rack["chips"][t] - rack.get("used", {}).get(t, 0), f"free chips of {t} in {rid}"
-    for rid, w in added_w.items():
+        assert peak(spans) <= rack["chips"][t] - rack.get("used", {}).get(t, 0), f"free chips of {t} in {rid}"
+    for rid, spans in added_w.items():
+        w = peak(spans)
         rack = racks[rid]
         if rack.get("power_cap_kw") is None:
             continue
         base = sum((rack.get("used", {}).get(t, 0) * chips[t].tdp_w
                     + (n - rack.get("used", {}).get(t, 0)) * chips[t].idle_w) for t, n in rack["chips"].items())
         # Allow the solver's whole-watt rounding per chip.
-        slack = sum(n for (r, _), n in use.items() if r == rid)
+        slack = sum(n for (r, _), sp in use.items() if r == rid for _, _, n in sp)
         assert base + w <= rack["power_cap_kw"] * 1000.0 + slack + TOL, f"power cap of {rid}"
     if result.get("best_bound") is not None and result.get("objective_value") is not None:
         assert result["best_bound"] <= result["objective_value"] * (1 + TOL) + TOL, "bound"
     t = result["totals"]
     assert t["jobs_placed"] == len(placed) and t["jobs_unplaced"] == len(unplaced)
+
+
+def peak(spans) -> float:
+    """The most that (start, end, amount) spans add up to at any one instant."""
+    return max((sum(a for s, e, a in spans if s <= p + TOL and e > p + TOL) for p, _, _ in spans), default=0)

@@ -121,16 +121,31 @@ class Timeline:
                 room.watts[r] -= peak_watts
         return room
 
+    def _starts(self, ready: float, last: float) -> list[float]:
+        """Room only grows when a span ends, so the starts worth trying in
+        [ready, last] are `ready` and the ends after it."""
+        return [ready] + sorted({e for e in self.ends if ready < e <= last + EPS})
+
     def earliest(self, c: Candidate, ready: float, last: float) -> tuple[float, dict[int, int]] | None:
         """The earliest start in [ready, last] at which the candidate fits for its
-        whole duration, and its racks; room only grows when a span ends, so the
-        starts worth trying are `ready` and the ends after it."""
+        whole duration, and its racks."""
         if last < ready - EPS:
             return None
-        for t in [ready] + sorted({e for e in self.ends if ready < e <= last + EPS}):
+        for t in self._starts(ready, last):
             alloc = self.window(t, t + c.duration_h).allocate(c)
             if alloc is not None:
                 return t, alloc
+        return None
+
+    def earliest_on(self, c: Candidate, alloc: dict[int, int], ready: float, last: float) -> float | None:
+        """The earliest start in [ready, last] at which these racks hold the candidate."""
+        if last < ready - EPS:
+            return None
+        watts = rack_watts_per_chip(c, self.fleet)
+        for t in self._starts(ready, last):
+            room = self.window(t, t + c.duration_h)
+            if all(room.fits_rack(r, c, n, watts) for r, n in alloc.items()):
+                return t
         return None
 
     def commit(self, c: Candidate, alloc: dict[int, int], start: float) -> None:
@@ -380,11 +395,13 @@ def _pack_over_time(chosen, starts: dict[int, float], racks_of: dict[int, dict[i
         c, _ = chosen[j]
         job = jobs[j]
         t = max(job.arrival_h, starts[j])
-        room = line.window(t, t + c.duration_h)
-        watts = rack_watts_per_chip(c, fleet)
-        if all(room.fits_rack(r, c, n, watts) for r, n in racks_of[j].items()):
-            line.commit(c, racks_of[j], t)
-            placed[j] = Allocation(c, racks_of[j], t)
+        # Its own racks, as early as they have room: never later than the model's
+        # start (jobs before it only moved earlier), often a little earlier, since
+        # the model rounds durations up to whole steps.
+        when = line.earliest_on(c, racks_of[j], job.arrival_h, t)
+        if when is not None:
+            line.commit(c, racks_of[j], when)
+            placed[j] = Allocation(c, racks_of[j], when)
             continue
         found = line.earliest(c, t, latest_start(job, c, horizon_h))
         if found is None:
