@@ -292,3 +292,57 @@ def generate(n_jobs, n_racks, seed, out_dir):
     write_atomic(os.path.join(out_dir, "fleet.json"), json.dumps(fleet, indent=1) + "\n")
     chips = sum(sum(r["chips"].values()) for r in fleet["racks"])
     click.echo(f"wrote {out_dir}/jobs.json ({n_jobs} jobs) and {out_dir}/fleet.json ({n_racks} racks, {chips} chips)")
+
+
+@main.command()
+@click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
+@click.option("--fleet", "fleet_file", type=click.Path(dir_okay=False), help="Fleet file (default: built-in fleet).")
+@click.option("--policy", type=click.Choice(("cpsat", "greedy", "fifo")), default="cpsat", show_default=True)
+@click.option("--objective", type=click.Choice(OBJECTIVES), default="energy", show_default=True)
+@click.option("--batch-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
+              help="Decision window: events within this many seconds of the first are decided together.")
+@click.option("--time-limit", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
+              help="CP-SAT work limit per decision, deterministic seconds.")
+@click.option("--chips-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+              help="openb traces: chips per requested GPU (the trace's scale factor).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the figures and every job's run as JSON here (atomically).")
+@_guarded
+def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chips_per_gpu, seed, as_json, output):
+    """Replay a job trace (jobs file with arrival_h, or the Alibaba openb pod list .csv)
+    under a policy; report completion times, queueing, utilisation, energy and cost."""
+    from trnsched.simulate import simulate as replay
+    from trnsched.traces import load_trace
+    fleet = load_fleet(fleet_file)
+    trace = load_trace(trace_file, chips_per_gpu=chips_per_gpu, chip_names=fleet.chip_types)
+    with click.progressbar(length=len(trace.jobs), label=f"{policy}: replaying {len(trace.jobs)} jobs",
+                           file=sys.stderr, show_pos=True) as bar:
+        result = replay(trace.jobs, fleet, policy=policy, objective=objective, batch_s=batch_s,
+                        time_limit=time_limit, seed=seed, progress=bar.update)
+    figures = {"trace": trace.describe(), "fleet": fleet.name, **result.figures()}
+    if output:
+        runs = [{"job": r.job.id, "arrival_h": r.job.arrival_h, "start_h": r.start_h, "end_h": r.end_h,
+                 "chip_type": r.candidate.chip_type, "chips": r.candidate.chips,
+                 "allocations": [{"rack": fleet.racks[k].id, "chips": n} for k, n in sorted(r.racks.items())],
+                 "energy_kwh": r.candidate.energy_kwh, "cost_usd": r.candidate.cost_usd} for r in result.runs]
+        write_atomic(output, json.dumps({**figures, "runs": runs}, indent=1) + "\n")
+    if as_json:
+        click.echo(json.dumps(figures, indent=1))
+        return
+    f = figures
+    click.echo(f"{f['trace']} on {f['fleet']}: {policy}, {f['jobs_run']} jobs run, {f['decisions']} decisions "
+               f"({f['solver_calls']} solver calls, {f['decide_s']:.2f} s deciding), {f['wall_s']:.1f} s in all")
+    for key, label in (("completion_h", "completion"), ("wait_h", "queueing")):
+        s = f[key]
+        click.echo(f"{label:10} h: mean {s['mean']:10.3f}   p50 {s['p50']:10.3f}   p99 {s['p99']:10.3f}   max {s['max']:10.3f}")
+    e = f["energy_kwh"]
+    click.echo(f"makespan {f['makespan_h']:,.1f} h; energy {e['total']:,.0f} kWh ({e['jobs']:,.0f} running jobs, "
+               f"{e['idle']:,.0f} idle chips); cost ${f['cost_usd']:,.0f}")
+    click.echo(f"{'chip':6} {'jobs':>6} {'chip-h':>10} {'mean use':>8} {'peak use':>8}")
+    for t, use in f["utilisation"].items():
+        peak = max(f["utilisation_series"]["by_chip_type"].get(t) or [0.0])
+        click.echo(f"{t:6} {f['runs_per_chip_type'][t]:>6} {f['chip_hours'].get(t, 0.0):>10,.0f} {use:>8.1%} {peak:>8.1%}")
+    for note in f["notes"]:
+        click.echo(f"note: {note}")

@@ -1,0 +1,320 @@
+"""`trnsched simulate`: event-driven replay of a job trace under a policy.
+
+Jobs arrive over time (arrival_h) and run for their chosen candidate's predicted
+duration.  The policy decides at arrival and completion events, batched: the
+first event opens a decision window of `batch_s` seconds, every arrival and
+completion inside it is taken in, and the policy decides once at the window's
+end for all queued jobs.  A job the policy does not start stays queued for the
+next decision.
+
+Policies:
+- fifo: strict arrival order; the head of the queue takes its first candidate
+  that fits (fewest chips, chip types in fleet order); when the head does not
+  fit nothing behind it starts (no backfilling).
+- greedy: queued jobs by priority, then arrival; each takes its cheapest
+  candidate (for the objective) that fits now, so small jobs backfill.
+- cpsat: solver.py's CP-SAT model on the queued jobs and the fleet as it is
+  now (running jobs' chips busy): most placed priority, then the objective,
+  within `time_limit` deterministic seconds per decision.  When greedy already
+  starts every queued job that fits at all on its cheapest candidate, that is
+  also CP-SAT's optimum and the solver is not called.
+
+Candidates are generated and scored once for the whole trace against the
+empty fleet; a decision only checks which of them fit the racks' free chips and
+power headroom now.  A job with no candidate at all (it cannot run on the fleet
+however empty) is reported and never queued.
+
+Energy: each job's predicted energy at its chosen candidate (busy power, PUE
+included), plus the fleet's idle draw (idle chips at idle power, times PUE)
+over the replay.  Cost: each job's chip-hours at the chip type's price.
+"""
+from __future__ import annotations
+
+import heapq
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from trnsched.candidates import Candidate, generate, prune_for
+from trnsched.errors import InputError
+from trnsched.fleet import Fleet, Rack
+from trnsched.jobs import Job
+from trnsched.solver import OBJECTIVES, Packer, candidate_costs, cost_map, cpsat
+
+SIM_POLICIES = ("cpsat", "greedy", "fifo")
+EPS = 1e-9
+
+
+@dataclass
+class Run:
+    job: Job
+    start_h: float
+    end_h: float
+    candidate: Candidate
+    racks: dict[int, int]
+
+    @property
+    def wait_h(self) -> float:
+        return self.start_h - self.job.arrival_h
+
+    @property
+    def completion_h(self) -> float:
+        return self.end_h - self.job.arrival_h
+
+
+@dataclass
+class SimResult:
+    policy: str
+    objective: str
+    fleet: Fleet
+    runs: list[Run]
+    never: list[Job]                       # no candidate on this fleet
+    decisions: int
+    solver_calls: int
+    decide_s: float                        # wall time spent deciding
+    wall_s: float
+    idle_kwh: float
+    busy_chip_h: dict[str, float]
+    series: dict[str, list[float]]         # chip type -> mean utilisation per bucket
+    bucket_h: float
+    notes: list[str] = field(default_factory=list)
+
+    def figures(self) -> dict:
+        comp = np.array([r.completion_h for r in self.runs]) if self.runs else np.zeros(1)
+        wait = np.array([r.wait_h for r in self.runs]) if self.runs else np.zeros(1)
+        first = min((r.job.arrival_h for r in self.runs), default=0.0)
+        last = max((r.end_h for r in self.runs), default=0.0)
+        job_kwh = sum(r.candidate.energy_kwh for r in self.runs)
+        totals = self.fleet.totals()
+        span = max(last - first, EPS)
+        return {
+            "policy": self.policy, "objective": self.objective,
+            "jobs": len(self.runs) + len(self.never), "jobs_run": len(self.runs), "jobs_never_placeable": len(self.never),
+            "completion_h": _stats(comp), "wait_h": _stats(wait),
+            "makespan_h": last - first,
+            "energy_kwh": {"jobs": job_kwh, "idle": self.idle_kwh, "total": job_kwh + self.idle_kwh},
+            "cost_usd": sum(r.candidate.cost_usd for r in self.runs),
+            "utilisation": {t: self.busy_chip_h.get(t, 0.0) / (v["free"] * span) if v["free"] else 0.0
+                            for t, v in totals.items()},
+            "chip_hours": dict(self.busy_chip_h),
+            "runs_per_chip_type": {t: sum(1 for r in self.runs if r.candidate.chip_type == t) for t in totals},
+            "decisions": self.decisions, "solver_calls": self.solver_calls,
+            "decide_s": self.decide_s, "wall_s": self.wall_s,
+            "utilisation_series": {"bucket_h": self.bucket_h, "start_h": first, "by_chip_type": self.series},
+            "notes": self.notes,
+        }
+
+
+def _stats(x: np.ndarray) -> dict[str, float]:
+    return {"mean": float(x.mean()), "p50": float(np.percentile(x, 50)), "p99": float(np.percentile(x, 99)),
+            "max": float(x.max())}
+
+
+class _State:
+    """Free chips and power headroom per rack as jobs start and end."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.packer = Packer(fleet)
+        self.busy: list[dict[str, int]] = [dict(r.used) for r in fleet.racks]
+
+    def start(self, c: Candidate, alloc: dict[int, int]) -> None:
+        self.packer.commit(c, alloc)
+        for r, n in alloc.items():
+            self.busy[r][c.chip_type] = self.busy[r].get(c.chip_type, 0) + n
+
+    def end(self, c: Candidate, alloc: dict[int, int]) -> None:
+        self.packer.commit(c, {r: -n for r, n in alloc.items()})
+        for r, n in alloc.items():
+            self.busy[r][c.chip_type] -= n
+
+    def snapshot(self) -> Fleet:
+        """The fleet as it is now: running jobs' chips busy."""
+        racks = tuple(Rack(r.id, r.chips, dict(self.busy[i]), r.power_cap_kw, r.pod)
+                      for i, r in enumerate(self.fleet.racks))
+        return replace(self.fleet, racks=racks)
+
+    def fits(self, c: Candidate) -> dict[int, int] | None:
+        return self.packer.allocate(c)
+
+
+Decide = Callable[[list[int], _State], list[tuple[int, Candidate, dict[int, int]]]]
+
+
+def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective: str = "energy",
+             batch_s: float = 60.0, time_limit: float = 0.5, workers: int = 1, seed: int = 0,
+             buckets: int = 100, progress: Callable[[int], None] | None = None) -> SimResult:
+    """Replay `jobs` (by arrival_h) on `fleet` under `policy`; `progress`, if
+    given, is called with the number of jobs that arrived since the last call."""
+    if policy not in SIM_POLICIES:
+        raise InputError(f"must be one of {', '.join(SIM_POLICIES)}, got {policy!r}", field="policy")
+    if objective not in OBJECTIVES:
+        raise InputError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="objective")
+    began = time.perf_counter()
+    cset = generate(jobs, fleet)
+    cands = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
+    cost_of = cost_map(cands, objective)
+    by_job: dict[int, list[Candidate]] = {}
+    for c in cands:
+        by_job.setdefault(c.job, []).append(c)
+    rank = {t: i for i, t in enumerate(fleet.types_present())}
+    for j, mine in by_job.items():
+        # fifo's order is first-fit's; greedy's is the objective's.
+        mine.sort(key=lambda c: (cost_of[id(c)], c.chips, rank[c.chip_type]))
+    first_fit_order = {j: sorted(mine, key=lambda c: (c.chips, rank[c.chip_type], c.max_racks))
+                       for j, mine in by_job.items()}
+
+    state = _State(fleet)
+    counters = {"solver_calls": 0}
+
+    def decide_fifo(queue: list[int], st: _State):
+        out = []
+        for j in queue:                         # queue is in arrival order
+            for c in first_fit_order[j]:
+                alloc = st.fits(c)
+                if alloc is not None:
+                    st.start(c, alloc)
+                    out.append((j, c, alloc))
+                    break
+            else:
+                break                           # the head waits; so does everyone behind it
+        return out
+
+    def greedy_pass(queue: list[int], st: _State):
+        out = []
+        for j in sorted(queue, key=lambda j: (-jobs[j].priority, jobs[j].arrival_h, j)):
+            for c in by_job[j]:
+                alloc = st.fits(c)
+                if alloc is not None:
+                    st.start(c, alloc)
+                    out.append((j, c, alloc))
+                    break
+        return out
+
+    def decide_cpsat(queue: list[int], st: _State):
+        fitting = [j for j in queue if any(st.fits(c) is not None for c in by_job[j])]
+        if not fitting:
+            return []
+        trial = greedy_pass(fitting, st)
+        if len(trial) == len(fitting) and all(c is by_job[j][0] for j, c, _ in trial):
+            return trial                        # every job that fits at all, each on its cheapest: optimal
+        for _, c, alloc in trial:
+            st.end(c, alloc)
+        snap = st.snapshot()
+        sub_jobs = [jobs[j] for j in fitting]
+        sub_cands, sub_cost, back = [], {}, {}
+        for k, j in enumerate(fitting):
+            for c in by_job[j]:
+                local = replace(c, job=k)
+                sub_cands.append(local)
+                sub_cost[id(local)] = cost_of[id(c)]
+                back[id(local)] = c
+        counters["solver_calls"] += 1
+        choice = cpsat(sub_jobs, snap, sub_cands, sub_cost, time_limit=time_limit, workers=workers, seed=seed)
+        out = []
+        for k, a in sorted(choice.placed.items()):
+            c = back[id(a.candidate)]
+            st.start(c, a.racks)
+            out.append((fitting[k], c, a.racks))
+        return out
+
+    decide: Decide = {"fifo": decide_fifo, "greedy": greedy_pass, "cpsat": decide_cpsat}[policy]
+
+    order = sorted(range(len(jobs)), key=lambda j: (jobs[j].arrival_h, j))
+    never = [jobs[j] for j in order if j not in by_job]
+    arrivals = [j for j in order if j in by_job]
+    ending: list[tuple[float, int, int]] = []          # (end_h, sequence, run index)
+    runs: list[Run] = []
+    queue: list[int] = []
+    window_h = batch_s / 3600.0
+    nxt = 0
+    decisions = 0
+    decide_s = 0.0
+    # Busy chips per type over time, for utilisation: (time, type, +/-chips).
+    steps: list[tuple[float, str, int]] = []
+    while nxt < len(arrivals) or ending or queue:
+        upcoming = [jobs[arrivals[nxt]].arrival_h] if nxt < len(arrivals) else []
+        if ending:
+            upcoming.append(ending[0][0])
+        if not upcoming:
+            raise RuntimeError("jobs are queued but nothing runs or arrives: a policy left a job that fits an "
+                               "empty fleet")   # cannot happen: every queued job has a candidate
+        now = min(upcoming) + window_h
+        arrived = 0
+        while nxt < len(arrivals) and jobs[arrivals[nxt]].arrival_h <= now + EPS:
+            queue.append(arrivals[nxt])
+            nxt += 1
+            arrived += 1
+        while ending and ending[0][0] <= now + EPS:
+            _, _, k = heapq.heappop(ending)
+            state.end(runs[k].candidate, runs[k].racks)
+            steps.append((runs[k].end_h, runs[k].candidate.chip_type, -runs[k].candidate.chips))
+        if queue:
+            decisions += 1
+            t0 = time.perf_counter()
+            started = decide(queue, state)
+            decide_s += time.perf_counter() - t0
+            gone = set()
+            for j, c, alloc in started:
+                run = Run(jobs[j], now, now + c.duration_h, c, alloc)
+                heapq.heappush(ending, (run.end_h, len(runs), len(runs)))
+                runs.append(run)
+                steps.append((now, c.chip_type, c.chips))
+                gone.add(j)
+            queue = [j for j in queue if j not in gone]
+        if progress is not None and arrived:
+            progress(arrived)
+    runs.sort(key=lambda r: (r.start_h, r.job.id))
+    busy_chip_h, series, bucket_h, idle_kwh = _utilisation(fleet, runs, steps, buckets)
+    notes = [f"{len(never)} job(s) cannot run on this fleet at all and were never queued"] if never else []
+    return SimResult(policy, objective, fleet, runs, never, decisions, counters["solver_calls"], decide_s,
+                     time.perf_counter() - began, idle_kwh, busy_chip_h, series, bucket_h, notes)
+
+
+def _utilisation(fleet: Fleet, runs: list[Run], steps: list[tuple[float, str, int]], buckets: int
+                 ) -> tuple[dict[str, float], dict[str, list[float]], float, float]:
+    """Busy chip-hours per type, mean utilisation per type in `buckets` equal
+    slices of the replay, and the idle chips' energy over it."""
+    totals = fleet.totals()
+    if not runs:
+        return {}, {t: [] for t in totals}, 0.0, 0.0
+    first = min(r.job.arrival_h for r in runs)
+    last = max(r.end_h for r in runs)
+    bucket_h = max(last - first, EPS) / buckets
+    busy_h: dict[str, float] = {}
+    series = {t: [0.0] * buckets for t in totals}
+    level: dict[str, int] = {}
+    prev = first
+    for t_now, chip, delta in sorted(steps, key=lambda s: (s[0], s[2])):
+        for t, n in level.items():
+            if n:
+                _spread(series[t], first, bucket_h, prev, t_now, n)
+                busy_h[t] = busy_h.get(t, 0.0) + n * (t_now - prev)
+        prev = t_now
+        level[chip] = level.get(chip, 0) + delta
+    for t, row in series.items():
+        free = totals[t]["free"]
+        series[t] = [round(v / (free * bucket_h), 4) if free else 0.0 for v in row]
+    idle_kwh = 0.0
+    span = last - first
+    for t, v in totals.items():
+        chip = fleet.chip_types[t]
+        idle_chip_h = v["free"] * span - busy_h.get(t, 0.0)
+        idle_kwh += idle_chip_h * chip.idle_w / 1000.0 * fleet.pue
+    return busy_h, series, bucket_h, idle_kwh
+
+
+def _spread(row: list[float], first: float, width: float, a: float, b: float, n: int) -> None:
+    """Add n chips busy over [a, b) to the buckets it overlaps, in chip-hours."""
+    if b <= a:
+        return
+    i = min(len(row) - 1, int((a - first) / width))
+    while i < len(row) and a < b:
+        edge = first + (i + 1) * width
+        upto = min(b, edge) if i < len(row) - 1 else b
+        row[i] += n * (upto - a)
+        a = upto
+        i += 1
