@@ -204,3 +204,18 @@ def test_cli_simulate_json_and_bad_input(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2 and "p-train" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "x.json").exists()
+
+
+def test_cli_simulate_replays_a_jobs_file(tmp_path):
+    trace = tmp_path / "trace.json"
+    trace.write_text(json.dumps({"jobs": HAND}))
+    fleet = tmp_path / "fleet.json"
+    fleet.write_text(json.dumps(ONE_RACK))
+    run = subprocess.run([sys.executable, "-m", "trnsched", "simulate", str(trace), "--fleet", str(fleet),
+                          "--policy", "fifo", "--batch-s", "0", "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert figures["makespan_h"] == pytest.approx(4.0) and figures["wait_h"]["max"] == pytest.approx(2.5)
+    bad = subprocess.run([sys.executable, "-m", "trnsched", "simulate", str(trace), "--chips-per-gpu", "2"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "chips-per-gpu" in bad.stderr

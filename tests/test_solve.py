@@ -15,7 +15,9 @@ from trnsched.candidates import generate, prune_for
 from trnsched.fleet import parse_fleet
 from trnsched.jobs import parse_jobs
 from trnsched.placement import solve
-from trnsched.solver import candidate_costs, rack_headroom_watts, rack_watts_per_chip
+from trnsched.placement import _result
+from trnsched.solver import (candidate_costs, cost_map, first_fit, greedy, improve, rack_headroom_watts,
+                             rack_watts_per_chip)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -284,3 +286,54 @@ def test_identical_racks_are_one_group_and_packing_is_checked():
     assert result["status"] == "FEASIBLE" and any("pack" in n for n in result["notes"])
     (u,) = result["unplaced"]
     assert u["kind"] == "capacity" and "j6-0 (priority 2)" in u["reason"]
+
+
+# --- the neighbourhood search for large instances -------------------------------------
+
+def _setup(jobs_data, fleet_data, objective="energy"):
+    fleet = parse_fleet(fleet_data)
+    jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
+    cset = generate(jobs, fleet)
+    cands = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
+    return jobs, fleet, cands, cost_map(cands, objective)
+
+
+def test_search_places_what_greedy_strands():
+    # Greedy gives the priority-2 job the node type it likes best; a job allowed
+    # only that type is then left out.  The search moves the first to the other
+    # node and places both.
+    svc = {"kind": "infer", "model": "llama3-8b", "chips": 8, "prompt_tokens": 128, "output_tokens": 64,
+           "rate_rps": 0, "duration_h": 1.0}
+    fleet_data = {"racks": [{"id": "n", "chips": {"h100": 8}}, {"id": "t", "chips": {"trn2": 8}}]}
+    jobs, fleet, cands, cost_of = _setup([{"id": "flexible", "priority": 2, **svc}], fleet_data)
+    liked = min(cands, key=lambda c: cost_of[id(c)]).chip_type
+    jobs_data = [{"id": "flexible", "priority": 2, **svc}, {"id": "picky", "chip_types": [liked], **svc}]
+    jobs, fleet, cands, cost_of = _setup(jobs_data, fleet_data)
+    start = greedy(jobs, fleet, cands, cost_of)
+    assert sorted(start.placed) == [0], "greedy strands the picky job"
+    better, _ = improve(jobs, fleet, cands, cost_of, start, work=2.0, workers=1)
+    assert sorted(better.placed) == [0, 1]
+    assert better.placed[1].candidate.chip_type == liked != better.placed[0].candidate.chip_type
+    result = _result(jobs, fleet, generate(jobs, fleet), better, "cpsat", "energy").to_dict()
+    check(jobs_data, fleet_data, result)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(inst=instances())
+def test_search_never_makes_an_answer_worse(inst):
+    jobs_data, fleet_data = inst
+    jobs, fleet, cands, cost_of = _setup(jobs_data, fleet_data)
+    for start in (greedy(jobs, fleet, cands, cost_of), first_fit(jobs, fleet, cands, cost_of)):
+        better, _ = improve(jobs, fleet, cands, cost_of, start, work=0.5, workers=1)
+        before = sum(jobs[j].priority for j in start.placed)
+        after = sum(jobs[j].priority for j in better.placed)
+        assert after > before or (after == before and better.objective_value <= start.objective_value + 1e-6)
+        result = _result(jobs, fleet, generate(jobs, fleet), better, "cpsat", "energy").to_dict()
+        check(jobs_data, fleet_data, result)
+
+
+def test_with_busy_keeps_power_headroom_exact():
+    fleet = parse_fleet({"racks": [{"id": "a", "chips": {"h100": 8}, "power_cap_kw": 9.0}]})
+    busy = fleet.with_busy({0: {"h100": 4}}, {0: 1234.0})
+    assert busy.racks[0].free("h100") == 4
+    assert rack_headroom_watts(busy)[0] == pytest.approx(rack_headroom_watts(fleet)[0] - 1234.0, abs=1)

@@ -73,6 +73,22 @@ class Fleet:
             out[index[key]].append(i)
         return out
 
+    def with_busy(self, extra: Mapping[int, Mapping[str, int]], watts: Mapping[int, float] | None = None) -> "Fleet":
+        """This fleet with more chips busy: `extra` maps rack index -> chip type ->
+        chips.  `watts` (rack index -> IT watts those chips draw above idle) keeps
+        each rack's power headroom exact: busy chips count at TDP in baseline_kw,
+        so the cap moves by the difference."""
+        racks = list(self.racks)
+        for i, more in extra.items():
+            r = racks[i]
+            used = {t: r.used.get(t, 0) + more.get(t, 0) for t in set(r.used) | set(more)}
+            cap = r.power_cap_kw
+            if cap is not None and watts is not None:
+                at_tdp = sum(n * (self.chip_types[t].tdp_w - self.chip_types[t].idle_w) for t, n in more.items())
+                cap += (at_tdp - watts.get(i, 0.0)) / 1000.0
+            racks[i] = replace(r, used=used, power_cap_kw=cap)
+        return replace(self, racks=tuple(racks))
+
     def totals(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for r in self.racks:

@@ -40,9 +40,9 @@ import numpy as np
 
 from trnsched.candidates import Candidate, generate, prune_for
 from trnsched.errors import InputError
-from trnsched.fleet import Fleet, Rack
+from trnsched.fleet import Fleet
 from trnsched.jobs import Job
-from trnsched.solver import OBJECTIVES, Packer, candidate_costs, cost_map, cpsat
+from trnsched.solver import OBJECTIVES, Packer, candidate_costs, cost_map, cpsat, rack_watts_per_chip
 
 SIM_POLICIES = ("cpsat", "greedy", "fifo")
 EPS = 1e-9
@@ -119,23 +119,23 @@ class _State:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self.packer = Packer(fleet)
-        self.busy: list[dict[str, int]] = [dict(r.used) for r in fleet.racks]
+        self.running: list[dict[str, int]] = [{} for _ in fleet.racks]
+        self.watts = [0.0] * len(fleet.racks)
 
-    def start(self, c: Candidate, alloc: dict[int, int]) -> None:
-        self.packer.commit(c, alloc)
+    def start(self, c: Candidate, alloc: dict[int, int], sign: int = 1) -> None:
+        self.packer.commit(c, {r: sign * n for r, n in alloc.items()})
+        per_chip = rack_watts_per_chip(c, self.fleet)
         for r, n in alloc.items():
-            self.busy[r][c.chip_type] = self.busy[r].get(c.chip_type, 0) + n
+            self.running[r][c.chip_type] = self.running[r].get(c.chip_type, 0) + sign * n
+            self.watts[r] += sign * per_chip * n
 
     def end(self, c: Candidate, alloc: dict[int, int]) -> None:
-        self.packer.commit(c, {r: -n for r, n in alloc.items()})
-        for r, n in alloc.items():
-            self.busy[r][c.chip_type] -= n
+        self.start(c, alloc, sign=-1)
 
     def snapshot(self) -> Fleet:
-        """The fleet as it is now: running jobs' chips busy."""
-        racks = tuple(Rack(r.id, r.chips, dict(self.busy[i]), r.power_cap_kw, r.pod)
-                      for i, r in enumerate(self.fleet.racks))
-        return replace(self.fleet, racks=racks)
+        """The fleet as it is now: running jobs' chips busy, drawing what they draw."""
+        busy = {r: chips for r, chips in enumerate(self.running) if any(chips.values())}
+        return self.fleet.with_busy(busy, {r: self.watts[r] for r in busy})
 
     def fits(self, c: Candidate) -> dict[int, int] | None:
         return self.packer.allocate(c)

@@ -6,8 +6,9 @@ OR-Tools layout: data, variables, constraints, objective, solve, read back.
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ortools.sat.python import cp_model
@@ -432,6 +433,7 @@ def _pack(chosen, fleet: Fleet, groups: list[RackGroup], jobs: list[Job], cands:
 # alone on the full model outlasts a time limit of seconds (1,000 jobs on 16k
 # chips make ~230,000 pairs).
 LARGE_MODEL = 40_000
+BIG_MODEL = 20_000       # ... and above this many, CP-SAT runs without presolve (see cpsat)
 KEEP_PER_JOB = 4
 KEEP_GROUPS = 4
 
@@ -513,6 +515,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     groups, of_rack = rack_groups(fleet)
     pods = [r.pod for r in fleet.racks]
     cgroups = _candidate_groups(cands, of_rack)
+    every_candidate = cands
     restricted = sum(len(g) for g in cgroups) > LARGE_MODEL
     if restricted:
         jobs_with = len({c.job for c in cands})
@@ -529,19 +532,26 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     model.maximize(placed_priority)
     _hint(model, v, cands, hint, of_rack, cgroups, pods)
     share = 0.4
-    if restricted:
-        # A short pass without presolve gives CP-SAT an answer of its own within
-        # seconds where presolve alone would take longer; phase 1 starts from it.
+    # Above BIG_MODEL pairs presolve alone can outlast the limit; a short pass
+    # without it gives CP-SAT an answer of its own within seconds, phase 1 starts
+    # from it, and it stands if phase 1 finds nothing better in time.
+    big = restricted or sum(len(g) for g in cgroups) > BIG_MODEL
+    quick = None
+    if big:
         quick = _solver(0.1 * time_limit, workers, seed)
         quick.parameters.cp_model_presolve = False
-        if quick.solve(model, _Trace(trace, 1, began, step) if trace is not None else None) in (
-                cp_model.OPTIMAL, cp_model.FEASIBLE):
+        quick_status = quick.solve(model, _Trace(trace, 1, began, step) if trace is not None else None)
+        if quick_status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             model.clear_hints()
             _hint_from(model, v, quick)
+        else:
+            quick = None
         share = 0.3
     phase1 = _solver(share * time_limit, workers, seed)
     status1 = phase1.solve(model, _Trace(trace, 1, began, step) if trace is not None else None)
     notes: list[str] = []
+    if status1 not in (cp_model.OPTIMAL, cp_model.FEASIBLE) and quick is not None:
+        phase1, status1 = quick, quick_status
     if status1 not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         hint.status = phase1.status_name(status1)
         hint.notes = ["CP-SAT found no solution in time; the better baseline answer is returned"]
@@ -561,9 +571,11 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     if start_from is not None:
         _hint(model, v, cands, start_from, of_rack, cgroups, pods)
     else:
-        for i, x in enumerate(v.take):
-            model.add_hint(x, phase1.boolean_value(x))
-    phase2 = _solver(max(0.2 * time_limit, time_limit - phase1.deterministic_time), workers, seed)
+        _hint_from(model, v, phase1)      # complete: phase 2 starts from a solution
+    # On big models the search below (on small exact models) does more with the
+    # time than phase 2 does on the whole one.
+    share2 = time_limit - phase1.deterministic_time if not big else 0.3 * time_limit
+    phase2 = _solver(max(0.2 * time_limit, share2), workers, seed)
     status2 = phase2.solve(model, _Trace(trace, 2, began, step) if trace is not None else None)
     solved = phase2 if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE) else phase1
     if solved is phase1:
@@ -577,6 +589,16 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     if dropped:
         notes.append(f"{len(dropped)} job(s) did not pack into racks as the group-level model placed them "
                      "and were re-placed greedily")
+    if big:
+        used = (quick.deterministic_time if quick is not None else 0.0) + phase1.deterministic_time \
+            + phase2.deterministic_time
+        before = (_priority(choice, jobs), choice.objective_value)
+        choice, rounds = improve(jobs, fleet, every_candidate, cost_of, choice,
+                                 work=max(0.2 * time_limit, time_limit - used), workers=workers, seed=seed)
+        if (_priority(choice, jobs), choice.objective_value) != before:
+            notes.append(f"neighbourhood search ({rounds} rounds on small exact models) took the answer from "
+                         f"priority {before[0]}, objective {before[1]:,.2f} to priority {_priority(choice, jobs)}, "
+                         f"objective {choice.objective_value:,.2f}")
     # Exact objective of the placements; a bound that stays a bound despite rounding
     # (each candidate's integer cost is within one step of its real cost).
     status = phase2.status_name(status2) if solved is phase2 else "FEASIBLE"
@@ -586,8 +608,8 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     if solved is phase2:
         bound = min(choice.objective_value,
                     max(0.0, (phase2.best_objective_bound - len({c.job for c in cands})) * step))
-    if _priority(choice, jobs) < best_priority:
-        bound = None      # the bound is for a higher placed priority than this answer's
+    if _priority(choice, jobs) < best_priority or (bound is not None and bound > choice.objective_value):
+        bound = None      # a bound for a higher placed priority than this answer's
     if restricted:
         notes.append(f"large instance: the model kept {len(cands)} candidates (at most {keep} per job "
                      f"beside the baseline's) on at most {KEEP_GROUPS} rack groups each, so its bound is "
@@ -602,3 +624,124 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     choice.solve_time_s = time.perf_counter() - start
     choice.notes = notes
     return choice
+
+
+# --- large-neighbourhood search --------------------------------------------------
+#
+# On big instances CP-SAT's whole-fleet model improves slowly, while greedy
+# leaves much on the table (each job, in priority order, takes its cheapest
+# candidate that still fits, stranding later jobs on expensive ones).  The search
+# frees a few dozen jobs at a time -- those whose cheapest candidate is on one
+# chip type but who run elsewhere, the jobs holding that type, and unplaced jobs
+# that could use it -- and re-places them exactly (per-rack model, everything
+# else held fixed), keeping the result when it places more priority, or as much
+# for less.  Chip types take turns; each round's neighbourhood is chosen without
+# randomness, so the answer is deterministic.
+
+NEIGHBOURHOOD = 12      # jobs of each kind per round
+
+
+def improve(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float], choice: Choice,
+            *, work: float, workers: int = 2, seed: int = 0) -> tuple[Choice, int]:
+    """Improve `choice` within `work` deterministic seconds; returns it and the rounds run."""
+    by_job: dict[int, list[Candidate]] = {}
+    for c in cands:
+        by_job.setdefault(c.job, []).append(c)
+    cheapest = {j: min(cs, key=lambda c: cost_of[id(c)]) for j, cs in by_job.items()}
+    placed = dict(choice.placed)
+    types = fleet.types_present()
+    spent, rounds, idle = 0.0, 0, 0
+    per_round = max(0.05, min(1.0, work / 20))
+    while spent + per_round <= work + 1e-9 and idle < len(types):
+        t = types[rounds % len(types)]
+        rounds += 1
+
+        def regret(j: int) -> float:
+            return cost_of[id(placed[j].candidate)] - cost_of[id(cheapest[j])]
+
+        unhappy = sorted((j for j in placed if cheapest[j].chip_type == t and regret(j) > 1e-9),
+                         key=lambda j: (-regret(j), j))[:NEIGHBOURHOOD]
+        holders = sorted((j for j in placed if placed[j].candidate.chip_type == t and j not in unhappy),
+                         key=lambda j: (regret(j), -placed[j].candidate.chips, j))[:NEIGHBOURHOOD]
+        waiting = sorted((j for j in by_job if j not in placed and any(c.chip_type == t for c in by_job[j])),
+                         key=lambda j: (-jobs[j].priority, cost_of[id(cheapest[j])], j))[:NEIGHBOURHOOD]
+        free = unhappy + holders + waiting
+        if not unhappy and not waiting:
+            idle += 1
+            continue
+        kept: dict[int, dict[str, int]] = {}
+        kept_watts: dict[int, float] = {}
+        for j, a in placed.items():
+            if j not in free:
+                per_chip = rack_watts_per_chip(a.candidate, fleet)
+                for r, n in a.racks.items():
+                    kept.setdefault(r, {})
+                    kept[r][a.candidate.chip_type] = kept[r].get(a.candidate.chip_type, 0) + n
+                    kept_watts[r] = kept_watts.get(r, 0.0) + per_chip * n
+        rest = fleet.with_busy(kept, kept_watts)
+        sub_jobs = [jobs[j] for j in free]
+        sub_cands, sub_cost, back = [], {}, {}
+        for k, j in enumerate(free):
+            for c in by_job[j]:
+                local = replace(c, job=k)
+                sub_cands.append(local)
+                sub_cost[id(local)] = cost_of[id(c)]
+                back[id(local)] = c
+        current = Choice({k: Allocation(_local(placed[j].candidate, sub_cands, back), placed[j].racks)
+                          for k, j in enumerate(free) if j in placed})
+        current.objective_value = sum(sub_cost[id(a.candidate)] for a in current.placed.values())
+        found = _exact(sub_jobs, rest, sub_cands, sub_cost, current, per_round, workers, seed)
+        spent += found.solve_time_s
+        gain = _priority(found, sub_jobs) - _priority(current, sub_jobs)
+        if gain > 0 or (gain == 0 and found.objective_value < current.objective_value
+                        - 1e-9 * max(1.0, current.objective_value)):
+            for j in free:
+                placed.pop(j, None)
+            for k, a in found.placed.items():
+                placed[free[k]] = Allocation(back[id(a.candidate)], a.racks)
+            idle = 0
+        else:
+            idle += 1
+    out = _with_objective(Choice(placed), cost_of)
+    out.status, out.notes = choice.status, choice.notes
+    return out, rounds
+
+
+def _local(c: Candidate, sub_cands: list[Candidate], back: dict[int, Candidate]) -> Candidate:
+    return next(s for s in sub_cands if back[id(s)] is c)
+
+
+def _exact(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float], start: Choice,
+           work: float, workers: int, seed: int) -> Choice:
+    """The sub-problem on a per-rack model: most priority, then least cost,
+    starting from `start`; solve_time_s holds the deterministic time spent."""
+    groups, of_rack = rack_groups(fleet, each_rack=True)
+    # Only racks with room: most are full with the jobs held fixed, and a model
+    # over them all is mostly zeros.
+    cgroups = [[g for g in gs if groups[g].free.get(c.chip_type, 0) >= (1 if c.multi else c.chips)]
+               for c, gs in zip(cands, _candidate_groups(cands, of_rack))]
+    usable = [i for i, c in enumerate(cands)
+              if cgroups[i] and (not c.multi or sum(groups[g].free[c.chip_type] for g in cgroups[i]) >= c.chips)]
+    cands, cgroups = [cands[i] for i in usable], [cgroups[i] for i in usable]
+    if not cands:
+        return Choice({}, objective_value=0.0)
+    pods = [r.pod for r in fleet.racks]
+    costs, _ = scale_costs([cost_of[id(c)] for c in cands])
+    big = max(costs, default=1) * (len({c.job for c in cands}) + 1)
+    model = cp_model.CpModel()
+    v = _variables(model, cands, groups, cgroups)
+    _constraints(model, v, cands, fleet, groups, cgroups)
+    # One objective: any priority outweighs all costs.
+    model.minimize(sum((k - big * jobs[c.job].priority) * x for k, c, x in zip(costs, cands, v.take)))
+    _hint(model, v, cands, start, of_rack, cgroups, pods)
+    solver = _solver(work, workers, seed)
+    solver.parameters.cp_model_presolve = False    # small models, short limits: search from the hint at once
+    status = solver.solve(model)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return Choice({}, objective_value=math.inf, solve_time_s=solver.deterministic_time)
+    placed = {}
+    for c, (cand, parts) in _read(solver, v, cands, cgroups).items():
+        placed[c] = Allocation(cand, {groups[g].racks[0]: n for g, (n, _) in parts.items()})
+    found = _with_objective(Choice(placed), cost_of)
+    found.solve_time_s = solver.deterministic_time
+    return found
