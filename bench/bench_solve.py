@@ -116,12 +116,12 @@ def _versus(row: dict, base: str) -> str:
 
 def _print_row(row: dict, header: bool) -> None:
     if header:
-        print(f"{'jobs':>5} {'chips':>6} {'obj':6} | {'cpsat':>8} {'first s':>7} {'1% s':>6} {'gap':>6} {'prio':>5} "
+        print(f"{'jobs':>5} {'chips':>6} {'obj':6} | {'cpsat':>8} {'first s':>7} {'1% s':>6} {'all s':>6} {'gap':>6} {'prio':>5} "
               f"{'value':>12} | {'greedy prio':>11} {'value':>12} | {'ff prio':>7} {'value':>12} | {'vs greedy':>9} | "
               f"{'same jobs':>9} {'at most':>7}")
     c, g, f = row["cpsat"], row["greedy"], row["first-fit"]
     print(f"{row['jobs']:>5} {row['chips']:>6} {row['objective']:6} | {c['status'][:8]:>8} "
-          f"{_fmt(c['first_feasible_s'], '7.1f')} {_fmt(c['within_1pct_s'], '6.1f')} {_fmt(c['gap'], '6.1%')} "
+          f"{_fmt(c['first_feasible_s'], '7.1f')} {_fmt(c['within_1pct_s'], '6.1f')} {c['seconds']:6.1f} {_fmt(c['gap'], '6.1%')} "
           f"{c['priority']:>5} {c['objective']:>12,.0f} | {g['priority']:>11} {g['objective']:>12,.0f} | "
           f"{f['priority']:>7} {f['objective']:>12,.0f} | {_versus(row, 'greedy'):>9} | "
           f"{_fmt(row['cpsat_same_jobs']['saving_vs_greedy'], '9.1%')} "
