@@ -31,6 +31,7 @@ Three policies, as for instant placement:
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Callable
@@ -40,7 +41,7 @@ from ortools.sat.python import cp_model
 from trnsched.candidates import Candidate
 from trnsched.fleet import Fleet
 from trnsched.jobs import Job
-from trnsched.solver import (LARGE_MODEL, KEEP_PER_JOB, Allocation, Choice, Packer, _hint, _priority, _read,
+from trnsched.solver import (LARGE_MODEL, KEEP_PER_JOB, Allocation, Choice, Packer, _hint, _hint_from, _priority, _read,
                              _restrict, _solver, _structure, _Trace, _variables, rack_groups, rack_watts_per_chip,
                              resource_use, _candidate_groups)
 
@@ -94,12 +95,14 @@ class Timeline:
         self.fleet = fleet
         self.rest = Packer(fleet)
         self.spans: list[list[tuple[float, float, str, int, int]]] = [[] for _ in fleet.racks]
-        self.ends: list[float] = []
 
-    def window(self, t0: float, t1: float) -> Packer:
-        room = Packer(self.fleet)
-        for r, spans in enumerate(self.spans):
-            live = [s for s in spans if s[0] < t1 - EPS and s[1] > t0 + EPS]
+    def window(self, t0: float, t1: float, racks=None) -> Packer:
+        """Room on `racks` (default: all) over [t0, t1), as a Packer to allocate
+        from (not to commit to: rows of racks outside `racks` are shared)."""
+        room = copy.copy(self.rest)
+        room.free, room.watts = list(self.rest.free), list(self.rest.watts)
+        for r in range(len(self.spans)) if racks is None else racks:
+            live = [s for s in self.spans[r] if s[0] < t1 - EPS and s[1] > t0 + EPS]
             if not live:
                 continue
             points = [t0] + [s[0] for s in live if s[0] > t0]
@@ -115,24 +118,23 @@ class Timeline:
                 for t, n in chips.items():
                     peak_chips[t] = max(peak_chips.get(t, 0), n)
                 peak_watts = max(peak_watts, watts)
-            for t, n in peak_chips.items():
-                room.free[r][t] -= n
+            room.free[r] = {t: n - peak_chips.get(t, 0) for t, n in room.free[r].items()}
             if room.watts[r] is not None:
                 room.watts[r] -= peak_watts
         return room
 
-    def _starts(self, ready: float, last: float) -> list[float]:
-        """Room only grows when a span ends, so the starts worth trying in
-        [ready, last] are `ready` and the ends after it."""
-        return [ready] + sorted({e for e in self.ends if ready < e <= last + EPS})
+    def _starts(self, ready: float, last: float, racks) -> list[float]:
+        """Room on these racks only grows when one of their spans ends, so the
+        starts worth trying in [ready, last] are `ready` and those ends."""
+        return [ready] + sorted({s[1] for r in racks for s in self.spans[r] if ready < s[1] <= last + EPS})
 
     def earliest(self, c: Candidate, ready: float, last: float) -> tuple[float, dict[int, int]] | None:
         """The earliest start in [ready, last] at which the candidate fits for its
         whole duration, and its racks."""
         if last < ready - EPS:
             return None
-        for t in self._starts(ready, last):
-            alloc = self.window(t, t + c.duration_h).allocate(c)
+        for t in self._starts(ready, last, c.racks):
+            alloc = self.window(t, t + c.duration_h, c.racks).allocate(c)
             if alloc is not None:
                 return t, alloc
         return None
@@ -142,8 +144,8 @@ class Timeline:
         if last < ready - EPS:
             return None
         watts = rack_watts_per_chip(c, self.fleet)
-        for t in self._starts(ready, last):
-            room = self.window(t, t + c.duration_h)
+        for t in self._starts(ready, last, alloc):
+            room = self.window(t, t + c.duration_h, alloc)
             if all(room.fits_rack(r, c, n, watts) for r, n in alloc.items()):
                 return t
         return None
@@ -153,7 +155,6 @@ class Timeline:
         watts = rack_watts_per_chip(c, self.fleet)
         for r, n in alloc.items():
             self.spans[r].append((start, end, c.chip_type, n, watts * n))
-        self.ends.append(end)
 
     def peak(self) -> list[dict[str, int]]:
         """Per rack, the most chips of each type placed at any one instant."""
@@ -341,8 +342,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     model.clear_hints()
     model.add(placed_priority >= best_priority)
     model.minimize(sum(ki * x for ki, x in zip(k, v.take)) + sum(w[j] * (begin[j] - ready[j]) for j in job_ids))
-    for x in v.take:
-        model.add_hint(x, phase1.boolean_value(x))
+    _hint_from(model, v, phase1)          # complete: phase 2 starts from a schedule
     for j in job_ids:
         model.add_hint(begin[j], phase1.value(begin[j]))
     phase2 = _solver(max(0.2 * time_limit, time_limit - phase1.deterministic_time), workers, seed,
