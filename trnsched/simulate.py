@@ -31,9 +31,8 @@ over the replay.  Cost: each job's chip-hours at the chip type's price.
 from __future__ import annotations
 
 import heapq
-import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -42,7 +41,7 @@ from trnsched.candidates import Candidate, generate, prune_for
 from trnsched.errors import InputError
 from trnsched.fleet import Fleet
 from trnsched.jobs import Job
-from trnsched.solver import OBJECTIVES, Packer, candidate_costs, cost_map, cpsat, rack_watts_per_chip
+from trnsched.solver import OBJECTIVES, Packer, SubProblem, candidate_costs, cost_map, cpsat, rack_watts_per_chip
 
 SIM_POLICIES = ("cpsat", "greedy", "fifo")
 EPS = 1e-9
@@ -203,20 +202,13 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
             return trial                        # every job that fits at all, each on its cheapest: optimal
         for _, c, alloc in trial:
             st.end(c, alloc)
-        snap = st.snapshot()
-        sub_jobs = [jobs[j] for j in fitting]
-        sub_cands, sub_cost, back = [], {}, {}
-        for k, j in enumerate(fitting):
-            for c in by_job[j]:
-                local = replace(c, job=k)
-                sub_cands.append(local)
-                sub_cost[id(local)] = cost_of[id(c)]
-                back[id(local)] = c
+        sub = SubProblem.of(jobs, fitting, by_job, cost_of)
         counters["solver_calls"] += 1
-        choice = cpsat(sub_jobs, snap, sub_cands, sub_cost, time_limit=time_limit, workers=workers, seed=seed)
+        choice = cpsat(sub.jobs, st.snapshot(), sub.cands, sub.cost_of, time_limit=time_limit, workers=workers,
+                       seed=seed)
         out = []
         for k, a in sorted(choice.placed.items()):
-            c = back[id(a.candidate)]
+            c = sub.original[id(a.candidate)]
             st.start(c, a.racks)
             out.append((fitting[k], c, a.racks))
         return out

@@ -626,6 +626,32 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
     return choice
 
 
+# --- sub-problems: some jobs, on what the others leave ----------------------------
+
+@dataclass
+class SubProblem:
+    """Some of the jobs, renumbered 0..k-1, with copies of their candidates (the
+    solvers index jobs by position) and the maps between copies and originals."""
+    jobs: list[Job]
+    cands: list[Candidate]
+    cost_of: dict[int, float]
+    original: dict[int, Candidate]      # id(copy) -> original
+    local: dict[int, Candidate]         # id(original) -> copy
+
+    @classmethod
+    def of(cls, jobs: list[Job], picked: list[int], by_job: dict[int, list[Candidate]],
+           cost_of: dict[int, float]) -> "SubProblem":
+        sub = cls([jobs[j] for j in picked], [], {}, {}, {})
+        for k, j in enumerate(picked):
+            for c in by_job[j]:
+                copy = replace(c, job=k)
+                sub.cands.append(copy)
+                sub.cost_of[id(copy)] = cost_of[id(c)]
+                sub.original[id(copy)] = c
+                sub.local[id(c)] = copy
+        return sub
+
+
 # --- large-neighbourhood search --------------------------------------------------
 #
 # On big instances CP-SAT's whole-fleet model improves slowly, while greedy
@@ -679,36 +705,25 @@ def improve(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict
                     kept[r][a.candidate.chip_type] = kept[r].get(a.candidate.chip_type, 0) + n
                     kept_watts[r] = kept_watts.get(r, 0.0) + per_chip * n
         rest = fleet.with_busy(kept, kept_watts)
-        sub_jobs = [jobs[j] for j in free]
-        sub_cands, sub_cost, back = [], {}, {}
-        for k, j in enumerate(free):
-            for c in by_job[j]:
-                local = replace(c, job=k)
-                sub_cands.append(local)
-                sub_cost[id(local)] = cost_of[id(c)]
-                back[id(local)] = c
-        current = Choice({k: Allocation(_local(placed[j].candidate, sub_cands, back), placed[j].racks)
+        sub = SubProblem.of(jobs, free, by_job, cost_of)
+        current = Choice({k: Allocation(sub.local[id(placed[j].candidate)], placed[j].racks)
                           for k, j in enumerate(free) if j in placed})
-        current.objective_value = sum(sub_cost[id(a.candidate)] for a in current.placed.values())
-        found = _exact(sub_jobs, rest, sub_cands, sub_cost, current, per_round, workers, seed)
+        current.objective_value = sum(sub.cost_of[id(a.candidate)] for a in current.placed.values())
+        found = _exact(sub.jobs, rest, sub.cands, sub.cost_of, current, per_round, workers, seed)
         spent += found.solve_time_s
-        gain = _priority(found, sub_jobs) - _priority(current, sub_jobs)
+        gain = _priority(found, sub.jobs) - _priority(current, sub.jobs)
         if gain > 0 or (gain == 0 and found.objective_value < current.objective_value
                         - 1e-9 * max(1.0, current.objective_value)):
             for j in free:
                 placed.pop(j, None)
             for k, a in found.placed.items():
-                placed[free[k]] = Allocation(back[id(a.candidate)], a.racks)
+                placed[free[k]] = Allocation(sub.original[id(a.candidate)], a.racks)
             idle = 0
         else:
             idle += 1
     out = _with_objective(Choice(placed), cost_of)
     out.status, out.notes = choice.status, choice.notes
     return out, rounds
-
-
-def _local(c: Candidate, sub_cands: list[Candidate], back: dict[int, Candidate]) -> Candidate:
-    return next(s for s in sub_cands if back[id(s)] is c)
 
 
 def _exact(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float], start: Choice,

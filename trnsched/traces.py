@@ -34,7 +34,6 @@ from __future__ import annotations
 import csv
 import math
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 
