@@ -218,3 +218,17 @@ def test_cli_simulate_replays_a_jobs_file(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "trnsched", "simulate", str(trace), "--chips-per-gpu", "2"],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "chips-per-gpu" in bad.stderr
+
+
+@pytest.mark.parametrize("policy", ["fifo", "greedy", "cpsat"])
+def test_replay_keeps_deadlines_hard(policy):
+    # A holds the rack 0-2 h.  B (deadline 2.5 h, 1 h long) cannot finish in time
+    # once A is running, so it is dropped, not run late; C (deadline 3.5 h) runs at 2 h.
+    jobs = [service("A", 8, 2.0, 0.0, priority=3), service("B", 8, 1.0, 0.1, deadline_h=2.5),
+            service("C", 8, 1.0, 0.2, deadline_h=3.5)]
+    result = replay(jobs, policy=policy)
+    assert runs_of(result) == {"A": (0.0, 2.0), "C": (2.0, 3.0)}
+    assert [j.id for j in result.expired] == ["B"]
+    f = result.figures()
+    assert f["jobs_missed_deadline"] == 1 and f["jobs"] == 3
+    assert "deadline" in " ".join(f["notes"])

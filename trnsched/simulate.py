@@ -19,6 +19,10 @@ Policies:
   starts every queued job that fits at all on its cheapest candidate, that is
   also CP-SAT's optimum and the solver is not called.
 
+Deadlines are hard: a job only starts on a candidate that ends by its
+deadline, and a job that no candidate can get there in time any more leaves the
+queue and is reported (`jobs_missed_deadline`).
+
 Candidates are generated and scored once for the whole trace against the
 empty fleet; a decision only checks which of them fit the racks' free chips and
 power headroom now.  A job with no candidate at all (it cannot run on the fleet
@@ -71,6 +75,7 @@ class SimResult:
     fleet: Fleet
     runs: list[Run]
     never: list[Job]                       # no candidate on this fleet
+    expired: list[Job]                     # dropped: the deadline could no longer be met
     decisions: int
     solver_calls: int
     decide_s: float                        # wall time spent deciding
@@ -91,7 +96,8 @@ class SimResult:
         span = max(last - first, EPS)
         return {
             "policy": self.policy, "objective": self.objective,
-            "jobs": len(self.runs) + len(self.never), "jobs_run": len(self.runs), "jobs_never_placeable": len(self.never),
+            "jobs": len(self.runs) + len(self.never) + len(self.expired), "jobs_run": len(self.runs),
+            "jobs_never_placeable": len(self.never), "jobs_missed_deadline": len(self.expired),
             "completion_h": _stats(comp), "wait_h": _stats(wait),
             "makespan_h": last - first,
             "energy_kwh": {"jobs": job_kwh, "idle": self.idle_kwh, "total": job_kwh + self.idle_kwh},
@@ -140,7 +146,7 @@ class _State:
         return self.packer.allocate(c)
 
 
-Decide = Callable[[list[int], _State], list[tuple[int, Candidate, dict[int, int]]]]
+Decide = Callable[[list[int], _State, float], list[tuple[int, Candidate, dict[int, int]]]]
 
 
 def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective: str = "energy",
@@ -169,10 +175,15 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     state = _State(fleet)
     counters = {"solver_calls": 0}
 
-    def decide_fifo(queue: list[int], st: _State):
+    def in_time(cs: list[Candidate], j: int, now: float) -> list[Candidate]:
+        """The candidates that still meet the job's deadline if started now."""
+        due = jobs[j].deadline_h
+        return cs if due is None else [c for c in cs if now + c.duration_h <= due + EPS]
+
+    def decide_fifo(queue: list[int], st: _State, now: float):
         out = []
         for j in queue:                         # queue is in arrival order
-            for c in first_fit_order[j]:
+            for c in in_time(first_fit_order[j], j, now):
                 alloc = st.fits(c)
                 if alloc is not None:
                     st.start(c, alloc)
@@ -182,10 +193,10 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
                 break                           # the head waits; so does everyone behind it
         return out
 
-    def greedy_pass(queue: list[int], st: _State):
+    def greedy_pass(queue: list[int], st: _State, now: float):
         out = []
         for j in sorted(queue, key=lambda j: (-jobs[j].priority, jobs[j].arrival_h, j)):
-            for c in by_job[j]:
+            for c in in_time(by_job[j], j, now):
                 alloc = st.fits(c)
                 if alloc is not None:
                     st.start(c, alloc)
@@ -193,16 +204,17 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
                     break
         return out
 
-    def decide_cpsat(queue: list[int], st: _State):
-        fitting = [j for j in queue if any(st.fits(c) is not None for c in by_job[j])]
+    def decide_cpsat(queue: list[int], st: _State, now: float):
+        options = {j: in_time(by_job[j], j, now) for j in queue}
+        fitting = [j for j in queue if any(st.fits(c) is not None for c in options[j])]
         if not fitting:
             return []
-        trial = greedy_pass(fitting, st)
-        if len(trial) == len(fitting) and all(c is by_job[j][0] for j, c, _ in trial):
+        trial = greedy_pass(fitting, st, now)
+        if len(trial) == len(fitting) and all(c is options[j][0] for j, c, _ in trial):
             return trial                        # every job that fits at all, each on its cheapest: optimal
         for _, c, alloc in trial:
             st.end(c, alloc)
-        sub = SubProblem.of(jobs, fitting, by_job, cost_of)
+        sub = SubProblem.of(jobs, fitting, options, cost_of)
         counters["solver_calls"] += 1
         choice = cpsat(sub.jobs, st.snapshot(), sub.cands, sub.cost_of, time_limit=time_limit, workers=workers,
                        seed=seed)
@@ -220,6 +232,7 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     arrivals = [j for j in order if j in by_job]
     ending: list[tuple[float, int, int]] = []          # (end_h, sequence, run index)
     runs: list[Run] = []
+    expired: list[Job] = []
     queue: list[int] = []
     window_h = batch_s / 3600.0
     nxt = 0
@@ -244,10 +257,15 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
             _, _, k = heapq.heappop(ending)
             state.end(runs[k].candidate, runs[k].racks)
             steps.append((runs[k].end_h, runs[k].candidate.chip_type, -runs[k].candidate.chips))
+        # A job whose deadline no candidate can meet any more leaves the queue.
+        late = {j for j in queue if jobs[j].deadline_h is not None and not in_time(by_job[j], j, now)}
+        if late:
+            expired.extend(jobs[j] for j in queue if j in late)
+            queue = [j for j in queue if j not in late]
         if queue:
             decisions += 1
             t0 = time.perf_counter()
-            started = decide(queue, state)
+            started = decide(queue, state, now)
             decide_s += time.perf_counter() - t0
             gone = set()
             for j, c, alloc in started:
@@ -262,7 +280,10 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     runs.sort(key=lambda r: (r.start_h, r.job.id))
     busy_chip_h, series, bucket_h, idle_kwh = _utilisation(fleet, runs, steps, buckets)
     notes = [f"{len(never)} job(s) cannot run on this fleet at all and were never queued"] if never else []
-    return SimResult(policy, objective, fleet, runs, never, decisions, counters["solver_calls"], decide_s,
+    if expired:
+        notes.append(f"{len(expired)} job(s) waited past the point where any placement could meet their deadline "
+                     "and were dropped: " + ", ".join(j.id for j in expired[:5]) + (" ..." if len(expired) > 5 else ""))
+    return SimResult(policy, objective, fleet, runs, never, expired, decisions, counters["solver_calls"], decide_s,
                      time.perf_counter() - began, idle_kwh, busy_chip_h, series, bucket_h, notes)
 
 
