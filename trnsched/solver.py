@@ -574,8 +574,8 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
         _hint_from(model, v, phase1)      # complete: phase 2 starts from a solution
     # On big models the search below (on small exact models) does more with the
     # time than phase 2 does on the whole one.
-    share2 = time_limit - phase1.deterministic_time if not big else 0.3 * time_limit
-    phase2 = _solver(max(0.2 * time_limit, share2), workers, seed)
+    share2 = max(0.2 * time_limit, time_limit - phase1.deterministic_time) if not big else 0.1 * time_limit
+    phase2 = _solver(share2, workers, seed)
     status2 = phase2.solve(model, _Trace(trace, 2, began, step) if trace is not None else None)
     solved = phase2 if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE) else phase1
     if solved is phase1:
@@ -594,7 +594,7 @@ def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[i
             + phase2.deterministic_time
         before = (_priority(choice, jobs), choice.objective_value)
         choice, rounds = improve(jobs, fleet, every_candidate, cost_of, choice,
-                                 work=max(0.2 * time_limit, time_limit - used), workers=workers, seed=seed)
+                                 work=max(0.4 * time_limit, time_limit - used), workers=workers, seed=seed)
         if (_priority(choice, jobs), choice.objective_value) != before:
             notes.append(f"neighbourhood search ({rounds} rounds on small exact models) took the answer from "
                          f"priority {before[0]}, objective {before[1]:,.2f} to priority {_priority(choice, jobs)}, "
@@ -665,6 +665,7 @@ class SubProblem:
 # randomness, so the answer is deterministic.
 
 NEIGHBOURHOOD = 12      # jobs of each kind per round
+MAX_DEPTH = 4           # after a round finds nothing, the next for that type looks this much further down
 
 
 def improve(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float], choice: Choice,
@@ -676,23 +677,31 @@ def improve(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict
     cheapest = {j: min(cs, key=lambda c: cost_of[id(c)]) for j, cs in by_job.items()}
     placed = dict(choice.placed)
     types = fleet.types_present()
+    depth = {t: 0 for t in types}       # per type: how many slices down the lists (0 after a success)
     spent, rounds, idle = 0.0, 0, 0
-    per_round = max(0.05, min(1.0, work / 20))
-    while spent + per_round <= work + 1e-9 and idle < len(types):
+    per_round = max(0.05, min(0.5, work / 20))
+    while spent + per_round <= work + 1e-9 and idle < len(types) * MAX_DEPTH:
         t = types[rounds % len(types)]
         rounds += 1
+        take = slice(depth[t] * NEIGHBOURHOOD, (depth[t] + 1) * NEIGHBOURHOOD)
 
         def regret(j: int) -> float:
             return cost_of[id(placed[j].candidate)] - cost_of[id(cheapest[j])]
 
+        def move_loss(j: int) -> float:
+            """What moving off this type costs the job at the least."""
+            other = [cost_of[id(c)] for c in by_job[j] if c.chip_type != t]
+            return (min(other) if other else math.inf) - cost_of[id(placed[j].candidate)]
+
         unhappy = sorted((j for j in placed if cheapest[j].chip_type == t and regret(j) > 1e-9),
-                         key=lambda j: (-regret(j), j))[:NEIGHBOURHOOD]
+                         key=lambda j: (-regret(j), j))[take]
         holders = sorted((j for j in placed if placed[j].candidate.chip_type == t and j not in unhappy),
-                         key=lambda j: (regret(j), -placed[j].candidate.chips, j))[:NEIGHBOURHOOD]
+                         key=lambda j: (move_loss(j), j))[:NEIGHBOURHOOD]
         waiting = sorted((j for j in by_job if j not in placed and any(c.chip_type == t for c in by_job[j])),
-                         key=lambda j: (-jobs[j].priority, cost_of[id(cheapest[j])], j))[:NEIGHBOURHOOD]
+                         key=lambda j: (-jobs[j].priority, cost_of[id(cheapest[j])], j))[take]
         free = unhappy + holders + waiting
         if not unhappy and not waiting:
+            depth[t] = MAX_DEPTH            # nothing further down either
             idle += 1
             continue
         kept: dict[int, dict[str, int]] = {}
@@ -718,8 +727,9 @@ def improve(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict
                 placed.pop(j, None)
             for k, a in found.placed.items():
                 placed[free[k]] = Allocation(sub.original[id(a.candidate)], a.racks)
-            idle = 0
+            depth[t], idle = 0, 0
         else:
+            depth[t] = min(depth[t] + 1, MAX_DEPTH)
             idle += 1
     out = _with_objective(Choice(placed), cost_of)
     out.status, out.notes = choice.status, choice.notes
