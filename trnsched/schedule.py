@@ -250,6 +250,8 @@ def greedy(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[
 def cpsat(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float], horizon_h: float,
           lam: float, *, time_limit: float = 10.0, workers: int = 2, seed: int = 0, trace: list | None = None,
           began: float | None = None) -> Choice:
+    """The time-indexed CP-SAT model (module docstring): most placed priority, then
+    cost plus weighted completion time, starting from the better list schedule."""
     start = time.perf_counter()
     began = start if began is None else began
     wall_cap = max(1.0, 4.0 * time_limit)
