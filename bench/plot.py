@@ -53,7 +53,7 @@ def solver_progress(out: Path, time_limit: float) -> None:
             ax.axhline(value(r), linestyle=style, color="grey", label=policy)
         ax.set_ylabel(label)
         ax.legend(fontsize=8)
-    top.set_title("1,000 jobs on 16,596 chips: phase 1 (priority), then phase 2 (energy)")
+    top.set_title("1,000 jobs on 16,596 chips: CP-SAT's priority phase, then the search")
     bottom.set_xlabel("seconds since solve began")
     fig.tight_layout()
     fig.savefig(out / "solver_progress.png", dpi=110)
