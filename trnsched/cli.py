@@ -1,4 +1,4 @@
-"""Command line: `trnsched score`, `validate`, `chips`, `models`."""
+"""Command line: `trnsched solve`, `simulate`, `score`, `fleet`, `generate`, `validate`, `chips`, `models`."""
 from __future__ import annotations
 
 import functools
@@ -15,7 +15,9 @@ from trnsched.errors import InputError
 from trnsched.fleet import load_fleet
 from trnsched.jobs import load_jobs
 from trnsched.placement import Result, solve as solve_jobs
+from trnsched.simulate import SIM_POLICIES, simulate as replay
 from trnsched.solver import OBJECTIVES, POLICIES
+from trnsched.traces import load_trace
 from trnsched.whatif import what_if
 
 
@@ -297,7 +299,7 @@ def generate(n_jobs, n_racks, seed, out_dir):
 @main.command()
 @click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
 @click.option("--fleet", "fleet_file", type=click.Path(dir_okay=False), help="Fleet file (default: built-in fleet).")
-@click.option("--policy", type=click.Choice(("cpsat", "greedy", "fifo")), default="cpsat", show_default=True)
+@click.option("--policy", type=click.Choice(SIM_POLICIES), default="cpsat", show_default=True)
 @click.option("--objective", type=click.Choice(OBJECTIVES), default="energy", show_default=True)
 @click.option("--batch-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
               help="Decision window: events within this many seconds of the first are decided together.")
@@ -313,8 +315,6 @@ def generate(n_jobs, n_racks, seed, out_dir):
 def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chips_per_gpu, seed, as_json, output):
     """Replay a job trace (jobs file with arrival_h, or the Alibaba openb pod list .csv)
     under a policy; report completion times, queueing, utilisation, energy and cost."""
-    from trnsched.simulate import simulate as replay
-    from trnsched.traces import load_trace
     fleet = load_fleet(fleet_file)
     trace = load_trace(trace_file, chips_per_gpu=chips_per_gpu, chip_names=fleet.chip_types)
     with click.progressbar(length=len(trace.jobs), label=f"{policy}: replaying {len(trace.jobs)} jobs",
