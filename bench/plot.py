@@ -28,9 +28,7 @@ from trnsched.placement import solve
 from trnsched.simulate import simulate
 from trnsched.traces import load_trace
 
-ROOT = Path(__file__).resolve().parents[1]
-TRACE = ROOT.parent / "shared" / "traces" / "alibaba-openb-2023" / "openb_pod_list_default.csv"
-POLICIES = ("fifo", "greedy", "cpsat")
+from bench_simulate import POLICIES, ROOT, TRACE    # the replay's trace and policies, named once
 
 
 def solver_progress(out: Path, time_limit: float) -> None:

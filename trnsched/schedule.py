@@ -41,9 +41,9 @@ from ortools.sat.python import cp_model
 from trnsched.candidates import Candidate
 from trnsched.fleet import Fleet
 from trnsched.jobs import Job
-from trnsched.solver import (LARGE_MODEL, KEEP_PER_JOB, Allocation, Choice, Packer, _hint, _hint_from, _priority, _read,
-                             _restrict, _solver, _structure, _Trace, _variables, rack_groups, rack_watts_per_chip,
-                             resource_use, _candidate_groups)
+from trnsched.solver import (KEEP_PER_JOB, LARGE_MODEL, Allocation, Choice, Packer, _candidate_groups, _hint,
+                             _hint_from, _priority, _read, _restrict, _solver, _structure, _Trace, _variables,
+                             first_fit_order, rack_groups, rack_watts_per_chip, resource_use)
 
 TIME_STEPS = 2000          # the CP-SAT model's time resolution: steps per horizon
 # CP-SAT's deterministic clock runs ~5x slower against the wall on the interval
@@ -102,26 +102,32 @@ class Timeline:
         room = copy.copy(self.rest)
         room.free, room.watts = list(self.rest.free), list(self.rest.watts)
         for r in range(len(self.spans)) if racks is None else racks:
-            live = [s for s in self.spans[r] if s[0] < t1 - EPS and s[1] > t0 + EPS]
-            if not live:
+            if not self.spans[r]:
                 continue
-            points = [t0] + [s[0] for s in live if s[0] > t0]
-            peak_chips: dict[str, int] = {}
-            peak_watts = 0
-            for p in points:
-                chips: dict[str, int] = {}
-                watts = 0
-                for s in live:
-                    if s[0] <= p + EPS and s[1] > p + EPS:
-                        chips[s[2]] = chips.get(s[2], 0) + s[3]
-                        watts += s[4]
-                for t, n in chips.items():
-                    peak_chips[t] = max(peak_chips.get(t, 0), n)
-                peak_watts = max(peak_watts, watts)
+            peak_chips, peak_watts = self._peak(r, t0, t1)
             room.free[r] = {t: n - peak_chips.get(t, 0) for t, n in room.free[r].items()}
             if room.watts[r] is not None:
                 room.watts[r] -= peak_watts
         return room
+
+    def _peak(self, r: int, t0: float, t1: float) -> tuple[dict[str, int], int]:
+        """The most chips of each type, and watts, rack r's spans use at any one
+        instant of [t0, t1); use only rises where a span starts, so those starts
+        (and t0) are the instants to look at."""
+        live = [s for s in self.spans[r] if s[0] < t1 - EPS and s[1] > t0 + EPS]
+        peak_chips: dict[str, int] = {}
+        peak_watts = 0
+        for p in [t0] + [s[0] for s in live if s[0] > t0]:
+            chips: dict[str, int] = {}
+            watts = 0
+            for s in live:
+                if s[0] <= p + EPS and s[1] > p + EPS:
+                    chips[s[2]] = chips.get(s[2], 0) + s[3]
+                    watts += s[4]
+            for t, n in chips.items():
+                peak_chips[t] = max(peak_chips.get(t, 0), n)
+            peak_watts = max(peak_watts, watts)
+        return peak_chips, peak_watts
 
     def _starts(self, ready: float, last: float, racks) -> list[float]:
         """Room on these racks only grows when one of their spans ends, so the
@@ -158,18 +164,7 @@ class Timeline:
 
     def peak(self) -> list[dict[str, int]]:
         """Per rack, the most chips of each type placed at any one instant."""
-        out = []
-        for spans in self.spans:
-            peak: dict[str, int] = {}
-            for s in spans:
-                at = {}
-                for o in spans:
-                    if o[0] <= s[0] + EPS and o[1] > s[0] + EPS:
-                        at[o[2]] = at.get(o[2], 0) + o[3]
-                for t, n in at.items():
-                    peak[t] = max(peak.get(t, 0), n)
-            out.append(peak)
-        return out
+        return [self._peak(r, -math.inf, math.inf)[0] if spans else {} for r, spans in enumerate(self.spans)]
 
 
 def timeline_of(fleet: Fleet, choice: Choice) -> Timeline:
@@ -216,9 +211,8 @@ def first_fit(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: di
     """Jobs by priority; each takes the first candidate (fewest chips, chip types in
     fleet order) that fits before its deadline, at its earliest start."""
     start = time.perf_counter()
-    rank = {t: i for i, t in enumerate(fleet.types_present())}
     placed, _ = _list_schedule(jobs, fleet, cands, horizon_h, lambda job, opts: opts[0] if opts else None,
-                               lambda c: (c.chips, rank[c.chip_type], c.max_racks))
+                               first_fit_order(fleet))
     choice = Choice(placed, solve_time_s=time.perf_counter() - start)
     choice.objective_value = schedule_value(choice, jobs, cost_of, lam)
     return choice

@@ -45,7 +45,8 @@ from trnsched.candidates import Candidate, generate, prune_for
 from trnsched.errors import InputError
 from trnsched.fleet import Fleet
 from trnsched.jobs import Job
-from trnsched.solver import OBJECTIVES, Packer, SubProblem, candidate_costs, cost_map, cpsat, rack_watts_per_chip
+from trnsched.solver import (OBJECTIVES, Packer, SubProblem, candidate_costs, cost_map, cpsat, first_fit_order,
+                             rack_watts_per_chip)
 
 SIM_POLICIES = ("cpsat", "greedy", "fifo")
 EPS = 1e-9
@@ -145,6 +146,15 @@ class _State:
     def fits(self, c: Candidate) -> dict[int, int] | None:
         return self.packer.allocate(c)
 
+    def start_first(self, cands: list[Candidate]) -> tuple[Candidate, dict[int, int]] | None:
+        """Start the first of these candidates that fits now; None if none does."""
+        for c in cands:
+            alloc = self.fits(c)
+            if alloc is not None:
+                self.start(c, alloc)
+                return c, alloc
+        return None
+
 
 Decide = Callable[[list[int], _State, float], list[tuple[int, Candidate, dict[int, int]]]]
 
@@ -169,8 +179,7 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     for j, mine in by_job.items():
         # fifo's order is first-fit's; greedy's is the objective's.
         mine.sort(key=lambda c: (cost_of[id(c)], c.chips, rank[c.chip_type]))
-    first_fit_order = {j: sorted(mine, key=lambda c: (c.chips, rank[c.chip_type], c.max_racks))
-                       for j, mine in by_job.items()}
+    by_first_fit = {j: sorted(mine, key=first_fit_order(fleet)) for j, mine in by_job.items()}
 
     state = _State(fleet)
     counters = {"solver_calls": 0}
@@ -183,25 +192,18 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     def decide_fifo(queue: list[int], st: _State, now: float):
         out = []
         for j in queue:                         # queue is in arrival order
-            for c in in_time(first_fit_order[j], j, now):
-                alloc = st.fits(c)
-                if alloc is not None:
-                    st.start(c, alloc)
-                    out.append((j, c, alloc))
-                    break
-            else:
+            got = st.start_first(in_time(by_first_fit[j], j, now))
+            if got is None:
                 break                           # the head waits; so does everyone behind it
+            out.append((j, *got))
         return out
 
     def greedy_pass(queue: list[int], st: _State, now: float):
         out = []
         for j in sorted(queue, key=lambda j: (-jobs[j].priority, jobs[j].arrival_h, j)):
-            for c in in_time(by_job[j], j, now):
-                alloc = st.fits(c)
-                if alloc is not None:
-                    st.start(c, alloc)
-                    out.append((j, c, alloc))
-                    break
+            got = st.start_first(in_time(by_job[j], j, now))
+            if got is not None:
+                out.append((j, *got))
         return out
 
     def decide_cpsat(queue: list[int], st: _State, now: float):

@@ -160,11 +160,18 @@ def _sequential(jobs: list[Job], fleet: Fleet, cands: list[Candidate],
     return Choice(placed, solve_time_s=time.perf_counter() - start)
 
 
+def first_fit_order(fleet: Fleet) -> Callable[[Candidate], tuple]:
+    """First-fit's candidate order, shared by every first-fit and fifo policy:
+    fewest chips, chip types in fleet order, fewest racks."""
+    rank = {t: i for i, t in enumerate(fleet.types_present())}
+    return lambda c: (c.chips, rank[c.chip_type], c.max_racks)
+
+
 def first_fit(jobs: list[Job], fleet: Fleet, cands: list[Candidate], cost_of: dict[int, float]) -> Choice:
     """Jobs by priority; each takes its first candidate (fewest chips, chip types in
     fleet order) that fits on the first racks with room."""
-    type_rank = {t: i for i, t in enumerate(fleet.types_present())}
-    choice = _sequential(jobs, fleet, cands, lambda i, c: (c.chips, type_rank[c.chip_type], c.max_racks, i))
+    order = first_fit_order(fleet)
+    choice = _sequential(jobs, fleet, cands, lambda i, c: (*order(c), i))
     return _with_objective(choice, cost_of)
 
 
