@@ -32,8 +32,8 @@ opt = ["-O0", "-g"] if DEBUG else ["-O3", "-fno-math-errno", "-fno-trapping-math
 
 extensions = [
     Extension(
-        "trnsched._core",
-        ["trnsched/_core.pyx"],
+        "trnsched.perf._core",
+        ["trnsched/perf/_core.pyx"],
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_22_API_VERSION")],
         extra_compile_args=opt + openmp,

@@ -12,12 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-from trnsched.validation import DEFAULT_CSV, accuracy, load_rows, row_job
+from paths import CALIBRATION_CSV
+from trnsched.perf.validation import accuracy, load_rows, row_job
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--csv", default=str(DEFAULT_CSV))
+    ap.add_argument("--csv", default=str(CALIBRATION_CSV), help="default: ../shared/validation/calibration.csv")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--emit", metavar="DIR")
     args = ap.parse_args(argv)

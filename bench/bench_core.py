@@ -2,8 +2,9 @@
 
     python bench/bench_core.py [--candidates N] [--python-sample M] [--threads T] [--json]
 
-All three score the same candidates: random jobs (a mix of dense and MoE
-training and inference, with SLOs, rates and deadlines) on every chip type at
+All three score the same candidates: random jobs (trnsched.inputs.generate.
+random_job, the distribution the core's tests use: dense and MoE training and
+inference, with SLOs, rates, batches, hints and deadlines) on every chip type at
 1 to 6,144 chips, generated job by job and chip type by chip type as the
 solver does (--shuffle scores them in random order instead).  Pure Python runs on a subsample and is
 reported per candidate.  The three are checked to agree on the subsample.
@@ -18,33 +19,13 @@ import time
 
 import numpy as np
 
-from trnsched import _columns as col
-from trnsched.catalog import builtin_models, chip_catalog
-from trnsched.jobs import parse_job
-from trnsched.scoring import score_arrays
-from trnsched.tables import chip_table, job_table
-
-
-def random_jobs(rng, count: int):
-    models = sorted(builtin_models())
-    jobs = []
-    for i in range(count):
-        model = models[rng.integers(len(models))]
-        precision = ("bf16", "fp8")[rng.integers(2)]
-        if rng.random() < 0.5:
-            raw = dict(id=f"t{i}", kind="train", model=model, precision=precision,
-                       seq_len=int(2 ** rng.integers(11, 15)), batch_seqs=int(2 ** rng.integers(4, 12)),
-                       tokens=float(10 ** rng.uniform(9, 13)))
-            if rng.random() < 0.3:
-                raw["deadline_h"] = float(rng.uniform(24, 2000))
-        else:
-            raw = dict(id=f"i{i}", kind="infer", model=model, precision=precision,
-                       prompt_tokens=int(rng.integers(64, 8192)), output_tokens=int(rng.integers(16, 2048)),
-                       rate_rps=float(rng.uniform(0, 50)), duration_h=24.0)
-            if rng.random() < 0.6:
-                raw["slo"] = {"ttft_ms": float(rng.uniform(200, 3000)), "tpot_ms": float(rng.uniform(10, 100))}
-        jobs.append(parse_job(raw))
-    return jobs
+import numpy_twin
+from trnsched.inputs.catalog import chip_catalog
+from trnsched.inputs.generate import random_job
+from trnsched.inputs.jobs import parse_job
+from trnsched.perf import columns as col
+from trnsched.perf.scoring import score_arrays
+from trnsched.perf.tables import chip_table, job_table
 
 
 def solver_candidates(rng, jobs, chips, total: int, shuffle: bool = False):
@@ -94,7 +75,7 @@ def main(argv=None) -> int:
 
     rng = np.random.default_rng(args.seed)
     chips = list(chip_catalog().values())
-    jobs = random_jobs(rng, 5000)
+    jobs = [parse_job(random_job(rng, i)) for i in range(5000)]
     jt, ct = job_table(jobs), chip_table(chips)
     cand = solver_candidates(rng, jobs, chips, args.candidates, shuffle=args.shuffle)
     n = cand[0].size
@@ -107,7 +88,7 @@ def main(argv=None) -> int:
     buffers = score_arrays(jt, ct, *cand, backend="core", threads=args.threads)
     t_core = timed(lambda: score_arrays(jt, ct, *cand, backend="core", threads=args.threads, out=buffers), repeat=5)
     t_cold = timed(lambda: score_arrays(jt, ct, *cand, backend="core", threads=args.threads))
-    t_numpy = timed(lambda: score_arrays(jt, ct, *cand, backend="numpy"), repeat=1)
+    t_numpy = timed(lambda: numpy_twin.score(jt, ct, *cand), repeat=1)
     t_python = timed(lambda: score_arrays(jt, ct, *sub, backend="python"), repeat=1)
 
     a = score_arrays(jt, ct, *sub, backend="core")

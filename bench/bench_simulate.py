@@ -2,7 +2,7 @@
 
     python bench/bench_simulate.py [--json] [--trace CSV] [--time-limit S]
 
-Replays the same trace (trnsched/traces.py documents how pods become jobs)
+Replays the same trace (trnsched/replay/traces.py documents how pods become jobs)
 under each policy on two fleets and prints, side by side: completion time and
 queueing delay (mean, p50, p99), makespan, energy (running jobs and idle
 chips), cost, mean utilisation per chip type, decisions and time spent
@@ -19,14 +19,10 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
 
-from trnsched.fleet import default_fleet, load_fleet
-from trnsched.simulate import simulate
-from trnsched.traces import load_trace
-
-ROOT = Path(__file__).resolve().parents[1]
-TRACE = ROOT.parent / "shared" / "traces" / "alibaba-openb-2023" / "openb_pod_list_default.csv"
+from paths import OPENB_TRACE as TRACE, ROOT
+from trnsched.inputs.fleet import default_fleet, load_fleet
+from trnsched.replay import load_trace, simulate
 SETUPS = [("openb fleet, 48 chips, 1 chip/GPU", str(ROOT / "examples" / "openb_fleet.json"), 1),
           ("default fleet, 2,740 chips, 32 chips/GPU", None, 32)]
 POLICIES = ("fifo", "greedy", "cpsat")

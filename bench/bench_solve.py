@@ -2,7 +2,7 @@
 
     python bench/bench_solve.py [--quick] [--json] [--time-limit S] [--seed N]
 
-On the same generated instances (trnsched/generate.py, distributions documented
+On the same generated instances (trnsched/inputs/generate.py, distributions documented
 there) for each size and for the energy and cost objectives:
 - CP-SAT: seconds to its first feasible solution and to within 1% of its final
   bound (both counted from the start of `solve`, candidate generation included),
@@ -23,10 +23,10 @@ import platform
 import sys
 import time
 
-from trnsched.fleet import parse_fleet
-from trnsched.generate import generate_workload
-from trnsched.jobs import parse_jobs
-from trnsched.placement import solve
+from trnsched.inputs.fleet import parse_fleet
+from trnsched.inputs.generate import generate_workload
+from trnsched.inputs.jobs import parse_jobs
+from trnsched.solve import solve
 
 SIZES = [(10, 25), (100, 100), (1000, 375), (5000, 1250)]    # (jobs, racks): ~1k, 4k, 15k, 50k chips
 QUICK = [(10, 25), (100, 100)]

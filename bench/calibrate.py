@@ -18,7 +18,8 @@ import math
 import sys
 from importlib import resources
 
-from trnsched.validation import DEFAULT_CSV, accuracy, load_rows, predict
+from paths import CALIBRATION_CSV
+from trnsched.perf.validation import accuracy, load_rows, predict
 
 # (family, constant, low, high, prior): the prior is the estimate before any fit
 # (the cross-validation starts from it, so a held-out row cannot leak through the
@@ -96,7 +97,7 @@ def cross_validate(rows, table) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--csv", default=str(DEFAULT_CSV))
+    ap.add_argument("--csv", default=str(CALIBRATION_CSV), help="default: ../shared/validation/calibration.csv")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--cross-validate", action="store_true")
     args = ap.parse_args(argv)

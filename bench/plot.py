@@ -21,14 +21,14 @@ except ImportError:                      # an optional extra: say how to get it
     raise SystemExit("bench/plot.py needs matplotlib: pip install -e '.[plots]'") from None
 import numpy as np
 
-from trnsched.fleet import load_fleet, parse_fleet
-from trnsched.generate import generate_workload
-from trnsched.jobs import parse_jobs
-from trnsched.placement import solve
-from trnsched.simulate import simulate
-from trnsched.traces import load_trace
+from trnsched.inputs.fleet import load_fleet, parse_fleet
+from trnsched.inputs.generate import generate_workload
+from trnsched.inputs.jobs import parse_jobs
+from trnsched.replay import load_trace, simulate
+from trnsched.solve import solve
 
-from bench_simulate import POLICIES, ROOT, TRACE    # the replay's trace and policies, named once
+from bench_simulate import POLICIES                 # the replay's policies, named once
+from paths import OPENB_TRACE as TRACE, ROOT
 
 
 def solver_progress(out: Path, time_limit: float) -> None:

@@ -5,7 +5,7 @@ solver, no candidate generation.
 """
 from __future__ import annotations
 
-from trnsched.catalog import chip_catalog
+from trnsched.inputs.catalog import chip_catalog
 
 TOL = 1e-6
 

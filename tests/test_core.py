@@ -1,17 +1,27 @@
 """The compiled core, its pure-Python twin and the numpy version must agree."""
+import importlib.util
 import math
 
 import numpy as np
 import pytest
 
-from trnsched import _columns as col
-from trnsched import _core
-from trnsched.catalog import builtin_models, chip_catalog
-from trnsched.jobs import parse_job
-from trnsched.scoring import score_arrays
-from trnsched.tables import chip_row, chip_table, job_row, job_table
+import trnsched.perf._core as core
+from conftest import ROOT
+from trnsched.inputs.catalog import builtin_models, chip_catalog
+from trnsched.inputs.jobs import parse_job
+from trnsched.perf import columns as col
+from trnsched.perf.scoring import score_arrays
+from trnsched.perf.tables import chip_row, chip_table, job_row, job_table
 
 RTOL = 1e-9
+
+
+def numpy_twin():
+    """bench/numpy_twin.py: the benchmark's numpy version of the formulas."""
+    spec = importlib.util.spec_from_file_location("numpy_twin", ROOT / "bench" / "numpy_twin.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def assert_agree(a, b):
@@ -22,27 +32,37 @@ def assert_agree(a, b):
 
 
 def test_extension_is_compiled():
-    assert _core.__file__.endswith((".so", ".pyd"))
+    assert core.__file__.endswith((".so", ".pyd"))
 
 
-def test_compiled_constants_match_columns():
-    got = _core.layout_constants()
-    for name, value in got.items():
-        if name == "N_TP_OPTIONS":
-            assert value == len(col.TP_OPTIONS)
-        else:
-            assert value == getattr(col, name), name
+def test_outputs_are_the_layout_struct():
+    # Declared once, in _core.pxd: the output names are the struct's fields, and
+    # the reasons the enum's members, in order of progress.
+    assert set(col.OUTPUTS) == set(core.LAYOUT_DTYPE.names) - {"score"} | {"feasible"}
+    assert [col.REASON_NAMES[r] for r in sorted(col.REASON_NAMES)] == [
+        "ok", "no_layout", "memory", "batch", "slo_ttft", "slo_tpot", "rate", "deadline"]
+    assert len(job_row(parse_job(TRAIN))) == col.JOB_COLUMNS
 
 
 @pytest.mark.parametrize("backend", ["python", "numpy"])
 def test_core_agrees_with_twin_on_random_candidates(random_instance, backend):
     _, _, jt, ct, cand = random_instance
-    core = score_arrays(jt, ct, *cand, backend="core")
-    twin = score_arrays(jt, ct, *cand, backend=backend)
-    assert_agree(core, twin)
+    compiled = score_arrays(jt, ct, *cand, backend="core")
+    twin = (score_arrays(jt, ct, *cand, backend="python") if backend == "python"
+            else numpy_twin().score(jt, ct, *cand))
+    assert_agree(compiled, twin)
     # The random instance must exercise every outcome, or agreement proves little.
-    reasons = set(np.unique(core["reason"]).tolist())
+    reasons = set(np.unique(compiled["reason"]).tolist())
     assert {col.OK, col.MEMORY, col.BATCH, col.SLO_TTFT, col.SLO_TPOT, col.RATE, col.DEADLINE} <= reasons
+
+
+def test_buffers_are_reused_and_give_the_same_results(random_instance):
+    _, _, jt, ct, cand = random_instance
+    first = score_arrays(jt, ct, *cand)
+    again = score_arrays(jt, ct, *(a[:100] for a in cand), out=first)
+    assert np.shares_memory(again["records"], first["records"])
+    fresh = score_arrays(jt, ct, *(a[:100] for a in cand))
+    assert_agree(again, fresh)
 
 
 def test_threads_do_not_change_results(random_instance):
@@ -119,7 +139,7 @@ def test_score_validates_shapes():
     with pytest.raises(IndexError):
         score_arrays(jt, ct, [1], [0], [8], [1])
     with pytest.raises(ValueError):
-        _core.score(jt[:, :5].copy(), ct, np.zeros(1, np.intp), np.zeros(1, np.intp),
+        core.score(jt[:, :5].copy(), ct, np.zeros(1, np.intp), np.zeros(1, np.intp),
                     np.ones(1, np.int64), np.ones(1, np.int64))
 
 

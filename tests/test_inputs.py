@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from trnsched.cli import main
-from trnsched.errors import InputError
-from trnsched.jobs import load_jobs, parse_jobs
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.jobs import load_jobs, parse_jobs
 
 GOOD = {"id": "a", "kind": "train", "model": "llama3-8b", "tokens": 1e10}
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checker import check
-from test_solve import ROOT, instances
-from trnsched.placement import solve
+from conftest import ROOT
+from test_solve import instances
+from trnsched.solve import solve
 
 
 def service(i, hours, chips=8, **kw):

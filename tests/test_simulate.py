@@ -7,13 +7,13 @@ import sys
 import pytest
 
 from checker import peak
-from test_solve import ROOT
-from trnsched.catalog import chip_catalog, default_pue
-from trnsched.errors import InputError
-from trnsched.fleet import parse_fleet
-from trnsched.jobs import parse_jobs
-from trnsched.simulate import simulate
-from trnsched.traces import OPENB, load_trace
+from conftest import ROOT
+from trnsched.inputs.catalog import chip_catalog, default_pue
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.fleet import parse_fleet
+from trnsched.inputs.jobs import parse_jobs
+from trnsched.replay import simulate
+from trnsched.replay.traces import OPENB, load_trace
 
 ONE_RACK = {"racks": [{"id": "r0", "chips": {"h100": 8}}]}
 

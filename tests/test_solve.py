@@ -4,22 +4,24 @@ import itertools
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checker import check
+from conftest import ROOT
 from trnsched.candidates import generate, prune_for
-from trnsched.fleet import parse_fleet
-from trnsched.jobs import parse_jobs
-from trnsched.placement import solve
-from trnsched.placement import _result
-from trnsched.solver import (candidate_costs, cost_map, first_fit, greedy, improve, rack_headroom_watts,
-                             rack_watts_per_chip)
-
-ROOT = Path(__file__).resolve().parents[1]
+from trnsched.cpsat.model import rack_groups
+from trnsched.cpsat.search import improve
+from trnsched.inputs.fleet import parse_fleet
+from trnsched.inputs.jobs import parse_jobs
+from trnsched.objective import Costs, candidate_costs
+from trnsched.policies import POLICIES
+from trnsched.problem import Problem, SolverConfig
+from trnsched.racks import headroom_watts, watts_per_chip
+from trnsched.result import build
+from trnsched.solve import solve
 
 
 def run_solve(jobs, fleet, **kw):
@@ -95,7 +97,7 @@ def brute_force(jobs_data, fleet_data, objective):
     costs = candidate_costs(cands, objective)
     options = [[None] + [(i, r) for i, c in enumerate(cands) if c.job == j for r in c.racks]
                for j in range(len(jobs))]
-    headroom = rack_headroom_watts(fleet)
+    headroom = headroom_watts(fleet)
     best = (-1, 0.0)
     for pick in itertools.product(*options):
         free = [{t: r.free(t) for t in r.chips} for r in fleet.racks]
@@ -108,7 +110,7 @@ def brute_force(jobs_data, fleet_data, objective):
             c = cands[i]
             free[r][c.chip_type] -= c.chips
             if watts[r] is not None:
-                watts[r] -= rack_watts_per_chip(c, fleet) * c.chips
+                watts[r] -= watts_per_chip(c, fleet) * c.chips
             ok &= free[r][c.chip_type] >= 0 and (watts[r] is None or watts[r] >= 0)
             prio += jobs[j].priority
             cost += costs[i]
@@ -229,7 +231,7 @@ def test_cli_example_on_default_fleet(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "placed" in res.stdout and "unplaced:" in res.stdout
     result = json.loads(out.read_text())
-    from trnsched.fleet import default_fleet
+    from trnsched.inputs.fleet import default_fleet
     check(json.loads((ROOT / "examples" / "jobs.json").read_text()), default_fleet().to_dict(), result)
     kinds = {u["kind"] for u in result["unplaced"]}
     assert {"memory", "slo", "excluded", "deadline"} <= kinds
@@ -278,7 +280,6 @@ def test_identical_racks_are_one_group_and_packing_is_checked():
     jobs = {"jobs": [{"id": f"j{n}-{k}", "kind": "train", "model": "llama2-7b", "tokens": 1e8, "seq_len": 2048,
                       "batch_seqs": 48, "chips": n, "priority": 2 if n == 6 else 1}
                      for k, n in enumerate((6, 6, 4))]}
-    from trnsched.solver import rack_groups
     groups, _ = rack_groups(parse_fleet(fleet))
     assert len(groups) == 1 and groups[0].size == 2
     result = run_solve(jobs, fleet)
@@ -295,7 +296,12 @@ def _setup(jobs_data, fleet_data, objective="energy"):
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cset = generate(jobs, fleet)
     cands = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
-    return jobs, fleet, cands, cost_map(cands, objective)
+    return Problem.whole(jobs, fleet, cands, Costs(cands, objective), SolverConfig(workers=1))
+
+
+def _checked(problem, choice, jobs_data, fleet_data):
+    cset = generate(list(problem.jobs), problem.ledger.fleet)
+    check(jobs_data, fleet_data, build(problem, cset, choice, "cpsat").to_dict())
 
 
 def test_search_places_what_greedy_strands():
@@ -305,38 +311,35 @@ def test_search_places_what_greedy_strands():
     svc = {"kind": "infer", "model": "llama3-8b", "chips": 8, "prompt_tokens": 128, "output_tokens": 64,
            "rate_rps": 0, "duration_h": 1.0}
     fleet_data = {"racks": [{"id": "n", "chips": {"h100": 8}}, {"id": "t", "chips": {"trn2": 8}}]}
-    jobs, fleet, cands, cost_of = _setup([{"id": "flexible", "priority": 2, **svc}], fleet_data)
-    liked = min(cands, key=lambda c: cost_of[id(c)]).chip_type
+    problem = _setup([{"id": "flexible", "priority": 2, **svc}], fleet_data)
+    liked = min(problem.candidates, key=lambda c: problem.costs[c]).chip_type
     jobs_data = [{"id": "flexible", "priority": 2, **svc}, {"id": "picky", "chip_types": [liked], **svc}]
-    jobs, fleet, cands, cost_of = _setup(jobs_data, fleet_data)
-    start = greedy(jobs, fleet, cands, cost_of)
+    problem = _setup(jobs_data, fleet_data)
+    start = POLICIES["greedy"].decide(problem)
     assert sorted(start.placed) == [0], "greedy strands the picky job"
-    better, _ = improve(jobs, fleet, cands, cost_of, start, work=2.0, workers=1)
+    better, _ = improve(problem, start, work=2.0)
     assert sorted(better.placed) == [0, 1]
     assert better.placed[1].candidate.chip_type == liked != better.placed[0].candidate.chip_type
-    result = _result(jobs, fleet, generate(jobs, fleet), better, "cpsat", "energy").to_dict()
-    check(jobs_data, fleet_data, result)
+    _checked(problem, better, jobs_data, fleet_data)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inst=instances())
 def test_search_never_makes_an_answer_worse(inst):
     jobs_data, fleet_data = inst
-    jobs, fleet, cands, cost_of = _setup(jobs_data, fleet_data)
-    for start in (greedy(jobs, fleet, cands, cost_of), first_fit(jobs, fleet, cands, cost_of)):
-        better, _ = improve(jobs, fleet, cands, cost_of, start, work=0.5, workers=1)
-        before = sum(jobs[j].priority for j in start.placed)
-        after = sum(jobs[j].priority for j in better.placed)
+    problem = _setup(jobs_data, fleet_data)
+    for start in (POLICIES["greedy"].decide(problem), POLICIES["first-fit"].decide(problem)):
+        better, _ = improve(problem, start, work=0.5)
+        before, after = problem.priority(start), problem.priority(better)
         assert after > before or (after == before and better.objective_value <= start.objective_value + 1e-6)
-        result = _result(jobs, fleet, generate(jobs, fleet), better, "cpsat", "energy").to_dict()
-        check(jobs_data, fleet_data, result)
+        _checked(problem, better, jobs_data, fleet_data)
 
 
 def test_with_busy_keeps_power_headroom_exact():
     fleet = parse_fleet({"racks": [{"id": "a", "chips": {"h100": 8}, "power_cap_kw": 9.0}]})
     busy = fleet.with_busy({0: {"h100": 4}}, {0: 1234.0})
     assert busy.racks[0].free("h100") == 4
-    assert rack_headroom_watts(busy)[0] == pytest.approx(rack_headroom_watts(fleet)[0] - 1234.0, abs=1)
+    assert headroom_watts(busy)[0] == pytest.approx(headroom_watts(fleet)[0] - 1234.0, abs=1)
 
 
 @pytest.mark.parametrize("cut_down", [False, True])
@@ -344,17 +347,18 @@ def test_big_model_path_keeps_invariants_and_beats_the_baselines(monkeypatch, cu
     # The big-instance path (no-presolve pass, no whole-model phase 2, search from
     # one or two starting points, and with cut_down the cut-down model) on a case
     # small enough for a test: the thresholds are lowered instead.
-    import trnsched.solver as solver_module
-    monkeypatch.setattr(solver_module, "BIG_MODEL", 10)
+    import trnsched.cpsat.instant as instant
+    monkeypatch.setattr(instant, "BIG_MODEL", 10)
     if cut_down:
-        monkeypatch.setattr(solver_module, "LARGE_MODEL", 40)
-    from trnsched.generate import generate_workload
+        monkeypatch.setattr(instant, "LARGE_MODEL", 40)
+    from trnsched.inputs.generate import generate_workload
     jobs_data, fleet_data = generate_workload(30, 8, seed=3)
-    jobs, fleet, cands, cost_of = _setup(jobs_data, fleet_data)
-    result = solve(jobs, parse_fleet(fleet_data), time_limit=2.0, workers=1).to_dict()
+    problem = _setup(jobs_data, fleet_data)
+    result = solve(list(problem.jobs), parse_fleet(fleet_data), time_limit=2.0, workers=1).to_dict()
     check(jobs_data, fleet_data, result)
     assert result["best_bound"] is None          # no whole-model phase 2 on this path, so no bound
     assert result["status"] == "FEASIBLE"
-    for base in (greedy(jobs, fleet, cands, cost_of), first_fit(jobs, fleet, cands, cost_of)):
-        prio = sum(jobs[j].priority for j in base.placed)
+    assert any("large instance" in n for n in result["notes"]) == cut_down
+    for base in (POLICIES["greedy"].decide(problem), POLICIES["first-fit"].decide(problem)):
+        prio = problem.priority(base)
         assert (result["totals"]["priority_placed"], -result["objective_value"]) >= (prio, -base.objective_value - 1e-6)

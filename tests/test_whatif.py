@@ -6,10 +6,11 @@ import pytest
 from click.testing import CliRunner
 
 from trnsched.cli import main
-from trnsched.validation import DEFAULT_CSV, accuracy, load_rows, predict, row_job
+from conftest import CALIBRATION_CSV
+from trnsched.perf.validation import accuracy, load_rows, predict, row_job
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "score.json"
-needs_shared = pytest.mark.skipif(not DEFAULT_CSV.exists(), reason="../shared/validation not present")
+needs_shared = pytest.mark.skipif(not CALIBRATION_CSV.exists(), reason="../shared/validation not present")
 
 
 def run(*args):
@@ -64,14 +65,14 @@ def test_more_chips_more_throughput_over_doublings():
 
 @needs_shared
 def test_accuracy_targets():
-    result = accuracy(load_rows())
+    result = accuracy(load_rows(CALIBRATION_CSV))
     assert result["median_abs_error"] <= 0.15
     assert result["worst_ratio"] <= 2.0
 
 
 @needs_shared
 def test_calibration_rows_are_job_files_plus_flags(tmp_path):
-    row = next(r for r in load_rows() if r["metric"] == "ttft_ms")
+    row = next(r for r in load_rows(CALIBRATION_CSV) if r["metric"] == "ttft_ms")
     job, flags = row_job(row)
     p = tmp_path / "row.json"
     p.write_text(json.dumps({"jobs": [job]}))

@@ -1,12 +1,16 @@
-"""trnsched: workload scheduler for mixed Trainium / Nvidia accelerator fleets."""
-from trnsched.catalog import ChipType, ModelSpec, builtin_models, chip_catalog
-from trnsched.errors import InputError
-from trnsched.fleet import Fleet, Rack, default_fleet, load_fleet, parse_fleet
-from trnsched.placement import Placement, Result, Unplaced, solve
-from trnsched.jobs import Job, load_jobs, parse_jobs
-from trnsched.scoring import score_arrays
-from trnsched.simulate import SimResult, simulate
-from trnsched.traces import Trace, load_trace
+"""trnsched: workload scheduler for mixed Trainium / Nvidia accelerator fleets.
+
+The pipeline, one folder or module per stage (docs/ARCHITECTURE.md):
+inputs/ -> candidates.py (scored by perf/) -> objective.py -> policies/ and
+cpsat/ (on racks.py's ledger) -> result.py and explain.py; solve.py runs it,
+replay/ replays a trace through it, cli/ is the command line.
+"""
+from trnsched.inputs import (ChipType, Fleet, InputError, Job, ModelSpec, Rack, builtin_models, chip_catalog,
+                             default_fleet, load_fleet, load_jobs, parse_fleet, parse_jobs)
+from trnsched.perf import score_arrays
+from trnsched.replay import SimResult, Trace, load_trace, simulate
+from trnsched.result import Placement, Result, Unplaced
+from trnsched.solve import solve
 from trnsched.whatif import WhatIf, what_if
 
 __all__ = ["ChipType", "Fleet", "InputError", "Job", "ModelSpec", "Placement", "Rack", "Result", "SimResult",

@@ -1,6 +1,7 @@
 """Candidate placements: each job x allowed chip type x chip count x rack shape,
 scored in one call into the core; infeasible ones are set aside with their
-reasons and `prune_for` drops those another candidate dominates.
+reasons and `prune_for` drops those another candidate dominates and numbers the
+rest (`Candidate.index`, which indexes every per-candidate array downstream).
 
 A single-rack candidate may go on any rack of its type with enough free chips
 (the solver picks the rack); a multi-rack candidate takes chips from at most
@@ -13,19 +14,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Iterable
 
 import numpy as np
 
-from trnsched import _columns as col
-from trnsched.fleet import Fleet
-from trnsched.jobs import Job
-from trnsched.scoring import score_arrays
-from trnsched.tables import chip_table, job_table
-from trnsched.whatif import default_counts
+from trnsched.inputs.fleet import Fleet
+from trnsched.inputs.jobs import Job
+from trnsched.perf import columns as col
+from trnsched.perf.scoring import score_arrays
+from trnsched.perf.tables import chip_table, job_table
 
 METRICS = ("step_time_s", "tokens_per_s", "mfu", "ttft_s", "tpot_s", "batch", "max_batch", "replicas",
            "replicas_needed", "duration_h", "power_kw", "energy_kwh", "cost_usd", "mem_per_chip",
            "tp", "pp", "dp", "ep", "recompute")
+DEFAULT_MAX_CHIPS = {"train": 4096, "infer": 512}
+DOMAIN_MULTIPLES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+
+
+def chip_counts(job: Job, domain: int, limit: int | None = None) -> list[int]:
+    """The chip counts worth trying for a job: its exact count or range; else powers
+    of two and whole scale-up domains from 1 to a kind-dependent ceiling (and to
+    `limit`, what a fleet has)."""
+    if job.chips_min is not None and job.chips_min == job.chips_max:
+        return [job.chips_min]
+    lo = job.chips_min or 1
+    hi = job.chips_max or DEFAULT_MAX_CHIPS[job.kind]
+    if limit is not None:
+        hi = min(hi, limit)
+    counts = {n for n in (lo, hi) if lo <= n <= hi}
+    p = 1
+    while p <= hi:
+        if p >= lo:
+            counts.add(p)
+        p *= 2
+    counts.update(k * domain for k in DOMAIN_MULTIPLES if lo <= k * domain <= hi)
+    return sorted(counts)
 
 
 @dataclass
@@ -38,6 +61,7 @@ class Candidate:
     pods: tuple[str, ...]     # multi-rack: the pods it may use (all its racks from one of them)
     values: dict = field(repr=False)
     by_pod: tuple[tuple[int, ...], ...] = field(default=(), repr=False)   # multi-rack: racks per pod, as pods
+    index: int = -1           # position in the solve's candidate list (set by prune_for)
 
     @property
     def multi(self) -> bool:
@@ -124,7 +148,7 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
         for ji, job in enumerate(jobs):
             if t not in allowed[ji] or largest == 0:
                 continue
-            for n in default_counts(job, domain, largest):
+            for n in chip_counts(job, domain, largest):
                 for rack_set, k, pod_names, domains in shapes_for(n):
                     shapes.setdefault((ji, t, n, domains), []).append((rack_set, k, pod_names))
 
@@ -151,10 +175,11 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
 
 def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     """Keep, per job, chip type and shape, only candidates on the front of chips,
-    power and the objective (`costs`): the solver weighs nothing else.  Within such a
-    group a candidate with fewer chips may use every rack one with more chips may
-    (a rack with room for more has room for fewer; the pods are the same), so
-    fewer chips, no more power, no more racks and no higher cost dominate."""
+    power and the objective (`costs`, by position): the solver weighs nothing else.
+    Within such a group a candidate with fewer chips may use every rack one with
+    more chips may (a rack with room for more has room for fewer; the pods are the
+    same), so fewer chips, no more power, no more racks and no higher cost
+    dominate.  The survivors are numbered: `index` is the position returned."""
     by_key: dict[tuple, list[tuple[int, float, float, int, Candidate]]] = {}
     for c, cost in zip(cands, costs):
         by_key.setdefault((c.job, c.chip_type, c.multi, c.pods), []).append(
@@ -168,4 +193,14 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
                 survivors.append(m)      # sorted by chips, so every survivor has no more
         kept.extend(m[4] for m in survivors)
     kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pods))
+    for i, c in enumerate(kept):
+        c.index = i
     return kept
+
+
+def by_job(cands: Iterable[Candidate]) -> dict[int, list[Candidate]]:
+    """The candidates of each job, in the order given."""
+    out: dict[int, list[Candidate]] = {}
+    for c in cands:
+        out.setdefault(c.job, []).append(c)
+    return out

@@ -11,33 +11,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from trnsched import _columns as col
-from trnsched.catalog import ChipType
-from trnsched.jobs import Job
-from trnsched.scoring import score_arrays
-from trnsched.tables import chip_table, job_table
-
-DEFAULT_MAX_CHIPS = {"train": 4096, "infer": 512}
-DOMAIN_MULTIPLES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
-
-
-def default_counts(job: Job, domain: int, limit: int | None = None) -> list[int]:
-    """The job's exact count or range; else powers of two and whole scale-up
-    domains from 1 to a kind-dependent ceiling (and to `limit`, what a fleet has)."""
-    if job.chips_min is not None and job.chips_min == job.chips_max:
-        return [job.chips_min]
-    lo = job.chips_min or 1
-    hi = job.chips_max or DEFAULT_MAX_CHIPS[job.kind]
-    if limit is not None:
-        hi = min(hi, limit)
-    counts = {n for n in (lo, hi) if lo <= n <= hi}
-    p = 1
-    while p <= hi:
-        if p >= lo:
-            counts.add(p)
-        p *= 2
-    counts.update(k * domain for k in DOMAIN_MULTIPLES if lo <= k * domain <= hi)
-    return sorted(counts)
+from trnsched.candidates import chip_counts
+from trnsched.inputs.catalog import ChipType
+from trnsched.inputs.io import json_number
+from trnsched.inputs.jobs import Job
+from trnsched.perf import columns as col
+from trnsched.perf.scoring import score_arrays
+from trnsched.perf.tables import chip_table, job_table
 
 
 @dataclass
@@ -76,11 +56,9 @@ class WhatIf:
         return out
 
     def to_dict(self) -> dict:
-        def clean(x):
-            return round(x, 6) if isinstance(x, float) and math.isfinite(x) else (None if isinstance(x, float) else x)
         return {"job": self.job.id, "chip_type": self.chip.name, "chips": self.chips, "domains": self.domains,
                 "feasible": self.feasible, "reason": self.reason, "layout": self.layout(),
-                "metrics": {k: clean(float(x) if not isinstance(x, int) else x) for k, x in self.metrics().items()}}
+                "metrics": {k: json_number(float(x) if not isinstance(x, int) else x) for k, x in self.metrics().items()}}
 
 
 def what_if(jobs: Sequence[Job], chips: Mapping[str, ChipType], *, chip_type: str | None = None,
@@ -95,7 +73,7 @@ def what_if(jobs: Sequence[Job], chips: Mapping[str, ChipType], *, chip_type: st
                 continue
             if not job.allows(chip.name, chip.stack):
                 continue
-            for n in ([count] if count else default_counts(job, chip.domain_size)):
+            for n in ([count] if count else chip_counts(job, chip.domain_size)):
                 rows.append((ji, ci, n, math.ceil(n / chip.domain_size)))
     if not rows:
         return []

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Mapping
 
-from trnsched.catalog import ChipType, chip_catalog, default_pue
-from trnsched.errors import InputError
-from trnsched.jobs import read_json
+from trnsched.inputs.catalog import ChipType, chip_catalog, default_pue
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.io import read_json
 
 # Scale-out figures that override every chip type's; jobs never span pods, so
 # there is no cross-pod figure to give.
@@ -66,7 +66,8 @@ class Fleet:
         index: dict[tuple, int] = {}
         out: list[list[int]] = []
         for i, r in enumerate(self.racks):
-            key = (r.pod, tuple(sorted(r.chips.items())), tuple(sorted(r.used.items())), r.power_cap_kw)
+            busy = tuple(sorted((t, n) for t, n in r.used.items() if n))
+            key = (r.pod, tuple(sorted(r.chips.items())), busy, r.power_cap_kw)
             if key not in index:
                 index[key] = len(out)
                 out.append([])
@@ -88,6 +89,13 @@ class Fleet:
                 cap += (at_tdp - watts.get(i, 0.0)) / 1000.0
             racks[i] = replace(r, used=used, power_cap_kw=cap)
         return replace(self, racks=tuple(racks))
+
+    def largest_pod_free(self, chip_type: str) -> int:
+        """The most free chips of this type in any one pod (jobs never span pods)."""
+        per_pod: dict[str, int] = {}
+        for r in self.racks:
+            per_pod[r.pod] = per_pod.get(r.pod, 0) + r.free(chip_type)
+        return max(per_pod.values(), default=0)
 
     def totals(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}

@@ -15,17 +15,17 @@ import statistics
 from pathlib import Path
 from typing import Mapping
 
-from trnsched.catalog import chip_catalog
-from trnsched.jobs import parse_job
-from trnsched.scoring import score_arrays
-from trnsched.tables import chip_row, job_row
+from trnsched.inputs.catalog import chip_catalog
+from trnsched.inputs.jobs import parse_job
+from trnsched.perf.scoring import score_arrays
+from trnsched.perf.tables import chip_row, job_row
 
-DEFAULT_CSV = Path(__file__).resolve().parents[1].parent / "shared" / "validation" / "calibration.csv"
 TOKENS_FOR_DURATION = 1e10   # rows give throughput only; any total works
 
 
-def load_rows(path: str | Path | None = None) -> list[dict]:
-    with open(path or DEFAULT_CSV, newline="") as fh:
+def load_rows(path: str | Path) -> list[dict]:
+    """The rows of a calibration CSV (in a checkout: ../shared/validation/calibration.csv)."""
+    with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
 
 

@@ -27,11 +27,19 @@ Jobs:
   DeepSeek-V3, Qwen3-235B-A22B; rate log-uniform 0.5..50 req/s; prompt 256..8,192
   and output 64..1,024 tokens (log-uniform); 70% with SLOs (TTFT 300..3,000 ms,
   TPOT 20..100 ms); running 1..24 h.
+
+`random_job` draws single jobs for the scoring core's tests and benchmark
+instead: every preset, and sizes, shapes, SLOs, hints and deadlines wide enough
+that every outcome (fits, memory, batch, SLO, rate, deadline) occurs.
 """
 from __future__ import annotations
 
 import math
 import random
+
+import numpy as np
+
+from trnsched.inputs.catalog import builtin_models
 
 RACK_KINDS = [  # (share, chips, power cap kW, name)
     (0.30, {"h100": 8}, 10.2, "h100"),
@@ -117,3 +125,35 @@ def generate_jobs(count: int, seed: int) -> dict:
 def generate_workload(jobs: int, racks: int, seed: int = 0) -> tuple[dict, dict]:
     """(jobs.json, fleet.json) contents for `jobs` jobs on `racks` racks."""
     return generate_jobs(jobs, seed), generate_fleet(racks, seed)
+
+
+def random_job(rng: np.random.Generator, i: int) -> dict:
+    """One job (a jobs.json entry) for the scoring core's tests and benchmark:
+    any preset model, bf16 or fp8.  Training (half): sequences of 2^9..2^14
+    tokens, 2^0..2^11 per step, 1e8..1e13 tokens (log-uniform); 30% with a
+    deadline of 1..2,000 h, 15% with tp/pp hints.  Inference: prompts of
+    1..9,000 and answers of 1..3,000 tokens, 0..60 req/s, 0.5..48 h; half with
+    SLOs (TTFT 20..4,000 ms, TPOT 2..120 ms), 30% with a fixed batch of 1..600,
+    10% with tp/dp hints."""
+    models = sorted(builtin_models())
+    model = models[rng.integers(len(models))]
+    precision = ("bf16", "fp8")[rng.integers(2)]
+    if rng.random() < 0.5:
+        raw = dict(id=f"t{i}", kind="train", model=model, precision=precision,
+                   seq_len=int(2 ** rng.integers(9, 15)), batch_seqs=int(2 ** rng.integers(0, 12)),
+                   tokens=float(10 ** rng.uniform(8, 13)))
+        if rng.random() < 0.3:
+            raw["deadline_h"] = float(rng.uniform(1, 2000))
+        if rng.random() < 0.15:
+            raw["parallelism"] = {"tp": int(2 ** rng.integers(0, 4)), "pp": int(rng.integers(1, 9))}
+    else:
+        raw = dict(id=f"i{i}", kind="infer", model=model, precision=precision,
+                   prompt_tokens=int(rng.integers(1, 9000)), output_tokens=int(rng.integers(1, 3000)),
+                   rate_rps=float(rng.uniform(0, 60)), duration_h=float(rng.uniform(0.5, 48)))
+        if rng.random() < 0.5:
+            raw["slo"] = {"ttft_ms": float(rng.uniform(20, 4000)), "tpot_ms": float(rng.uniform(2, 120))}
+        if rng.random() < 0.3:
+            raw["batch"] = int(rng.integers(1, 600))
+        if rng.random() < 0.1:
+            raw["parallelism"] = {"tp": int(2 ** rng.integers(0, 4)), "dp": int(rng.integers(1, 4))}
+    return raw

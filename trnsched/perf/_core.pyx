@@ -1,112 +1,34 @@
-# The compiled scoring core: the formulas of trnsched/_reference.py over whole
-# arrays of candidates, one nogil loop, no Python objects inside.  Keep the two
-# in step; tests/test_core.py compares them on random and edge-case inputs.
-# Directives are set in setup.py (one place).
+# The compiled scoring core: the formulas of trnsched/perf/reference.py over
+# whole arrays of candidates, one nogil loop, no Python objects inside.  Keep the
+# two in step; tests/test_core.py compares them on random and edge-case inputs.
+# The column layout, reason codes and the Layout struct are declared in
+# _core.pxd; directives are set in setup.py (one place each).
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
-from libc.math cimport INFINITY, ceil, floor, frexp, ldexp, pow
+from libc.math cimport INFINITY, ceil, floor, pow
 
 import numpy as np
 
 cimport numpy as cnp
 
+from trnsched.perf import constants
+
 cnp.import_array()
 
-cdef enum:
-    # job table (trnsched/_columns.py)
-    J_KIND = 0
-    J_PARAMS = 1
-    J_ACTIVE = 2
-    J_DENSE = 3
-    J_LAYERS = 4
-    J_HIDDEN = 5
-    J_ATTN_DIM = 6
-    J_KV_DIM = 7
-    J_KV_HEADS = 8
-    J_HEADS = 9
-    J_EXPERTS = 10
-    J_TOP_K = 11
-    J_FP8 = 12
-    J_SEQ_LEN = 13
-    J_BATCH_SEQS = 14
-    J_TOKENS = 15
-    J_BATCH = 16
-    J_PROMPT = 17
-    J_OUTPUT = 18
-    J_RATE = 19
-    J_SLO_TTFT = 20
-    J_SLO_TPOT = 21
-    J_DURATION_H = 22
-    J_DEADLINE_H = 23
-    J_ARRIVAL_H = 24
-    J_HINT_TP = 25
-    J_HINT_PP = 26
-    J_HINT_DP = 27
-    J_HINT_EP = 28
-    JOB_COLUMNS = 29
-    # chip table
-    C_PEAK_BF16 = 0
-    C_PEAK_FP8 = 1
-    C_HBM = 2
-    C_HBM_BW = 3
-    C_BUSY_KW = 4
-    C_IDLE_KW = 5
-    C_DOMAIN = 6
-    C_SU_BW = 7
-    C_SU_LAT = 8
-    C_SO_BW = 9
-    C_SO_LAT = 10
-    C_PRICE_HR = 11
-    C_EFF_BF16 = 12
-    C_EFF_FP8 = 13
-    C_EFF_PREFILL = 14
-    C_EFF_HBM = 15
-    C_EFF_NET = 16
-    C_GEMM_W0 = 17
-    C_LAYER_OVERHEAD = 18
-    C_REQUEST_OVERHEAD = 19
-    C_MEM_RESERVE = 20
-    CHIP_COLUMNS = 21
-    # reason codes, in order of progress
-    OK = 0
-    NO_LAYOUT = 1
-    MEMORY = 2
-    BATCH = 3
-    SLO_TTFT = 4
-    SLO_TPOT = 5
-    RATE = 6
-    DEADLINE = 7
-    N_TP_OPTIONS = 8
-    MAX_BATCH = 512
+# The modelling constants, as C doubles read once from constants.py.
+cdef double ACT_BYTES_FULL = constants.ACT_BYTES_FULL
+cdef double ACT_BYTES_RECOMPUTE = constants.ACT_BYTES_RECOMPUTE
+cdef double RECOMPUTE_FLOPS = constants.RECOMPUTE_FLOPS
+cdef double STATE_BYTES = constants.STATE_BYTES
+cdef double OPTIMIZER_BYTES = constants.OPTIMIZER_BYTES
+cdef double DP_OVERLAP = constants.DP_OVERLAP
+cdef double VIRTUAL_MAX = constants.VIRTUAL_MAX
+cdef double CHUNK_LAYERS_MIN = constants.CHUNK_LAYERS_MIN
 
-cdef double ACT_BYTES_FULL = 34.0
-cdef double ACT_BYTES_RECOMPUTE = 2.0
-cdef double RECOMPUTE_FLOPS = 4.0 / 3.0
-cdef double STATE_BYTES = 4.0
-cdef double OPTIMIZER_BYTES = 12.0
-cdef double DP_OVERLAP = 0.5
-cdef double VIRTUAL_MAX = 8.0
-cdef double CHUNK_LAYERS_MIN = 2.0
-
-
-def layout_constants():
-    """The numbers compiled in here, for the test that holds them to _columns.py."""
-    return dict(J_HINT_EP=J_HINT_EP, JOB_COLUMNS=JOB_COLUMNS, C_MEM_RESERVE=C_MEM_RESERVE,
-                CHIP_COLUMNS=CHIP_COLUMNS, DEADLINE=DEADLINE, MAX_BATCH=MAX_BATCH,
-                N_TP_OPTIONS=N_TP_OPTIONS, ACT_BYTES_FULL=ACT_BYTES_FULL,
-                ACT_BYTES_RECOMPUTE=ACT_BYTES_RECOMPUTE, RECOMPUTE_FLOPS=RECOMPUTE_FLOPS,
-                STATE_BYTES=STATE_BYTES, OPTIMIZER_BYTES=OPTIMIZER_BYTES, DP_OVERLAP=DP_OVERLAP,
-                VIRTUAL_MAX=VIRTUAL_MAX, CHUNK_LAYERS_MIN=CHUNK_LAYERS_MIN,
-                J_KIND=J_KIND, J_SLO_TPOT=J_SLO_TPOT, C_PEAK_BF16=C_PEAK_BF16, C_GEMM_W0=C_GEMM_W0)
-
-
-ctypedef struct Layout:
-    int reason
-    double score
-    double tp, pp, dp, ep, recompute
-    double step_time_s, tokens_per_s, mfu, ttft_s, tpot_s
-    double batch, max_batch, replicas, replicas_needed
-    double duration_h, power_kw, energy_kwh, cost_usd, mem_per_chip
+# The numpy dtype of a Layout (fields, offsets and padding as the C compiler laid
+# them out): score() returns one record per candidate.
+cdef Layout _probe
+LAYOUT_DTYPE = np.asarray(<Layout[:1]> &_probe).dtype
 
 
 cdef inline void layout_init(Layout* o) noexcept nogil:
@@ -626,11 +548,12 @@ def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_tab
           const cnp.intp_t[::1] job_index not None, const cnp.intp_t[::1] chip_index not None,
           const cnp.int64_t[::1] chips not None, const cnp.int64_t[::1] domains not None,
           int threads=1, out=None):
-    """Score every candidate; returns {output name: array} (see _columns.OUTPUTS).
+    """Score every candidate; returns (records, feasible): one Layout record per
+    candidate, as a numpy array of LAYOUT_DTYPE, and reason == OK as uint8.
 
-    `out`, a dict returned by an earlier call with at least as many candidates,
-    is reused instead of allocating (fresh memory costs page faults that rival
-    the scoring itself); the arrays returned are views of its first n rows."""
+    `out`, the (records, feasible) of an earlier call with at least as many
+    candidates, is reused instead of allocating (fresh memory costs page faults
+    that rival the scoring itself); views of its first n rows are returned."""
     cdef Py_ssize_t n = job_index.shape[0], i
     if job_table.shape[1] != JOB_COLUMNS or chip_table.shape[1] != CHIP_COLUMNS:
         raise ValueError(f"tables must have {JOB_COLUMNS} job and {CHIP_COLUMNS} chip columns")
@@ -642,18 +565,12 @@ def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_tab
     if threads < 1:
         raise ValueError("threads must be >= 1")
 
-    names = ("tp", "pp", "dp", "ep", "recompute", "step_time_s", "tokens_per_s", "mfu", "ttft_s",
-             "tpot_s", "batch", "max_batch", "replicas", "replicas_needed", "duration_h", "power_kw",
-             "energy_kwh", "cost_usd", "mem_per_chip")
-    if out is not None and out["_values"].shape[1] >= n:
-        store = (out["_feasible"], out["_reason"], out["_values"])
+    if out is not None and out[0].shape[0] >= n:
+        records, feasible_a = out[0][:n], out[1][:n]
     else:
-        store = (np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.int8),
-                 np.empty((len(names), n), dtype=np.float64))
-    feasible_a, reason_a, values_a = store[0][:n], store[1][:n], store[2][:, :n]
+        records, feasible_a = np.empty(n, dtype=LAYOUT_DTYPE), np.empty(n, dtype=np.uint8)
+    cdef Layout[::1] layouts = records
     cdef unsigned char[::1] feasible = feasible_a
-    cdef signed char[::1] reason = reason_a
-    cdef double[:, :] v = values_a
     cdef Layout* best
     cdef ReplicaCache* cache
 
@@ -667,31 +584,7 @@ def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_tab
             best = <Layout*> (cache + 1)
             score_one(&job_table[job_index[i], 0], &chip_table[chip_index[i], 0],
                       <double>chips[i], <double>domains[i], job_index[i], chip_index[i], cache, best)
-            feasible[i] = 1 if best.reason == OK else 0
-            reason[i] = <signed char>best.reason
-            v[0, i] = best.tp
-            v[1, i] = best.pp
-            v[2, i] = best.dp
-            v[3, i] = best.ep
-            v[4, i] = best.recompute
-            v[5, i] = best.step_time_s
-            v[6, i] = best.tokens_per_s
-            v[7, i] = best.mfu
-            v[8, i] = best.ttft_s
-            v[9, i] = best.tpot_s
-            v[10, i] = best.batch
-            v[11, i] = best.max_batch
-            v[12, i] = best.replicas
-            v[13, i] = best.replicas_needed
-            v[14, i] = best.duration_h
-            v[15, i] = best.power_kw
-            v[16, i] = best.energy_kwh
-            v[17, i] = best.cost_usd
-            v[18, i] = best.mem_per_chip
+            layouts[i] = best[0]
+            feasible[i] = best.reason == OK
         free(cache)
-
-    result = {"feasible": feasible_a, "reason": reason_a,
-              "_feasible": store[0], "_reason": store[1], "_values": store[2]}
-    for k, name in enumerate(names):
-        result[name] = values_a[k]
-    return result
+    return records, feasible_a

@@ -1,14 +1,14 @@
 """Jobs: the typed form of jobs.json, with validation that names file, job and field."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from trnsched.catalog import STACKS, ModelSpec, builtin_models, model_from_dict
-from trnsched.errors import InputError
+from trnsched.inputs.catalog import STACKS, ModelSpec, builtin_models, model_from_dict
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.io import read_json
 
 KINDS = ("train", "infer")
 PRECISIONS = ("bf16", "fp8")
@@ -209,19 +209,6 @@ def parse_jobs(data: Any, *, file: str | None = None, chip_names: Iterable[str] 
         seen.add(job.id)
         jobs.append(job)
     return jobs
-
-
-def read_json(path: str | Path) -> Any:
-    """Decode a JSON file, turning I/O and syntax problems into one-line InputErrors."""
-    name = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", file=name) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=name) from None
 
 
 def load_jobs(path: str | Path, *, chip_names: Iterable[str] | None = None) -> list[Job]:

@@ -37,11 +37,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from trnsched.catalog import chip_catalog
-from trnsched.errors import InputError
-from trnsched.jobs import Job, parse_jobs, read_json
-from trnsched.scoring import score_arrays
-from trnsched.tables import chip_table, job_table
+from trnsched.inputs.catalog import chip_catalog
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.io import read_json
+from trnsched.inputs.jobs import Job, parse_jobs
+from trnsched.perf.scoring import score_arrays
+from trnsched.perf.tables import chip_table, job_table
 
 OPENB = {
     "columns": ("name", "num_gpu", "gpu_milli", "gpu_spec", "qos", "creation_time", "deletion_time",

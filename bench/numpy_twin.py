@@ -1,24 +1,27 @@
-"""The formulas of `_reference.py`, vectorised over candidates with numpy.
+"""The formulas of trnsched/perf/reference.py, vectorised over candidates with numpy.
 
 It exists to measure what the compiled core buys over idiomatic numpy
-(bench/bench_core.py) and is held to the reference by the same tests.  Every
-early `return` of the reference becomes a mask here; quantities are computed
-for all rows and only kept where the reference would have reached them.
+(bench/bench_core.py), so it lives here and not in the package, and is held to
+the compiled core by tests/test_core.py.  Every early `return` of the reference
+becomes a mask here; quantities are computed for all rows and only kept where
+the reference would have reached them.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from trnsched._columns import (
-    ACT_BYTES_FULL, ACT_BYTES_RECOMPUTE, BATCH, C_DOMAIN, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM,
-    C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW, C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE,
-    C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW,
-    C_SU_LAT, C_BUSY_KW, CHUNK_LAYERS_MIN, DEADLINE, DP_OVERLAP, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH, J_BATCH_SEQS,
-    J_DEADLINE_H, J_DENSE, J_DURATION_H, J_EXPERTS, J_FP8, J_HEADS, J_HIDDEN, J_HINT_DP, J_HINT_EP,
-    J_HINT_PP, J_HINT_TP, J_KIND, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS, J_PROMPT,
-    J_RATE, J_SEQ_LEN, J_SLO_TPOT, J_SLO_TTFT, J_TOKENS, J_TOP_K, MAX_BATCH, MEMORY, NO_LAYOUT, OK,
-    OPTIMIZER_BYTES, OUTPUTS, RATE, RECOMPUTE_FLOPS, SLO_TPOT, SLO_TTFT, STATE_BYTES, TP_OPTIONS,
-    VIRTUAL_MAX,
+from trnsched.perf.columns import (
+    BATCH, C_BUSY_KW, C_DOMAIN, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM, C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM,
+    C_HBM_BW, C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE, C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR,
+    C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW, C_SU_LAT, DEADLINE, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM,
+    J_BATCH, J_BATCH_SEQS, J_DEADLINE_H, J_DENSE, J_DURATION_H, J_EXPERTS, J_FP8, J_HEADS, J_HIDDEN,
+    J_HINT_DP, J_HINT_EP, J_HINT_PP, J_HINT_TP, J_KIND, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS,
+    J_PROMPT, J_RATE, J_SEQ_LEN, J_SLO_TPOT, J_SLO_TTFT, J_TOKENS, J_TOP_K, MAX_BATCH, MEMORY, NO_LAYOUT, OK,
+    OUTPUTS, RATE, SLO_TPOT, SLO_TTFT, TP_OPTIONS,
+)
+from trnsched.perf.constants import (
+    ACT_BYTES_FULL, ACT_BYTES_RECOMPUTE, CHUNK_LAYERS_MIN, DP_OVERLAP, OPTIMIZER_BYTES, RECOMPUTE_FLOPS,
+    STATE_BYTES, VIRTUAL_MAX,
 )
 
 INF = np.inf
@@ -372,6 +375,6 @@ def score(job_table, chip_table, job_index, chip_index, chips, domains) -> dict[
                 searching[idx[stop]] = False
             tp *= 2.0
     out = {k: best[k] for k in OUTPUTS}
-    out["reason"] = best["reason"].astype(np.int8)
+    out["reason"] = best["reason"].astype(np.int32)
     out["feasible"] = (out["reason"] == OK).astype(np.uint8)
     return out

@@ -12,7 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Mapping
 
-from trnsched.errors import InputError
+from trnsched.inputs.errors import InputError
 
 CHIP_NUMBERS = (
     "peak_bf16_tflops", "peak_fp8_tflops", "hbm_gb", "hbm_tbps", "tdp_w", "idle_w", "domain_size",

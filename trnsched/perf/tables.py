@@ -6,9 +6,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from trnsched import _columns as col
-from trnsched.catalog import ChipType, calibration, default_pue
-from trnsched.jobs import Job
+from trnsched.inputs.catalog import ChipType, calibration, default_pue
+from trnsched.inputs.jobs import Job
+from trnsched.perf import columns as col
 
 INF = math.inf
 

@@ -1,0 +1,184 @@
+"""Command line: `trnsched solve`, `simulate`, `score`, `fleet`, `generate`, `validate`, `chips`, `models`."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from trnsched.cli import render
+from trnsched.cli.options import (Guarded, fleet_option, json_option, objective_option, output_option,
+                                  policy_option, seed_option)
+from trnsched.inputs.catalog import builtin_models, chip_catalog
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.fleet import load_fleet
+from trnsched.inputs.generate import generate_workload
+from trnsched.inputs.io import write_atomic
+from trnsched.inputs.jobs import load_jobs
+from trnsched.replay import load_trace, simulate as replay
+from trnsched.solve import solve as solve_jobs
+from trnsched.whatif import what_if
+
+JOBS = click.argument("jobs_file", metavar="JOBS", type=click.Path(dir_okay=False))
+
+
+@click.group(cls=Guarded, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trnsched")
+def main() -> None:
+    """trnsched: place training and inference jobs on mixed Trainium / Nvidia fleets."""
+
+
+@main.command()
+@JOBS
+@fleet_option()
+@objective_option()
+@policy_option("solve")
+@click.option("--time-limit", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="CP-SAT work limit in deterministic seconds (results repeat exactly; "
+                   "one unit is 1-3 s of wall time on a 2-core machine).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@seed_option()
+@click.option("--horizon", "horizon_h", type=click.FloatRange(min=0.0, min_open=True),
+              help="Schedule in time over this many hours: jobs start at or after arrival_h and within the "
+                   "horizon, capacity and power hold at every instant (default: place everything now).")
+@click.option("--time-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="With --horizon: weight of priority-weighted completion time in the objective "
+                   "(1 = holding every job for the whole horizon costs as much as running them all).")
+@json_option("Print the result as JSON.")
+@output_option("Write the JSON result here (atomically).")
+def solve(jobs_file, fleet_file, objective, policy, time_limit, workers, seed, horizon_h, time_weight, as_json,
+          output):
+    """Place jobs on the fleet; explain every job that cannot be placed."""
+    fleet = load_fleet(fleet_file)
+    jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
+    result = solve_jobs(jobs, fleet, objective=objective, policy=policy, time_limit=time_limit,
+                        workers=workers, seed=seed, horizon_h=horizon_h, time_weight=time_weight)
+    text = json.dumps(result.to_dict(), indent=1)
+    if output:
+        write_atomic(output, text + "\n")
+    if as_json:
+        click.echo(text)
+    else:
+        render.result(result)
+
+
+@main.command()
+@click.argument("trace_file", metavar="TRACE", type=click.Path(dir_okay=False))
+@fleet_option()
+@policy_option("replay")
+@objective_option()
+@click.option("--batch-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
+              help="Decision window: events within this many seconds of the first are decided together.")
+@click.option("--time-limit", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
+              help="CP-SAT work limit per decision, deterministic seconds.")
+@click.option("--chips-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+              help="openb traces: chips per requested GPU (the trace's scale factor).")
+@seed_option()
+@json_option("Print the figures as JSON.")
+@output_option("Write the figures and every job's run as JSON here (atomically).")
+def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chips_per_gpu, seed, as_json, output):
+    """Replay a job trace (jobs file with arrival_h, or the Alibaba openb pod list .csv)
+    under a policy; report completion times, queueing, utilisation, energy and cost."""
+    fleet = load_fleet(fleet_file)
+    trace = load_trace(trace_file, chips_per_gpu=chips_per_gpu, chip_names=fleet.chip_types)
+    with click.progressbar(length=len(trace.jobs), label=f"{policy}: replaying {len(trace.jobs)} jobs",
+                           file=sys.stderr, show_pos=True) as bar:
+        result = replay(trace.jobs, fleet, policy=policy, objective=objective, batch_s=batch_s,
+                        time_limit=time_limit, seed=seed, progress=bar.update)
+    figures = {"trace": trace.describe(), "fleet": fleet.name, **result.figures()}
+    if output:
+        runs = [{"job": r.job.id, "arrival_h": r.job.arrival_h, "start_h": r.start_h, "end_h": r.end_h,
+                 "chip_type": r.candidate.chip_type, "chips": r.candidate.chips,
+                 "allocations": [{"rack": fleet.racks[k].id, "chips": n} for k, n in sorted(r.racks.items())],
+                 "energy_kwh": r.candidate.energy_kwh, "cost_usd": r.candidate.cost_usd} for r in result.runs]
+        write_atomic(output, json.dumps({**figures, "runs": runs}, indent=1) + "\n")
+    if as_json:
+        click.echo(json.dumps(figures, indent=1))
+    else:
+        render.replay(figures, policy)
+
+
+@main.command()
+@JOBS
+@click.option("--chip-type", "chip_type", help="Only this chip type.")
+@click.option("--chips", "count", type=click.IntRange(min=1), help="Exactly this many chips.")
+@fleet_option("Fleet file: its chip_types overrides and pue apply.")
+@json_option("Print JSON rows instead of a table.")
+@click.option("--feasible-only", is_flag=True, help="Hide candidates that cannot run.")
+def score(jobs_file, chip_type, count, fleet_file, as_json, feasible_only):
+    """Predicted metrics for each job per chip type and chip count (what-if view)."""
+    fleet = load_fleet(fleet_file) if fleet_file else None
+    catalog = fleet.chip_types if fleet else chip_catalog()
+    if chip_type is not None and chip_type not in catalog:
+        raise InputError(f"unknown chip type {chip_type!r}; known: {', '.join(sorted(catalog))}", field="--chip-type")
+    jobs = load_jobs(jobs_file, chip_names=catalog)
+    rows = what_if(jobs, catalog, chip_type=chip_type, count=count, pue=fleet.pue if fleet else None)
+    if feasible_only:
+        rows = [r for r in rows if r.feasible]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in rows], indent=1))
+    else:
+        render.scores(jobs, rows)
+
+
+@main.command()
+@JOBS
+@fleet_option()
+def validate(jobs_file, fleet_file):
+    """Check a jobs file (and fleet file) without scoring."""
+    fleet = load_fleet(fleet_file)
+    jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
+    where = fleet_file or "the default fleet"
+    click.echo(f"{jobs_file}: {len(jobs)} jobs OK; {where}: {len(fleet.racks)} racks OK")
+
+
+@main.command()
+@fleet_option("Fleet file: its chip_types overrides apply.")
+@json_option()
+def chips(fleet_file, as_json):
+    """The chip catalog, with each figure's status and source."""
+    catalog = load_fleet(fleet_file).chip_types if fleet_file else chip_catalog()
+    if as_json:
+        click.echo(json.dumps({n: c.to_dict() for n, c in catalog.items()}, indent=1))
+    else:
+        render.chips(catalog)
+
+
+@main.command()
+@json_option()
+def models(as_json):
+    """The model presets."""
+    catalog = builtin_models()
+    if as_json:
+        click.echo(json.dumps({n: m.to_dict() for n, m in catalog.items()}, indent=1))
+    else:
+        render.models(catalog)
+
+
+@main.command()
+@fleet_option()
+@json_option()
+def fleet(fleet_file, as_json):
+    """Show a fleet: racks per pod and chip type, busy and free chips, power caps."""
+    f = load_fleet(fleet_file)
+    if as_json:
+        click.echo(json.dumps({"fleet": f.to_dict(), "totals": f.totals()}, indent=1))
+    else:
+        render.fleet(f)
+
+
+@main.command()
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), required=True, help="How many jobs.")
+@click.option("--racks", "n_racks", type=click.IntRange(min=1), required=True, help="How many racks (~40 chips each).")
+@seed_option()
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for jobs.json and fleet.json (created if missing).")
+def generate(n_jobs, n_racks, seed, out_dir):
+    """Write a seeded synthetic workload: jobs.json and fleet.json (distributions: trnsched/inputs/generate.py)."""
+    jobs, fleet = generate_workload(n_jobs, n_racks, seed)
+    os.makedirs(out_dir, exist_ok=True)
+    write_atomic(os.path.join(out_dir, "jobs.json"), json.dumps(jobs, indent=1) + "\n")
+    write_atomic(os.path.join(out_dir, "fleet.json"), json.dumps(fleet, indent=1) + "\n")
+    total = sum(sum(r["chips"].values()) for r in fleet["racks"])
+    click.echo(f"wrote {out_dir}/jobs.json ({n_jobs} jobs) and {out_dir}/fleet.json ({n_racks} racks, {total} chips)")

@@ -1,0 +1,56 @@
+"""What every command shares: bad input handled once, and the options several
+commands take, declared once."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from trnsched.inputs.errors import InputError
+from trnsched.objective import OBJECTIVES
+from trnsched.policies import offered
+
+
+class Guarded(click.Group):
+    """Bad input: one line on stderr, exit 2.  Anything else: one line, exit 1.
+    No traceback either way."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except BrokenPipeError:  # output piped into `head`: not an error
+            sys.stderr.close()
+            sys.exit(0)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the contract is one line, no traceback
+            click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+            sys.exit(1)
+
+
+def fleet_option(help: str = "Fleet file (default: built-in fleet)."):
+    return click.option("--fleet", "fleet_file", type=click.Path(dir_okay=False), help=help)
+
+
+def json_option(help: str | None = None):
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def output_option(help: str):
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), help=help)
+
+
+def objective_option():
+    return click.option("--objective", type=click.Choice(OBJECTIVES), default="energy", show_default=True)
+
+
+def policy_option(command: str):
+    """--policy, offering the registry's policies for this command."""
+    return click.option("--policy", type=click.Choice(offered(command)), default="cpsat", show_default=True)
+
+
+def seed_option():
+    return click.option("--seed", type=int, default=0, show_default=True)

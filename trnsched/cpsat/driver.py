@@ -1,0 +1,240 @@
+"""The two-phase CP-SAT driver: one flow, whether jobs are placed now
+(instant.py) or scheduled over a horizon (horizon.py).
+
+1. The better of greedy and first-fit is the hint, the fallback, and the rival
+   the answer must beat.
+2. A model over LARGE pairs of (candidate, rack group) is cut down to a few
+   candidates per job on a few groups.
+3. Phase 1 maximises placed priority.  On big models a short pass without
+   presolve comes first and phase 1 starts from its answer.
+4. Phase 2 holds that priority and minimises the objective (big instant models
+   skip it: the neighbourhood search takes its time).
+5. The formulation reads the answer back onto racks (and times); the baseline
+   replaces it when it is better; the formulation says how sure the answer is.
+
+A formulation supplies what differs between the two: constraints, the phase-2
+objective and hints, the read-back, and the status and bound.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from ortools.sat.python import cp_model
+
+from trnsched.candidates import Candidate, by_job
+from trnsched.cpsat.model import RackGroup, Vars, candidate_groups, hint_from, rack_groups, variables
+from trnsched.objective import Costs
+from trnsched.policies.first_fit import FirstFit
+from trnsched.policies.greedy import Greedy
+from trnsched.problem import Choice, Problem, SolverConfig
+from trnsched.racks import RackLedger
+
+KEEP_PER_JOB = 4         # a cut-down model keeps this many candidates per job beside the baseline's
+KEEP_GROUPS = 4          # ... each on this many rack groups (its roomiest) beside the baseline's
+ANSWERS = (cp_model.OPTIMAL, cp_model.FEASIBLE)
+
+
+@dataclass(frozen=True)
+class Words:
+    """How the notes name things in each formulation."""
+    answer: str            # "solution"
+    baseline: str          # "baseline answer"
+    priority_only: str     # "placements optimise priority only"
+
+
+@dataclass
+class Phases:
+    """What the solves gave, for the formulation's verdict."""
+    phase1: cp_model.CpSolver
+    status1: int
+    phase2: cp_model.CpSolver
+    status2: int
+    phase2_ok: bool
+    spent: float             # deterministic seconds used by the passes before phase 2
+    best_priority: int
+    big: bool
+    restricted: bool
+    cands: list[Candidate]   # the candidates the model had
+
+
+class Formulation(Protocol):
+    words: Words
+    each_rack: bool          # every rack its own group (exact per rack)
+    large: int               # (candidate, group) pairs above which the model is cut down
+    work_per_unit: float     # deterministic seconds per unit of --time-limit
+    reports_bound: bool
+    tolerance: float         # how much cheaper the baseline must be to replace the answer
+
+    def select(self, cands: list[Candidate]) -> list[Candidate]: ...
+    def is_big(self, pairs: int, restricted: bool) -> bool: ...
+    def wall_limit(self, work: float, spent_wall: float) -> float: ...
+    def restricted_note(self, kept: int, keep: int) -> str: ...
+    def constrain(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate], groups: list[RackGroup],
+                  cgroups: list[list[int]], of_rack: list[int], hint: Choice) -> None: ...
+    def objective(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate]) -> tuple[object, float]: ...
+    def start_phase2(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate], phase1: cp_model.CpSolver,
+                     hint: Choice, best_priority: int) -> Choice | None: ...
+    def answer(self, solved: cp_model.CpSolver, v: Vars, cands: list[Candidate], cgroups: list[list[int]],
+               groups: list[RackGroup]) -> tuple[Choice, list[str], bool]: ...
+    def conclude(self, choice: Choice, phases: Phases, rival: Choice | None, packed_all: bool,
+                 notes: list[str]) -> Choice: ...
+
+
+def on_snapshot(problem: Problem) -> Problem:
+    """The problem on a fresh ledger of the fleet as its ledger leaves it: the
+    model sees that fleet, so the baselines and the packing see it too."""
+    return problem.sub(problem.order, problem.candidates, ledger=RackLedger(problem.fleet))
+
+
+def solve(problem: Problem, form: Formulation) -> Choice:
+    config = problem.config
+    start = time.perf_counter()
+    began = start if config.began is None else config.began
+    hint = problem.better(Greedy().decide(problem), FirstFit().decide(problem))
+    budget = config.time_limit * form.work_per_unit
+    cands = form.select(problem.candidates)
+    if not cands:
+        hint.status = "OPTIMAL"
+        if form.reports_bound:
+            hint.objective_value = hint.best_bound = float(hint.objective_value)
+            hint.gap = 0.0
+        hint.solve_time_s = time.perf_counter() - start
+        return hint
+    groups, of_rack = rack_groups(problem.fleet, each_rack=form.each_rack)
+    cgroups = candidate_groups(cands, of_rack)
+    notes: list[str] = []
+    restricted = sum(len(g) for g in cgroups) > form.large
+    if restricted:
+        jobs_with = len({c.job for c in cands})
+        keep = max(1, min(KEEP_PER_JOB, form.large // (KEEP_GROUPS * max(jobs_with, 1))))
+        cands, cgroups = restrict(cands, cgroups, hint, groups, of_rack, problem.costs, keep)
+        notes.append(form.restricted_note(len(cands), keep))
+    big = form.is_big(sum(len(g) for g in cgroups), restricted)
+
+    # Phase 1: placed priority.
+    model = cp_model.CpModel()
+    v = variables(model, cands, groups, cgroups)
+    form.constrain(model, v, cands, groups, cgroups, of_rack, hint)
+    placed_priority = sum(problem.jobs[c.job].priority * x for c, x in zip(cands, v.take))
+    model.maximize(placed_priority)
+    share, quick, spent = 0.4, None, 0.0
+    if big:
+        # Presolve alone can outlast the limit here: a short pass without it gives
+        # CP-SAT an answer of its own within seconds, phase 1 starts from it, and
+        # it stands if phase 1 finds nothing better in time.
+        quick = new_solver(config, 0.1 * budget, form.wall_limit(0.1 * budget, 0.0))
+        quick.parameters.cp_model_presolve = False
+        quick_status = quick.solve(model, progress(config, 1, began, 1.0))
+        if quick_status in ANSWERS:
+            model.clear_hints()
+            hint_from(model, v, quick)
+            spent = quick.deterministic_time
+        else:
+            quick = None
+        share = 0.3
+    phase1 = new_solver(config, share * budget, form.wall_limit(share * budget, 0.0))
+    status1 = phase1.solve(model, progress(config, 1, began, 1.0))
+    if status1 not in ANSWERS and quick is not None:
+        phase1, status1 = quick, quick_status
+    if status1 not in ANSWERS:
+        hint.status = phase1.status_name(status1)
+        hint.notes = [f"CP-SAT found no {form.words.answer} in time; the better {form.words.baseline} is returned"]
+        hint.solve_time_s = time.perf_counter() - start
+        return hint
+    best_priority = round(phase1.objective_value)
+    if status1 != cp_model.OPTIMAL:
+        notes.append(f"placed priority {best_priority} is not proven optimal "
+                     f"(bound {phase1.best_objective_bound:.0f})")
+
+    # Phase 2: the objective, with placed priority held at its best.
+    model.clear_hints()
+    model.add(placed_priority >= best_priority)
+    objective, step = form.objective(model, v, cands)
+    model.minimize(objective)
+    rival = form.start_phase2(model, v, cands, phase1, hint, best_priority)
+    phase2, status2 = phase1, status1
+    if not big:
+        work = max(0.2 * budget, budget - phase1.deterministic_time)
+        phase2 = new_solver(config, work, form.wall_limit(work, phase1.wall_time))
+        status2 = phase2.solve(model, progress(config, 2, began, step))
+    phase2_ok = not big and status2 in ANSWERS
+    if not big and not phase2_ok:
+        notes.append(f"the objective phase found no {form.words.answer} in time; {form.words.priority_only}")
+
+    choice, packing_notes, packed_all = form.answer(phase2 if phase2_ok else phase1, v, cands, cgroups, groups)
+    choice.objective_value = problem.value(choice)
+    if rival is not None and problem.priority(rival) >= problem.priority(choice) \
+            and rival.objective_value < choice.objective_value - form.tolerance:
+        choice = Choice(dict(rival.placed), objective_value=rival.objective_value)
+        notes.append(f"the {form.words.baseline} beat the solver's within the time limit and is returned")
+    notes.extend(packing_notes)
+    phases = Phases(phase1, status1, phase2, status2, phase2_ok, spent + phase1.deterministic_time, best_priority,
+                    big, restricted, cands)
+    choice = form.conclude(choice, phases, rival, packed_all, notes)
+    choice.solve_time_s = time.perf_counter() - start
+    choice.notes = notes
+    return choice
+
+
+def restrict(cands: list[Candidate], cgroups: list[list[int]], hint: Choice, groups: list[RackGroup],
+             of_rack: list[int], costs: Costs, per_job: int) -> tuple[list[Candidate], list[list[int]]]:
+    """For large instances: per job, the baseline's candidate plus the cheapest and
+    the smallest others; per candidate, the baseline's rack groups plus the roomiest."""
+    in_hint = {a.candidate.index: a for a in hint.placed.values()}
+    position = {c.index: i for i, c in enumerate(cands)}
+    keep: list[int] = []
+    for mine in by_job(cands).values():
+        idx = [position[c.index] for c in mine]
+        chosen = [i for i in idx if cands[i].index in in_hint]
+        cheap = sorted(idx, key=lambda i: (costs[cands[i]], cands[i].chips))
+        small = sorted(idx, key=lambda i: (cands[i].chips, costs[cands[i]]))
+        picked: list[int] = []
+        for i in chosen + [x for pair in zip(cheap, small) for x in pair]:
+            if i not in picked:
+                picked.append(i)
+            if len(picked) >= per_job + len(chosen):
+                break
+        keep.extend(sorted(picked))
+    out_c, out_g = [], []
+    for i in keep:
+        c = cands[i]
+        a = in_hint.get(c.index)
+        used = {of_rack[r] for r in a.racks} if a is not None else set()
+        roomy = sorted(cgroups[i], key=lambda g: -groups[g].free.get(c.chip_type, 0) * groups[g].size)
+        out_c.append(c)
+        out_g.append(sorted(used | set(roomy[:KEEP_GROUPS])))
+    return out_c, out_g
+
+
+class _Progress(cp_model.CpSolverSolutionCallback):
+    """Records (seconds since the command began, phase, objective, bound) per solution."""
+
+    def __init__(self, sink: list, phase: int, began: float, step: float) -> None:
+        super().__init__()
+        self.sink, self.phase, self.began, self.step = sink, phase, began, step
+
+    def on_solution_callback(self) -> None:
+        self.sink.append((time.perf_counter() - self.began, self.phase, self.objective_value * self.step,
+                          self.best_objective_bound * self.step))
+
+
+def progress(config: SolverConfig, phase: int, began: float, step: float) -> _Progress | None:
+    """The solution callback that feeds `config.trace`, if one is wanted; `step`
+    turns the model's integers back into objective units."""
+    return None if config.trace is None else _Progress(config.trace, phase, began, step)
+
+
+def new_solver(config: SolverConfig, work: float, wall: float) -> cp_model.CpSolver:
+    """Deterministic: the limit is CP-SAT's deterministic time (about a second of
+    work each), with interleaved workers, so the same inputs and settings give the
+    same answer on a busy or an idle machine.  `wall` seconds back it up."""
+    s = cp_model.CpSolver()
+    s.parameters.max_deterministic_time = max(0.05, work)
+    s.parameters.max_time_in_seconds = wall
+    s.parameters.num_workers = config.workers
+    s.parameters.random_seed = config.seed
+    s.parameters.interleave_search = True
+    return s
+

@@ -1,0 +1,160 @@
+"""Placing now: the rack-group model with capacity and power as sums, its answer
+packed onto racks, and a bound that is a bound.
+
+The group-level model is a relaxation of per-rack packing.  The chosen
+candidates are packed into their groups' racks (multi-rack jobs first, then the
+rest largest first, roomiest racks first); when every one fits, the
+relaxation's optimum is the fleet's and the status stays OPTIMAL.  A job that
+does not pack is re-placed greedily if it can be, and the status drops to
+FEASIBLE.  On big models the neighbourhood search (search.py) takes phase 2's
+place, from the answer and from the baseline when that places as much.
+"""
+from __future__ import annotations
+
+from ortools.sat.python import cp_model
+
+from trnsched.candidates import Candidate
+from trnsched.cpsat.driver import KEEP_GROUPS, Phases, Words
+from trnsched.cpsat.model import (RackGroup, Vars, capacity_sums, hint, hint_from, read, resource_use,
+                                  structure)
+from trnsched.cpsat.search import improve
+from trnsched.objective import IntegerScale
+from trnsched.policies.greedy import Greedy
+from trnsched.problem import Allocation, Choice, Problem
+from trnsched.racks import RackLedger, watts_per_chip
+
+# Above LARGE_MODEL (candidate, rack group) pairs the model is cut down: presolve
+# alone on the full model outlasts a time limit of seconds (1,000 jobs on 16k
+# chips make ~230,000 pairs).  Above BIG_MODEL, CP-SAT first runs without
+# presolve, and the neighbourhood search replaces phase 2, which found little or
+# nothing on such models in its time (measured at 300 to 5,000 jobs).
+LARGE_MODEL = 40_000
+BIG_MODEL = 20_000
+
+
+class Instant:
+    words = Words("solution", "baseline answer", "placements optimise priority only")
+    each_rack = False
+    work_per_unit = 1.0
+    reports_bound = True
+    tolerance = 0.0
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.pods = [r.pod for r in problem.fleet.racks]
+        self.step = 1.0
+
+    @property
+    def large(self) -> int:
+        return LARGE_MODEL
+
+    def select(self, cands: list[Candidate]) -> list[Candidate]:
+        return cands
+
+    def is_big(self, pairs: int, restricted: bool) -> bool:
+        return restricted or pairs > BIG_MODEL
+
+    def wall_limit(self, work: float, spent_wall: float) -> float:
+        return max(1.0, 4.0 * work)
+
+    def restricted_note(self, kept: int, keep: int) -> str:
+        return (f"large instance: the model kept {kept} candidates (at most {keep} per job beside the baseline's) "
+                f"on at most {KEEP_GROUPS} rack groups each, so its bound is not a bound for the whole problem "
+                "and is not reported")
+
+    def constrain(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate], groups: list[RackGroup],
+                  cgroups: list[list[int]], of_rack: list[int], start: Choice) -> None:
+        structure(model, v, cands, groups, cgroups)
+        capacity_sums(model, resource_use(v, cands, self.problem.fleet, groups, cgroups), groups)
+        self.of_rack, self.cgroups = of_rack, cgroups
+        hint(model, v, cands, start, of_rack, cgroups, self.pods)
+
+    def objective(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate]) -> tuple[object, float]:
+        costs = self.problem.costs
+        scale = IntegerScale.fitting(max((costs[c] for c in cands), default=0.0))
+        self.step = scale.step
+        return sum(scale(costs[c]) * x for c, x in zip(cands, v.take)), scale.step
+
+    def start_phase2(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate], phase1: cp_model.CpSolver,
+                     start: Choice, best_priority: int) -> Choice | None:
+        """From the baseline when it places as much priority (it is then the rival
+        too), else from phase 1's complete solution."""
+        if self.problem.priority(start) >= best_priority:
+            hint(model, v, cands, start, self.of_rack, self.cgroups, self.pods)
+            return start
+        hint_from(model, v, phase1)
+        return None
+
+    def answer(self, solved: cp_model.CpSolver, v: Vars, cands: list[Candidate], cgroups: list[list[int]],
+               groups: list[RackGroup]) -> tuple[Choice, list[str], bool]:
+        placed, dropped = self.pack(read(solved, v, cands, cgroups), groups, cands)
+        notes = [f"{len(dropped)} job(s) did not pack into racks as the group-level model placed them "
+                 "and were re-placed greedily"] if dropped else []
+        return Choice(placed), notes, not dropped
+
+    def pack(self, chosen: dict[int, tuple[Candidate, dict[int, tuple[int, int]]]], groups: list[RackGroup],
+             cands: list[Candidate]) -> tuple[dict[int, Allocation], list[int]]:
+        """Each job on the roomiest racks of the groups the model gave it, with room
+        for its chips and watts; what does not fit goes to greedy afterwards."""
+        p = self.problem
+        ledger = RackLedger(p.fleet)
+        placed: dict[int, Allocation] = {}
+        dropped: list[int] = []
+        for j in sorted(chosen, key=lambda j: (not chosen[j][0].multi, -chosen[j][0].chips, p.rank[j])):
+            c, parts = chosen[j]
+            watts = watts_per_chip(c, p.fleet)
+            racks: dict[int, int] = {}
+            packed = True
+            for g, (want, count) in sorted(parts.items()):
+                taken, missing = ledger.room.fill(groups[g].racks, c.chip_type, want, count, watts, whole=not c.multi)
+                racks.update(taken)
+                packed &= missing == 0
+            if packed:
+                ledger.commit(c, racks)
+                placed[j] = Allocation(c, racks)
+            else:
+                dropped.append(j)
+        if dropped:
+            again = set(dropped)
+            retry = p.sub(sorted(dropped, key=p.rank.get), [c for c in cands if c.job in again], ledger=ledger)
+            placed.update(Greedy().decide(retry).placed)
+        return placed, dropped
+
+    def conclude(self, choice: Choice, phases: Phases, rival: Choice | None, packed_all: bool,
+                 notes: list[str]) -> Choice:
+        p = self.problem
+        if phases.big:
+            before = (p.priority(choice), choice.objective_value)
+            budget = p.config.time_limit
+            work = max(0.5 * budget, budget - phases.spent)
+            # The search ends in a local optimum that depends on where it starts:
+            # from the baseline too, when it places as much, and the better stands.
+            starts = [choice] + ([rival] if rival is not None and rival.placed != choice.placed else [])
+            searched = [improve(p, s, work=work / len(starts)) for s in starts]
+            choice, _ = min(searched, key=lambda cr: (-p.priority(cr[0]), cr[0].objective_value))
+            if (p.priority(choice), choice.objective_value) != before:
+                notes.append(f"neighbourhood search ({sum(r for _, r in searched)} rounds on small exact models, from "
+                             f"{len(starts)} starting point(s)) took the answer from priority {before[0]}, objective "
+                             f"{before[1]:,.2f} to priority {p.priority(choice)}, objective "
+                             f"{choice.objective_value:,.2f}")
+        # The exact objective of the placements; a bound that stays a bound despite
+        # rounding (each candidate's integer cost is within one step of its real cost).
+        status = phases.phase2.status_name(phases.status2) if phases.phase2_ok else "FEASIBLE"
+        if status == "OPTIMAL" and (phases.status1 != cp_model.OPTIMAL or not packed_all
+                                    or p.priority(choice) < phases.best_priority):
+            status = "FEASIBLE"
+        bound = None
+        if phases.phase2_ok:
+            jobs = len({c.job for c in phases.cands})
+            bound = min(choice.objective_value, max(0.0, (phases.phase2.best_objective_bound - jobs) * self.step))
+        if p.priority(choice) < phases.best_priority or (bound is not None and bound > choice.objective_value):
+            bound = None      # a bound for a higher placed priority than this answer's
+        if phases.restricted:
+            bound = None      # it bounds the cut-down model only
+            if status == "OPTIMAL":
+                status = "FEASIBLE"
+        choice.status = status
+        choice.best_bound = bound
+        choice.gap = None if bound is None else ((choice.objective_value - bound) / choice.objective_value
+                                                 if choice.objective_value > 0 else 0.0)
+        return choice

@@ -1,0 +1,177 @@
+"""Why a job is unplaced, and what it would take: one line per job.
+
+- `excluded`: its allow-list or stack matches no chip type in the fleet;
+- `no_room`: no pod has the chips its count asks for;
+- `memory`, `slo`, `deadline`, `rate`, `batch`: why its best candidate could not
+  run, from the scoring core's reasons, with the figures that fall short;
+- `capacity`: it could run, but the placed jobs hold the room: how many chips
+  short and who holds them, or the rack power cap;
+- `horizon` (and `deadline`, `capacity`) over a horizon: when the scheduled
+  jobs leave room for it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from trnsched.candidates import CandidateSet, by_job
+from trnsched.inputs.jobs import Job
+from trnsched.perf import columns as col
+from trnsched.problem import Choice, Problem
+from trnsched.racks import Fit, RackLedger, Timeline
+
+
+@dataclass
+class Unplaced:
+    job: Job
+    reason: str
+    kind: str          # excluded | memory | slo | deadline | rate | batch | capacity | no_room | horizon
+
+    def to_dict(self) -> dict:
+        return {"job": self.job.id, "reason": self.reason, "kind": self.kind}
+
+
+def explainer(problem: Problem, cset: CandidateSet, choice: Choice, ledger: RackLedger,
+              line: Timeline | None) -> Callable[[int], Unplaced]:
+    """A function from an unplaced job's index to its Unplaced; `ledger` holds the
+    placed jobs, and `line` them over time when they were scheduled."""
+    if line is None:
+        return Explainer(problem, cset, choice, ledger)
+    return HorizonExplainer(problem, cset, choice, ledger, line)
+
+
+class Explainer:
+    def __init__(self, problem: Problem, cset: CandidateSet, choice: Choice, ledger: RackLedger) -> None:
+        self.jobs, self.fleet, self.cset, self.ledger = problem.jobs, ledger.fleet, cset, ledger
+        self.totals = self.fleet.totals()
+        self.candidates = by_job(cset.candidates)
+        self.rejected: dict[int, list] = {}
+        for r in cset.rejected:
+            self.rejected.setdefault(r.job, []).append(r)
+
+    def __call__(self, j: int) -> Unplaced:
+        job = self.jobs[j]
+        allowed = self.cset.allowed_types[j]
+        if not allowed:
+            present = ", ".join(self.fleet.types_present())
+            rule = f"chip_types {list(job.chip_types)}" if job.chip_types else f"stack {job.stack!r}"
+            return Unplaced(job, f"excluded: {rule} matches none of the fleet's chip types ({present})",
+                                 "excluded")
+        mine = self.candidates.get(j, [])
+        if mine:
+            return self.capacity(job, mine)
+        rejected = self.rejected.get(j, [])
+        if not rejected:
+            want = f"{job.chips_min}" if job.chips_min == job.chips_max else f"{job.chips_min}+"
+            pods = ", ".join(f"{self.fleet.largest_pod_free(t)} {t}" for t in allowed)
+            fleet = ", ".join(f"{self.totals[t]['free']} {t}" for t in allowed)
+            return Unplaced(job, f"no room: asks for {want} chips of {', '.join(allowed)}; the largest pod "
+                                 f"has {pods} free ({fleet} in the fleet)", "no_room")
+        furthest = max(col.progress(r.reason) for r in rejected)
+        worst = [r for r in rejected if col.progress(r.reason) == furthest]
+        reason = worst[0].reason
+        if reason == col.MEMORY:
+            return self.memory(job, rejected)
+        if reason in (col.SLO_TTFT, col.SLO_TPOT):
+            return self.slo(job, worst)
+        if reason == col.DEADLINE:
+            best = min(worst, key=lambda r: r.values["duration_h"])
+            return Unplaced(job, f"deadline unreachable: earliest finish "
+                                 f"{job.arrival_h + best.values['duration_h']:.1f} h on {best.chips} "
+                                 f"{best.chip_type} (deadline {job.deadline_h:g} h)", "deadline")
+        if reason == col.RATE:
+            best = max(worst, key=lambda r: r.values["tokens_per_s"] / r.chips)
+            per_replica = best.values["tokens_per_s"] / max(best.values["replicas"], 1.0)
+            need = math.ceil(job.rate_rps * job.output_tokens / per_replica) if per_replica > 0 else 0
+            size = best.chips // max(int(best.values["replicas"]), 1)
+            return Unplaced(job, f"rate unreachable: {job.rate_rps:g} req/s needs {need} replicas of {size} "
+                                 f"{best.chip_type} ({need * size} chips); at most {best.chips} fit in one pod", "rate")
+        if reason == col.BATCH:
+            return Unplaced(job, f"global batch of {job.batch_seqs:g} sequences cannot be split over the "
+                                 "chips the fleet has for it", "batch")
+        return Unplaced(job, "no parallel layout fits the job's parallelism hints on the fleet's chips", "batch")
+
+    def memory(self, job: Job, rejected) -> Unplaced:
+        best = min(rejected, key=lambda r: r.values["mem_per_chip"] / self.fleet.chip_types[r.chip_type].hbm_gb)
+        chip = self.fleet.chip_types[best.chip_type]
+        need_total = best.values["mem_per_chip"] * best.chips / 1e12
+        have = self.totals[best.chip_type]["free"] * chip.hbm_gb / 1e3
+        limit = (f" at the job's limit of {job.chips_max} chips" if job.chips_max is not None
+                 and best.chips == job.chips_max else "")
+        return Unplaced(job, f"does not fit in memory on any allowed chip type{limit}: needs "
+                             f"{best.values['mem_per_chip'] / 1e9:,.0f} GB per chip on {best.chips} {best.chip_type} "
+                             f"(has {chip.hbm_gb:g} GB), about {need_total:,.1f} TB in all; the fleet's free "
+                             f"{best.chip_type} hold {have:,.1f} TB", "memory")
+
+    def slo(self, job: Job, worst) -> Unplaced:
+        ttft = min(worst, key=lambda r: r.values["ttft_s"])
+        tpot = min(worst, key=lambda r: r.values["tpot_s"])
+        parts = []
+        if job.slo_ttft_ms is not None:
+            parts.append(f"best TTFT {ttft.values['ttft_s'] * 1e3:,.0f} ms on {ttft.chips} {ttft.chip_type} "
+                         f"(SLO {job.slo_ttft_ms:g} ms)")
+        if job.slo_tpot_ms is not None:
+            parts.append(f"best TPOT {tpot.values['tpot_s'] * 1e3:,.1f} ms on {tpot.chips} {tpot.chip_type} "
+                         f"(SLO {job.slo_tpot_ms:g} ms)")
+        return Unplaced(job, "SLO unreachable on every allowed chip type: " + "; ".join(parts), "slo")
+
+    def capacity(self, job: Job, mine) -> Unplaced:
+        """Feasible somewhere, but not now: how many chips short, and who holds them."""
+        best, shortfall = None, None
+        for c in mine:
+            outcome = self.ledger.allocate(c)
+            if isinstance(outcome, Fit):
+                where = "one rack" if not c.multi else f"{len(outcome.racks)} racks of one pod"
+                return Unplaced(job, f"not placed: {c.chips} {c.chip_type} fit in {where} beside the placed "
+                                     "jobs; the solver left it out within its time limit", "capacity")
+            if shortfall is None or outcome.short < shortfall.short:
+                best, shortfall = c, outcome
+        where = "one rack" if not best.multi else f"{best.max_racks} racks of one pod"
+        if shortfall.reason == "power":
+            return Unplaced(job, f"power cap: {best.chips} {best.chip_type} fit in {where} by chip count but "
+                                 "would exceed the rack power cap after the placed jobs", "capacity")
+        holders = sorted(shortfall.holders, key=lambda k: (-self.jobs[k].priority, k))
+        named = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})" for k in holders]
+        taken = (f"; held by {', '.join(named[:5])}{f' and {len(named) - 5} more' if len(named) > 5 else ''}"
+                 if named else "")
+        return Unplaced(job, f"capacity taken: needs {best.chips} {best.chip_type} in {where}, "
+                             f"{shortfall.short} short{taken}", "capacity")
+
+
+class HorizonExplainer(Explainer):
+    """Over a horizon, a job that could run somewhere but was not scheduled is
+    explained by when it could start and finish around the scheduled jobs."""
+
+    def __init__(self, problem: Problem, cset: CandidateSet, choice: Choice, ledger: RackLedger,
+                 line: Timeline) -> None:
+        super().__init__(problem, cset, choice, ledger)
+        self.horizon_h = problem.horizon.hours
+        self.line = line
+
+    def __call__(self, j: int) -> Unplaced:
+        job = self.jobs[j]
+        mine = self.candidates.get(j, [])
+        if not mine:
+            return super().__call__(j)
+        if job.arrival_h > self.horizon_h:
+            return Unplaced(job, f"arrives at {job.arrival_h:g} h, after the {self.horizon_h:g} h horizon",
+                                 "horizon")
+        best = None
+        for c in mine:
+            found = self.line.earliest(c, job.arrival_h, math.inf)
+            if found is not None and (best is None or found[0] + c.duration_h < best[1] + best[0].duration_h):
+                best = (c, found[0])
+        if best is None:
+            return self.capacity(job, mine)
+        c, start = best
+        end = start + c.duration_h
+        on = f"{c.chips} {c.chip_type}"
+        if start > self.horizon_h:
+            return Unplaced(job, f"cannot start within the {self.horizon_h:g} h horizon: the scheduled jobs "
+                                 f"leave room for it at {start:.1f} h at the earliest (on {on})", "horizon")
+        if job.deadline_h is not None and end > job.deadline_h:
+            return Unplaced(job, f"deadline unreachable around the scheduled jobs: earliest finish {end:.1f} h "
+                                 f"on {on} (deadline {job.deadline_h:g} h)", "deadline")
+        return Unplaced(job, f"not scheduled: would fit from {start:.1f} h on {on}; the solver kept it out "
+                             "within its time limit", "capacity")

@@ -1,0 +1,90 @@
+# The scoring core's interface, declared once: the column layout of the job and
+# chip tables, the reason codes, and the Layout struct whose fields are the
+# outputs.  `cpdef enum` members reach Python as ints of trnsched.perf._core
+# (anonymous enums, since Cython indexes arrays only with those; the reasons as
+# the IntEnum Reason), and the output names are Layout's field names
+# (_core.LAYOUT_DTYPE), so trnsched/perf/columns.py reads them all from here.
+
+# The job table: one row per job.
+cpdef enum:
+    J_KIND = 0          # 0 = train, 1 = infer
+    J_PARAMS            # total parameters
+    J_ACTIVE            # parameters active per token (= J_PARAMS for dense models)
+    J_DENSE             # parameters outside the routed experts
+    J_LAYERS
+    J_HIDDEN
+    J_ATTN_DIM          # heads x head_dim
+    J_KV_DIM            # K+V elements cached per token and layer
+    J_KV_HEADS          # how many ways the KV cache can be split by tensor parallelism
+    J_HEADS
+    J_EXPERTS           # 1 for dense models
+    J_TOP_K
+    J_FP8               # 1 = fp8, 0 = bf16
+    J_SEQ_LEN           # train: tokens per sequence
+    J_BATCH_SEQS        # train: sequences per optimizer step
+    J_TOKENS            # train: total tokens
+    J_BATCH             # infer: concurrent sequences per replica, 0 = the model picks
+    J_PROMPT            # infer: prompt tokens
+    J_OUTPUT            # infer: output tokens
+    J_RATE              # infer: requests/s to sustain, 0 = none
+    J_SLO_TTFT          # infer: seconds, +inf = none
+    J_SLO_TPOT          # infer: seconds, +inf = none
+    J_DURATION_H        # infer: hours the service runs
+    J_DEADLINE_H        # hours from now, +inf = none
+    J_ARRIVAL_H
+    J_HINT_TP           # layout hints, 0 = the model picks
+    J_HINT_PP
+    J_HINT_DP
+    J_HINT_EP
+    JOB_COLUMNS
+
+# The chip table: one row per chip type, calibration constants filled in.
+cpdef enum:
+    C_PEAK_BF16 = 0     # FLOP/s, dense
+    C_PEAK_FP8          # FLOP/s, dense
+    C_HBM               # bytes
+    C_HBM_BW            # bytes/s
+    C_BUSY_KW           # kW at the wall above idle at full activity: (TDP - idle) x PUE
+    C_IDLE_KW           # kW at the wall when idle: idle x PUE
+    C_DOMAIN            # chips per scale-up domain
+    C_SU_BW             # scale-up bytes/s per chip, one direction
+    C_SU_LAT            # scale-up seconds per message
+    C_SO_BW             # scale-out bytes/s per chip
+    C_SO_LAT            # scale-out seconds per message
+    C_PRICE_HR          # USD per chip-hour
+    C_EFF_BF16          # sustained fraction of bf16 peak on wide GEMMs
+    C_EFF_FP8           # sustained fraction of fp8 peak on wide GEMMs
+    C_EFF_PREFILL       # multiplier on the above for inference prefill
+    C_EFF_HBM           # sustained fraction of HBM bandwidth
+    C_EFF_NET           # sustained fraction of link bandwidth in collectives
+    C_GEMM_W0           # per-chip GEMM width at which efficiency halves
+    C_LAYER_OVERHEAD    # seconds of fixed cost per layer per forward pass (inference)
+    C_REQUEST_OVERHEAD  # seconds of fixed cost per request before the first token
+    C_MEM_RESERVE       # fraction of HBM kept for runtime, workspace, fragmentation
+    CHIP_COLUMNS
+
+# Why a candidate cannot run, in order of progress: a higher code got further
+# through the checks.
+cpdef enum Reason:
+    OK = 0
+    NO_LAYOUT           # no parallel layout exists for this chip count (hints, heads, chips)
+    MEMORY              # weights, optimizer state, activations or KV cache do not fit
+    BATCH               # training global batch too small to split over this many chips
+    SLO_TTFT
+    SLO_TPOT
+    RATE                # cannot sustain the request rate on this many chips
+    DEADLINE
+
+cpdef enum:
+    N_TP_OPTIONS = 8    # tensor-parallel degrees tried: 1, 2, 4, ..., 128
+    MAX_BATCH = 512     # largest concurrent batch per replica an engine runs
+
+# One evaluated layout.  Every field but `score` is an output of `score()`,
+# under the field's name (plus `feasible`, which is reason == OK).
+ctypedef struct Layout:
+    double tp, pp, dp, ep, recompute
+    double step_time_s, tokens_per_s, mfu, ttft_s, tpot_s
+    double batch, max_batch, replicas, replicas_needed
+    double duration_h, power_kw, energy_kwh, cost_usd, mem_per_chip
+    double score        # how the layout ranks among those of its reason (higher is better)
+    int reason

@@ -1,0 +1,12 @@
+"""Fixed modelling constants of the performance model (not fitted; docs/MODEL.md
+gives their sources).  The compiled core reads them from here at import, and the
+reference model imports them, so each value is written once."""
+
+ACT_BYTES_FULL = 34.0      # activation bytes per token, layer and hidden unit (Korthikanti et al. 2022, flash attention)
+ACT_BYTES_RECOMPUTE = 2.0  # full recompute keeps only each layer's bf16 input
+RECOMPUTE_FLOPS = 4.0 / 3.0
+STATE_BYTES = 4.0          # bf16 weights + bf16 gradients per parameter
+OPTIMIZER_BYTES = 12.0     # fp32 master weights + Adam m and v, sharded over data parallel (ZeRO-1)
+DP_OVERLAP = 0.5           # share of compute time that hides the gradient reduction
+VIRTUAL_MAX = 8.0          # interleaved pipeline: at most 8 model chunks per device,
+CHUNK_LAYERS_MIN = 2.0     # each of at least 2 layers (Narayanan et al. 2021)

@@ -1,0 +1,287 @@
+"""Rack use, recorded once.
+
+- `Room`: free chips per (rack, chip type) and power headroom per rack, and how a
+  candidate's chips are taken from it (`allocate` answers `Fit` or `Shortfall`).
+- `RackLedger`: the room of a fleet as jobs are committed and released, and which
+  job holds what.  Every policy, the packing after CP-SAT, the replay and the
+  explanations keep rack use in one.
+- `Timeline`: the ledger over time, for scheduling: the jobs' spans per rack;
+  the room of a window is the free room less the peak the spans use inside it.
+
+Power: a rack cap is IT power at the rack (PUE excluded).  A rack's baseline is
+its busy chips at TDP and its free chips idle; a placed chip adds what its
+candidate draws above idle (`watts_per_chip`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterable
+
+from trnsched.candidates import Candidate
+from trnsched.inputs.fleet import Fleet
+
+EPS = 1e-9      # hours: two instants closer than this are one
+
+
+def watts_per_chip(c: Candidate, fleet: Fleet) -> int:
+    """IT watts one chip of this candidate adds over its idle draw (rack caps are
+    IT power: PUE excluded; the idle draw is already in the rack's baseline)."""
+    chip = fleet.chip_types[c.chip_type]
+    per_chip_kw = c.values["power_kw"] / c.chips / fleet.pue
+    return max(0, round(per_chip_kw * 1000.0 - chip.idle_w))
+
+
+def headroom_watts(fleet: Fleet) -> list[int | None]:
+    """Per rack, the IT watts its cap leaves above its baseline (None: no cap)."""
+    return [None if r.power_cap_kw is None else int(r.power_cap_kw * 1000.0 - fleet.baseline_kw(r) * 1000.0)
+            for r in fleet.racks]
+
+
+@dataclass(frozen=True)
+class Fit:
+    racks: dict[int, int]          # rack index -> chips
+
+
+class Shortfall:
+    """Why a candidate does not fit: how many chips it is short in the best place it
+    could go (its roomiest rack, or its roomiest racks of one pod), judged by chip
+    count alone, so `short <= 0` means the chips are there and the power cap is
+    what blocks; and which jobs hold chips of its type on its racks."""
+
+    def __init__(self, room: "Room", c: Candidate, ledger: "RackLedger | None" = None) -> None:
+        self._room, self._candidate, self._ledger = room, c, ledger
+
+    @cached_property
+    def short(self) -> int:
+        c, free = self._candidate, self._room.free
+        if not c.multi:
+            have = max(free[r].get(c.chip_type, 0) for r in c.racks)
+        else:
+            have = max(sum(sorted((free[r].get(c.chip_type, 0) for r in racks), reverse=True)[:c.max_racks])
+                       for racks in c.by_pod)
+        return c.chips - have
+
+    @property
+    def reason(self) -> str:
+        return "chips" if self.short > 0 else "power"
+
+    @cached_property
+    def holders(self) -> list[int]:
+        """Jobs (in the order they were committed) holding chips of the candidate's
+        type on racks it could use."""
+        return [] if self._ledger is None else self._ledger.holders(self._candidate)
+
+
+class Room:
+    """Free chips per (rack, chip type) and power headroom (IT watts, None where
+    uncapped) per rack.  A Room is a value: windows of a Timeline are Rooms; only
+    a RackLedger changes its own."""
+
+    __slots__ = ("fleet", "free", "watts")
+
+    def __init__(self, fleet: Fleet, free: list[dict[str, int]], watts: list[int | None]) -> None:
+        self.fleet, self.free, self.watts = fleet, free, watts
+
+    @classmethod
+    def of(cls, fleet: Fleet) -> "Room":
+        return cls(fleet, [{t: r.free(t) for t in r.chips} for r in fleet.racks], headroom_watts(fleet))
+
+    def copy(self) -> "Room":
+        return Room(self.fleet, [dict(f) for f in self.free], list(self.watts))
+
+    def fits(self, r: int, c: Candidate, chips: int, watts: int) -> bool:
+        """Whether rack r has `chips` chips of the candidate's type and the watts for them."""
+        if self.free[r].get(c.chip_type, 0) < chips:
+            return False
+        return self.watts[r] is None or self.watts[r] >= watts * chips
+
+    def fill(self, racks: Iterable[int], chip_type: str, need: int, most: int, watts: int,
+             whole: bool = False) -> tuple[dict[int, int], int]:
+        """Take `need` chips from at most `most` of these racks, roomiest first, as
+        many from each as its chips and power headroom allow (`whole`: all from one
+        rack).  Returns what was taken and the chips still missing."""
+        taken: dict[int, int] = {}
+        for r in sorted(racks, key=lambda r: -self.free[r].get(chip_type, 0)):
+            if need == 0 or len(taken) == most:
+                break
+            room = self.free[r].get(chip_type, 0)
+            if self.watts[r] is not None and watts > 0:
+                room = min(room, self.watts[r] // watts)
+            if whole and room < need:
+                continue
+            take = min(room, need)
+            if take > 0:
+                taken[r] = take
+                need -= take
+        return taken, need
+
+    def allocate(self, c: Candidate, ledger: "RackLedger | None" = None) -> Fit | Shortfall:
+        """Where the candidate goes now: a single-rack candidate on the first of its
+        racks (fleet order) with room; a multi-rack one on the roomiest racks of the
+        first of its pods that holds it."""
+        watts = watts_per_chip(c, self.fleet)
+        if not c.multi:
+            for r in c.racks:
+                if self.fits(r, c, c.chips, watts):
+                    return Fit({r: c.chips})
+            return Shortfall(self, c, ledger)
+        for racks in c.by_pod:
+            taken, missing = self.fill(racks, c.chip_type, c.chips, c.max_racks, watts)
+            if missing == 0:
+                return Fit(taken)
+        return Shortfall(self, c, ledger)
+
+
+class RackLedger:
+    """The room of a fleet as jobs are committed and released, and which job holds
+    what (by job index; a job holds one allocation at a time)."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.room = Room.of(fleet)
+        self.held: dict[int, tuple[Candidate, dict[int, int]]] = {}
+        self.drawn = [0] * len(fleet.racks)           # IT watts placed jobs add, per rack
+
+    def copy(self) -> "RackLedger":
+        other = RackLedger.__new__(RackLedger)
+        other.fleet, other.room, other.held, other.drawn = self.fleet, self.room.copy(), dict(self.held), list(self.drawn)
+        return other
+
+    def allocate(self, c: Candidate) -> Fit | Shortfall:
+        return self.room.allocate(c, self)
+
+    def commit(self, c: Candidate, racks: dict[int, int]) -> None:
+        self._take(c, racks, 1)
+        self.held[c.job] = (c, racks)
+
+    def release(self, job: int) -> None:
+        c, racks = self.held.pop(job)
+        self._take(c, racks, -1)
+
+    def _take(self, c: Candidate, racks: dict[int, int], sign: int) -> None:
+        watts = watts_per_chip(c, self.fleet)
+        free, headroom = self.room.free, self.room.watts
+        for r, n in racks.items():
+            free[r][c.chip_type] -= sign * n
+            if headroom[r] is not None:
+                headroom[r] -= sign * watts * n
+            self.drawn[r] += sign * watts * n
+
+    def holders(self, c: Candidate) -> list[int]:
+        """Jobs holding chips of the candidate's type on racks it could use."""
+        mine = set(c.racks)
+        return [j for j, (h, racks) in self.held.items()
+                if h.chip_type == c.chip_type and not mine.isdisjoint(racks)]
+
+    def placed(self, r: int, chip_type: str) -> int:
+        """Chips of this type committed on rack r."""
+        return self.fleet.racks[r].free(chip_type) - self.room.free[r].get(chip_type, 0)
+
+    def as_fleet(self) -> Fleet:
+        """The fleet as this ledger leaves it: committed chips busy, each rack's
+        power headroom exact (Fleet.with_busy)."""
+        if not self.held:
+            return self.fleet
+        busy: dict[int, dict[str, int]] = {}
+        watts: dict[int, float] = {}
+        for c, racks in self.held.values():
+            per_chip = watts_per_chip(c, self.fleet)
+            for r, n in racks.items():
+                chips = busy.setdefault(r, {})
+                chips[c.chip_type] = chips.get(c.chip_type, 0) + n
+                watts[r] = watts.get(r, 0.0) + per_chip * n
+        return self.fleet.with_busy(busy, watts)
+
+
+class Timeline:
+    """Rack use over time: per rack, the (start, end, chip type, chips, watts) spans
+    of the jobs placed on it, over the room the fleet leaves free.  The room of a
+    window is that free room less the peak the spans use anywhere inside it, so
+    whatever fits a window's room fits at every instant of it."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.base = Room.of(fleet)          # never changed: spans carry the use
+        self.spans: list[list[tuple[float, float, str, int, int]]] = [[] for _ in fleet.racks]
+
+    @classmethod
+    def of(cls, fleet: Fleet, placed: Iterable[tuple[Candidate, dict[int, int], float]]) -> "Timeline":
+        line = cls(fleet)
+        for c, racks, start in placed:
+            line.commit(c, racks, start)
+        return line
+
+    def copy(self) -> "Timeline":
+        other = Timeline.__new__(Timeline)
+        other.fleet, other.base, other.spans = self.fleet, self.base, [list(s) for s in self.spans]
+        return other
+
+    def room(self, t0: float, t1: float, racks: Iterable[int] | None = None) -> Room:
+        """The room on `racks` (default: all) over [t0, t1)."""
+        room = Room(self.fleet, list(self.base.free), list(self.base.watts))
+        for r in range(len(self.spans)) if racks is None else racks:
+            if not self.spans[r]:
+                continue
+            peak_chips, peak_watts = self._peak(r, t0, t1)
+            room.free[r] = {t: n - peak_chips.get(t, 0) for t, n in room.free[r].items()}
+            if room.watts[r] is not None:
+                room.watts[r] -= peak_watts
+        return room
+
+    def _peak(self, r: int, t0: float, t1: float) -> tuple[dict[str, int], int]:
+        """The most chips of each type, and watts, rack r's spans use at any one
+        instant of [t0, t1); use only rises where a span starts, so those starts
+        (and t0) are the instants to look at."""
+        live = [s for s in self.spans[r] if s[0] < t1 - EPS and s[1] > t0 + EPS]
+        peak_chips: dict[str, int] = {}
+        peak_watts = 0
+        for p in [t0] + [s[0] for s in live if s[0] > t0]:
+            chips: dict[str, int] = {}
+            watts = 0
+            for s in live:
+                if s[0] <= p + EPS and s[1] > p + EPS:
+                    chips[s[2]] = chips.get(s[2], 0) + s[3]
+                    watts += s[4]
+            for t, n in chips.items():
+                peak_chips[t] = max(peak_chips.get(t, 0), n)
+            peak_watts = max(peak_watts, watts)
+        return peak_chips, peak_watts
+
+    def _starts(self, ready: float, last: float, racks: Iterable[int]) -> list[float]:
+        """Room on these racks only grows when one of their spans ends, so the
+        starts worth trying in [ready, last] are `ready` and those ends."""
+        return [ready] + sorted({s[1] for r in racks for s in self.spans[r] if ready < s[1] <= last + EPS})
+
+    def earliest(self, c: Candidate, ready: float, last: float) -> tuple[float, dict[int, int]] | None:
+        """The earliest start in [ready, last] at which the candidate fits for its
+        whole duration, and its racks."""
+        if last < ready - EPS:
+            return None
+        for t in self._starts(ready, last, c.racks):
+            fit = self.room(t, t + c.duration_h, c.racks).allocate(c)
+            if isinstance(fit, Fit):
+                return t, fit.racks
+        return None
+
+    def earliest_on(self, c: Candidate, racks: dict[int, int], ready: float, last: float) -> float | None:
+        """The earliest start in [ready, last] at which these racks hold the candidate."""
+        if last < ready - EPS:
+            return None
+        watts = watts_per_chip(c, self.fleet)
+        for t in self._starts(ready, last, racks):
+            room = self.room(t, t + c.duration_h, racks)
+            if all(room.fits(r, c, n, watts) for r, n in racks.items()):
+                return t
+        return None
+
+    def commit(self, c: Candidate, racks: dict[int, int], start: float) -> None:
+        end = start + c.duration_h
+        watts = watts_per_chip(c, self.fleet)
+        for r, n in racks.items():
+            self.spans[r].append((start, end, c.chip_type, n, watts * n))
+
+    def peak(self) -> list[dict[str, int]]:
+        """Per rack, the most chips of each type placed at any one instant."""
+        return [self._peak(r, -math.inf, math.inf)[0] if spans else {} for r, spans in enumerate(self.spans)]

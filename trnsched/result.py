@@ -1,0 +1,130 @@
+"""The answer of `solve`: placements with rack allocations and metrics, unplaced
+jobs with what they would take, totals, per-rack use and power, and the
+solver's status, bound and gap; `to_dict` is the placement JSON of DESIGN.md."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trnsched.candidates import CandidateSet
+from trnsched.explain import Unplaced, explainer
+from trnsched.inputs.fleet import Fleet
+from trnsched.inputs.io import json_number
+from trnsched.inputs.jobs import Job
+from trnsched.problem import Choice, Problem
+from trnsched.racks import RackLedger, Timeline
+
+
+@dataclass
+class Placement:
+    job: Job
+    chip_type: str
+    chips: int
+    allocations: list[tuple[str, int]]
+    start_h: float
+    end_h: float
+    metrics: dict[str, float]
+    layout: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"job": self.job.id, "chip_type": self.chip_type, "chips": self.chips,
+                "allocations": [{"rack": r, "chips": n} for r, n in self.allocations],
+                "start_h": json_number(self.start_h), "end_h": json_number(self.end_h),
+                "layout": {k: json_number(v) for k, v in self.layout.items()},
+                "metrics": {k: json_number(v) for k, v in self.metrics.items()}}
+
+
+@dataclass
+class Result:
+    policy: str
+    objective: str
+    status: str
+    objective_value: float | None
+    best_bound: float | None
+    gap: float | None
+    solve_time_s: float
+    placements: list[Placement]
+    unplaced: list[Unplaced]
+    racks: list[dict]
+    totals: dict
+    notes: list[str] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"status": self.status, "policy": self.policy, "objective": self.objective,
+                "objective_value": json_number(self.objective_value), "best_bound": json_number(self.best_bound),
+                "gap": json_number(self.gap), "solve_time_s": round(self.solve_time_s, 3),
+                "placements": [p.to_dict() for p in self.placements],
+                "unplaced": [u.to_dict() for u in self.unplaced],
+                "totals": {k: json_number(v) for k, v in self.totals.items()},
+                "racks": self.racks, "notes": self.notes, "stats": self.stats}
+
+
+def placement_metrics(job: Job, v: dict) -> dict[str, float]:
+    common = {"power_kw": v["power_kw"], "energy_kwh": v["energy_kwh"], "cost_usd": v["cost_usd"],
+              "duration_h": v["duration_h"], "mem_per_chip_gb": v["mem_per_chip"] / 1e9}
+    if job.is_train:
+        return {"step_time_s": v["step_time_s"], "tokens_per_s": v["tokens_per_s"], "mfu": v["mfu"], **common}
+    return {"ttft_ms": v["ttft_s"] * 1e3, "tpot_ms": v["tpot_s"] * 1e3, "batch": v["batch"],
+            "output_tokens_per_s": v["tokens_per_s"], "replicas": v["replicas"],
+            "replicas_needed": v["replicas_needed"], **common}
+
+
+def placement_layout(job: Job, v: dict) -> dict[str, float]:
+    keys = ("tp", "pp", "dp", "ep", "recompute") if job.is_train else ("tp", "pp", "replicas", "batch")
+    return {k: v[k] for k in keys}
+
+
+def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> Result:
+    """The Result of a choice: placements, every other job explained, totals, racks."""
+    jobs, fleet, horizon = problem.jobs, problem.ledger.fleet, problem.horizon
+    placements = []
+    for j, alloc in sorted(choice.placed.items()):
+        c, job = alloc.candidate, jobs[j]
+        start = job.arrival_h if alloc.start_h is None else alloc.start_h
+        placements.append(Placement(job, c.chip_type, c.chips,
+                                    [(fleet.racks[r].id, n) for r, n in sorted(alloc.racks.items())],
+                                    start, start + c.duration_h, placement_metrics(job, c.values),
+                                    placement_layout(job, c.values)))
+    ledger = RackLedger(fleet)
+    for alloc in choice.placed.values():
+        ledger.commit(alloc.candidate, alloc.racks)
+    line = None if horizon is None else Timeline.of(fleet, ((a.candidate, a.racks, a.start_h)
+                                                            for a in choice.placed.values()))
+    explain = explainer(problem, cset, choice, ledger, line)
+    unplaced = [explain(j) for j in range(len(jobs)) if j not in choice.placed]
+    racks = rack_usage(fleet, ledger, None if line is None else line.peak())
+    totals = {"jobs_placed": len(placements), "jobs_unplaced": len(unplaced),
+              "priority_placed": sum(p.job.priority for p in placements),
+              "priority_total": sum(j.priority for j in jobs),
+              "chips_used": sum(p.chips for p in placements),
+              "energy_kwh": sum(p.metrics["energy_kwh"] for p in placements),
+              "cost_usd": sum(p.metrics["cost_usd"] for p in placements),
+              "power_kw": sum(p.metrics["power_kw"] for p in placements)}
+    if horizon is not None:
+        waits = [p.start_h - p.job.arrival_h for p in placements]
+        totals.update({"horizon_h": horizon.hours, "makespan_h": max((p.end_h for p in placements), default=0.0),
+                       "mean_wait_h": sum(waits) / len(waits) if waits else 0.0,
+                       "weighted_completion_h": sum(p.job.priority * (p.end_h - p.job.arrival_h)
+                                                    for p in placements),
+                       "completion_weight": horizon.lam})
+    stats = {"candidates_scored": cset.scored, "candidates_kept": len(cset.candidates),
+             "candidates_rejected": len(cset.rejected)}
+    return Result(policy, problem.costs.objective, choice.status, choice.objective_value, choice.best_bound,
+                  choice.gap, choice.solve_time_s, placements, unplaced, racks, totals, choice.notes, stats)
+
+
+def rack_usage(fleet: Fleet, ledger: RackLedger, peak: list[dict[str, int]] | None = None) -> list[dict]:
+    """Per (rack, chip type): capacity, busy before, placed now; per rack: IT power.
+    With `peak` (horizon mode: per rack, the most chips placed at any one instant)
+    `placed` is that peak and power is not summed over jobs that never overlap."""
+    rows = []
+    for i, r in enumerate(fleet.racks):
+        power = fleet.baseline_kw(r) + ledger.drawn[i] / 1000.0
+        for t, count in r.chips.items():
+            placed = ledger.placed(i, t) if peak is None else peak[i].get(t, 0)
+            rows.append({"rack": r.id, "pod": r.pod, "chip_type": t, "capacity": count,
+                         "busy_before": r.used.get(t, 0), "placed": placed,
+                         "used": r.used.get(t, 0) + placed,
+                         "power_kw": round(power, 3) if peak is None else None,
+                         "power_cap_kw": r.power_cap_kw})
+    return rows

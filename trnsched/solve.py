@@ -1,0 +1,59 @@
+"""`solve`: jobs + fleet -> Result.  The pipeline of DESIGN.md, and nothing else:
+
+    validate (inputs/)  ->  candidates, scored by the core (candidates.py, perf/)
+      ->  prune and cost (candidates.py, objective.py)  ->  choose (policies/, cpsat/)
+      ->  placements and explanations (result.py, explain.py)
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+from trnsched.candidates import generate, prune_for
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.fleet import Fleet, default_fleet, parse_fleet
+from trnsched.inputs.jobs import Job, parse_jobs
+from trnsched.objective import OBJECTIVES, Costs, Horizon, candidate_costs, completion_weight
+from trnsched.policies import POLICIES, offered
+from trnsched.problem import Problem, SolverConfig
+from trnsched.result import Result, build
+
+
+def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: str = "energy",
+          policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0,
+          trace: list | None = None, horizon_h: float | None = None, time_weight: float = 1.0) -> Result:
+    """Place jobs on a fleet (the built-in default fleet when None).  `jobs` may be
+    Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json.
+    `trace` (CP-SAT only) receives (seconds since this call, phase, objective, bound)
+    per solution found.  With `horizon_h`, jobs are also scheduled in time: each
+    starts at or after its arrival and within the horizon, and the objective adds
+    `time_weight` times the priority-weighted completion time (objective.Horizon)."""
+    began = time.perf_counter()
+    if horizon_h is not None and not (isinstance(horizon_h, (int, float)) and math.isfinite(horizon_h)
+                                      and horizon_h > 0):
+        raise InputError(f"must be a positive number of hours, got {horizon_h!r}", field="horizon")
+    if not (isinstance(time_weight, (int, float)) and math.isfinite(time_weight) and time_weight >= 0):
+        raise InputError(f"must be a non-negative number, got {time_weight!r}", field="time_weight")
+    if objective not in OBJECTIVES:
+        raise InputError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="objective")
+    if policy not in offered("solve"):
+        raise InputError(f"must be one of {', '.join(offered('solve'))}, got {policy!r}", field="policy")
+    if fleet is None:
+        fleet = default_fleet()
+    elif not isinstance(fleet, Fleet):
+        fleet = parse_fleet(fleet)
+    if not (isinstance(jobs, (list, tuple)) and all(isinstance(j, Job) for j in jobs)):
+        jobs = parse_jobs(jobs, chip_names=fleet.chip_types)
+    jobs = list(jobs)
+
+    cset = generate(jobs, fleet)
+    cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
+    costs = Costs(cset.candidates, objective)
+    horizon = None
+    if horizon_h is not None:
+        horizon = Horizon(horizon_h, completion_weight(jobs, cset.candidates, costs, horizon_h, time_weight))
+    problem = Problem.whole(jobs, fleet, cset.candidates, costs, SolverConfig(time_limit, workers, seed, trace, began),
+                            horizon)
+    choice = POLICIES[policy].decide(problem)
+    return build(problem, cset, choice, policy)
