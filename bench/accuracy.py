@@ -12,13 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-from paths import CALIBRATION_CSV
+from paths import csv_option
 from trnsched.perf.validation import accuracy, load_rows, row_job
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--csv", default=str(CALIBRATION_CSV), help="default: ../shared/validation/calibration.csv")
+    csv_option(ap)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--emit", metavar="DIR")
     args = ap.parse_args(argv)

@@ -1,7 +1,8 @@
 """Fit the per-family efficiency constants to shared/validation/calibration.csv.
 
     python bench/calibrate.py            # show the fit
-    python bench/calibrate.py --write    # store it in trnsched/data/calibration.json
+    python bench/calibrate.py --write    # store it in the checkout's trnsched/data/calibration.json
+                                         # (reinstall after a non-editable install)
     python bench/calibrate.py --cross-validate   # leave-one-out: each row predicted by a
                                                  # fit that never saw it
 
@@ -16,9 +17,8 @@ import copy
 import json
 import math
 import sys
-from importlib import resources
 
-from paths import CALIBRATION_CSV
+from paths import CALIBRATION_JSON, csv_option
 from trnsched.perf.validation import accuracy, load_rows, predict
 
 # (family, constant, low, high, prior): the prior is the estimate before any fit
@@ -97,12 +97,12 @@ def cross_validate(rows, table) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--csv", default=str(CALIBRATION_CSV), help="default: ../shared/validation/calibration.csv")
+    csv_option(ap)
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--cross-validate", action="store_true")
     args = ap.parse_args(argv)
     rows = load_rows(args.csv)
-    path = resources.files("trnsched").joinpath("data").joinpath("calibration.json")
+    path = CALIBRATION_JSON
     table = json.loads(path.read_text())
     if args.cross_validate:
         return cross_validate(rows, table)

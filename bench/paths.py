@@ -7,3 +7,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 CALIBRATION_CSV = SHARED / "validation" / "calibration.csv"
 OPENB_TRACE = SHARED / "traces" / "alibaba-openb-2023" / "openb_pod_list_default.csv"
+CALIBRATION_JSON = ROOT / "trnsched" / "data" / "calibration.json"   # the fitted constants, in the checkout
+
+
+def csv_option(parser) -> None:
+    """--csv: the calibration rows (argparse)."""
+    parser.add_argument("--csv", default=str(CALIBRATION_CSV), help="default: ../shared/validation/calibration.csv")

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from checker import check
 from conftest import ROOT
 from trnsched.candidates import generate, prune_for
-from trnsched.cpsat.model import rack_groups
-from trnsched.cpsat.search import improve
+from trnsched.policies.cpsat.model import rack_groups
+from trnsched.policies.cpsat.search import improve
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.jobs import parse_jobs
 from trnsched.objective import Costs, candidate_costs
@@ -347,10 +347,10 @@ def test_big_model_path_keeps_invariants_and_beats_the_baselines(monkeypatch, cu
     # The big-instance path (no-presolve pass, no whole-model phase 2, search from
     # one or two starting points, and with cut_down the cut-down model) on a case
     # small enough for a test: the thresholds are lowered instead.
-    import trnsched.cpsat.instant as instant
-    monkeypatch.setattr(instant, "BIG_MODEL", 10)
+    from trnsched.policies.cpsat.instant import Instant
+    monkeypatch.setattr(Instant, "big", 10)
     if cut_down:
-        monkeypatch.setattr(instant, "LARGE_MODEL", 40)
+        monkeypatch.setattr(Instant, "large", 40)
     from trnsched.inputs.generate import generate_workload
     jobs_data, fleet_data = generate_workload(30, 8, seed=3)
     problem = _setup(jobs_data, fleet_data)

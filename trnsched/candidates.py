@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, TypeVar
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from trnsched.perf.tables import chip_table, job_table
 METRICS = ("step_time_s", "tokens_per_s", "mfu", "ttft_s", "tpot_s", "batch", "max_batch", "replicas",
            "replicas_needed", "duration_h", "power_kw", "energy_kwh", "cost_usd", "mem_per_chip",
            "tp", "pp", "dp", "ep", "recompute")
+T = TypeVar("T", "Candidate", "Rejection")
 DEFAULT_MAX_CHIPS = {"train": 4096, "infer": 512}
 DOMAIN_MULTIPLES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
@@ -198,9 +199,9 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     return kept
 
 
-def by_job(cands: Iterable[Candidate]) -> dict[int, list[Candidate]]:
-    """The candidates of each job, in the order given."""
-    out: dict[int, list[Candidate]] = {}
-    for c in cands:
+def by_job(items: Iterable[T]) -> dict[int, list[T]]:
+    """Candidates (or rejections) grouped by job, in the order given."""
+    out: dict[int, list[T]] = {}
+    for c in items:
         out.setdefault(c.job, []).append(c)
     return out

@@ -46,9 +46,7 @@ class Explainer:
         self.jobs, self.fleet, self.cset, self.ledger = problem.jobs, ledger.fleet, cset, ledger
         self.totals = self.fleet.totals()
         self.candidates = by_job(cset.candidates)
-        self.rejected: dict[int, list] = {}
-        for r in cset.rejected:
-            self.rejected.setdefault(r.job, []).append(r)
+        self.rejected = by_job(cset.rejected)
 
     def __call__(self, j: int) -> Unplaced:
         job = self.jobs[j]

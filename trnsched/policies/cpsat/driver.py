@@ -24,13 +24,18 @@ from typing import Protocol
 from ortools.sat.python import cp_model
 
 from trnsched.candidates import Candidate, by_job
-from trnsched.cpsat.model import RackGroup, Vars, candidate_groups, hint_from, rack_groups, variables
+from trnsched.policies.cpsat.model import (RackGroup, Vars, candidate_groups, hint_from, rack_groups,
+                                           variables)
 from trnsched.objective import Costs
 from trnsched.policies.first_fit import FirstFit
 from trnsched.policies.greedy import Greedy
 from trnsched.problem import Choice, Problem, SolverConfig
 from trnsched.racks import RackLedger
 
+# Above LARGE_MODEL (candidate, rack group) pairs the instant model is cut down:
+# presolve alone on the full model outlasts a time limit of seconds (1,000 jobs
+# on 16k chips make ~230,000 pairs).  Formulations set their own threshold.
+LARGE_MODEL = 40_000
 KEEP_PER_JOB = 4         # a cut-down model keeps this many candidates per job beside the baseline's
 KEEP_GROUPS = 4          # ... each on this many rack groups (its roomiest) beside the baseline's
 ANSWERS = (cp_model.OPTIMAL, cp_model.FEASIBLE)

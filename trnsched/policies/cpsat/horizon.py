@@ -17,9 +17,8 @@ import math
 from ortools.sat.python import cp_model
 
 from trnsched.candidates import Candidate
-from trnsched.cpsat.driver import Phases, Words
-from trnsched.cpsat.instant import LARGE_MODEL
-from trnsched.cpsat.model import RackGroup, Use, Vars, hint, hint_from, read, resource_use, structure
+from trnsched.policies.cpsat.driver import LARGE_MODEL, Phases, Words
+from trnsched.policies.cpsat.model import RackGroup, Use, Vars, hint, hint_from, read, resource_use, structure
 from trnsched.objective import IntegerScale
 from trnsched.policies.greedy import Greedy
 from trnsched.problem import Allocation, Choice, Problem

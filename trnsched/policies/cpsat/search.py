@@ -17,9 +17,9 @@ from dataclasses import replace
 
 from ortools.sat.python import cp_model
 
-from trnsched.cpsat.driver import new_solver
-from trnsched.cpsat.model import (capacity_sums, candidate_groups, hint, rack_groups, read, resource_use, structure,
-                                  variables)
+from trnsched.policies.cpsat.driver import new_solver
+from trnsched.policies.cpsat.model import (capacity_sums, candidate_groups, hint, rack_groups, read,
+                                           resource_use, structure, variables)
 from trnsched.objective import IntegerScale
 from trnsched.problem import Allocation, Choice, Problem
 from trnsched.racks import RackLedger

@@ -1,8 +1,15 @@
-"""cpsat: the CP-SAT model (trnsched/cpsat): most placed priority, then the least
-objective; over a horizon, the time-indexed model."""
+"""cpsat: the CP-SAT policy.  Most placed priority, then the least objective;
+over a horizon, the time-indexed model.
+
+Its machinery: the model (model.py), the one two-phase driver (driver.py), its
+two formulations -- placing now (instant.py) and over a horizon (horizon.py) --
+and the neighbourhood search for big instances (search.py).
+"""
 from __future__ import annotations
 
-from trnsched import cpsat
+from trnsched.policies.cpsat.driver import on_snapshot, solve
+from trnsched.policies.cpsat.horizon import Schedule
+from trnsched.policies.cpsat.instant import Instant
 from trnsched.policies.greedy import Greedy
 from trnsched.problem import Choice, Problem
 from trnsched.racks import Fit
@@ -14,7 +21,7 @@ class CpSat:
 
     def decide(self, problem: Problem) -> Choice:
         if problem.horizon is not None:
-            return cpsat.schedule(problem)
+            return self.run(problem, Schedule)
         # Only jobs with a candidate that fits now can be placed.  When greedy
         # places every one of them on its cheapest candidate, nothing can do
         # better, and the solver is not called (most replay decisions).
@@ -29,4 +36,14 @@ class CpSat:
             trial.best_bound, trial.gap = trial.objective_value, 0.0
             trial.notes = ["every job that fits is placed on its cheapest candidate: greedy's answer is optimal"]
             return trial
-        return cpsat.place(sub)
+        return self.run(sub, Instant)
+
+    @staticmethod
+    def run(problem: Problem, formulation) -> Choice:
+        problem = on_snapshot(problem)
+        choice = solve(problem, formulation(problem))
+        choice.solver_calls += 1
+        return choice
+
+
+__all__ = ["CpSat"]

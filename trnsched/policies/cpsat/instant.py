@@ -14,27 +14,26 @@ from __future__ import annotations
 from ortools.sat.python import cp_model
 
 from trnsched.candidates import Candidate
-from trnsched.cpsat.driver import KEEP_GROUPS, Phases, Words
-from trnsched.cpsat.model import (RackGroup, Vars, capacity_sums, hint, hint_from, read, resource_use,
-                                  structure)
-from trnsched.cpsat.search import improve
+from trnsched.policies.cpsat.driver import KEEP_GROUPS, LARGE_MODEL, Phases, Words
+from trnsched.policies.cpsat.model import (RackGroup, Vars, capacity_sums, hint, hint_from, read,
+                                           resource_use, structure)
+from trnsched.policies.cpsat.search import improve
 from trnsched.objective import IntegerScale
 from trnsched.policies.greedy import Greedy
 from trnsched.problem import Allocation, Choice, Problem
 from trnsched.racks import RackLedger, watts_per_chip
 
-# Above LARGE_MODEL (candidate, rack group) pairs the model is cut down: presolve
-# alone on the full model outlasts a time limit of seconds (1,000 jobs on 16k
-# chips make ~230,000 pairs).  Above BIG_MODEL, CP-SAT first runs without
+# Above BIG_MODEL (candidate, rack group) pairs CP-SAT first runs without
 # presolve, and the neighbourhood search replaces phase 2, which found little or
 # nothing on such models in its time (measured at 300 to 5,000 jobs).
-LARGE_MODEL = 40_000
 BIG_MODEL = 20_000
 
 
 class Instant:
     words = Words("solution", "baseline answer", "placements optimise priority only")
     each_rack = False
+    large = LARGE_MODEL
+    big = BIG_MODEL
     work_per_unit = 1.0
     reports_bound = True
     tolerance = 0.0
@@ -44,15 +43,11 @@ class Instant:
         self.pods = [r.pod for r in problem.fleet.racks]
         self.step = 1.0
 
-    @property
-    def large(self) -> int:
-        return LARGE_MODEL
-
     def select(self, cands: list[Candidate]) -> list[Candidate]:
         return cands
 
     def is_big(self, pairs: int, restricted: bool) -> bool:
-        return restricted or pairs > BIG_MODEL
+        return restricted or pairs > self.big
 
     def wall_limit(self, work: float, spent_wall: float) -> float:
         return max(1.0, 4.0 * work)

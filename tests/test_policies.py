@@ -1,0 +1,122 @@
+"""Policies: one registry, one signature -- the same Problem decided now, over a
+horizon, and for a replay's queue -- and the explanations built on the ledger."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from checker import check
+from conftest import ROOT
+from trnsched.candidates import generate, prune_for
+from trnsched.inputs.fleet import parse_fleet
+from trnsched.inputs.jobs import parse_jobs
+from trnsched.objective import Costs, Horizon, candidate_costs
+from trnsched.policies import POLICIES, offered
+from trnsched.problem import Choice, Problem, SolverConfig
+from trnsched.result import build
+from trnsched.solve import solve
+
+TRAIN = {"kind": "train", "model": "llama2-7b", "tokens": 1e8, "seq_len": 2048, "batch_seqs": 64}
+FLEET = {"racks": [{"id": "n0", "chips": {"h100": 8}, "power_cap_kw": 10.2},
+                   {"id": "t0", "chips": {"trn2": 16}, "power_cap_kw": 12.0}]}
+JOBS = [{"id": "a", "chips": 8, "priority": 2, **TRAIN}, {"id": "b", "chips": 8, **TRAIN},
+        {"id": "c", "chips": {"min": 2, "max": 8}, **TRAIN}]
+
+
+def problem_of(jobs_data, fleet_data, horizon=None):
+    fleet = parse_fleet(fleet_data)
+    jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
+    cset = generate(jobs, fleet)
+    cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, "energy"))
+    costs = Costs(cset.candidates, "energy")
+    p = Problem.whole(jobs, fleet, cset.candidates, costs, SolverConfig(time_limit=1.0, workers=1),
+                      None if horizon is None else Horizon(horizon, 0.0))
+    return p, cset
+
+
+def test_registry_offers_each_command_its_policies():
+    assert offered("solve") == ("cpsat", "greedy", "first-fit")
+    assert offered("replay") == ("cpsat", "greedy", "fifo")
+    assert all(POLICIES[name].name == name for name in POLICIES)
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_every_policy_decides_the_same_problem_and_leaves_it_unchanged(name):
+    p, cset = problem_of(JOBS, FLEET)
+    before = ([dict(f) for f in p.ledger.room.free], list(p.ledger.room.watts))
+    choice = POLICIES[name].decide(p)
+    assert isinstance(choice, Choice) and choice.placed
+    assert ([dict(f) for f in p.ledger.room.free], list(p.ledger.room.watts)) == before
+    check({"jobs": JOBS}, FLEET, build(p, cset, choice, name).to_dict())
+    assert choice.objective_value == pytest.approx(p.value(choice))
+
+
+@pytest.mark.parametrize("name", ["cpsat", "greedy", "first-fit"])
+def test_the_same_call_schedules_over_a_horizon(name):
+    p, cset = problem_of(JOBS, FLEET, horizon=48.0)
+    choice = POLICIES[name].decide(p)
+    assert all(a.start_h is not None for a in choice.placed.values())
+    assert len(choice.placed) == 3          # over time everything runs, one after another
+    check({"jobs": JOBS}, FLEET, build(p, cset, choice, name).to_dict())
+
+
+def test_fifo_has_no_horizon_form():
+    p, _ = problem_of(JOBS, FLEET, horizon=48.0)
+    with pytest.raises(ValueError, match="fifo"):
+        POLICIES["fifo"].decide(p)
+
+
+def test_ties_go_to_the_earlier_job_in_the_problems_order():
+    twins = [{"id": "x", "chips": 8, "chip_types": ["h100"], **TRAIN}, {"id": "y", "chips": 8, "chip_types": ["h100"],
+                                                                        **TRAIN}]
+    p, _ = problem_of(twins, FLEET)
+    assert list(POLICIES["greedy"].decide(p).placed) == [0]
+    reordered = p.sub([1, 0], p.candidates)
+    assert list(POLICIES["greedy"].decide(reordered).placed) == [1]
+    assert list(POLICIES["fifo"].decide(reordered).placed) == [1]
+
+
+def test_fifo_stops_at_the_first_job_that_does_not_fit():
+    jobs = [{"id": "head", "chips": 16, "chip_types": ["h100"], **TRAIN}, {"id": "small", "chips": 2, **TRAIN}]
+    fleet = {"racks": [{"id": "n0", "chips": {"h100": 16}, "used": {"h100": 12}}, {"id": "n1", "chips": {"h100": 8}}]}
+    p, _ = problem_of(jobs, {"racks": [{"id": "n0", "chips": {"h100": 16}}, {"id": "n1", "chips": {"h100": 8}}]})
+    busy = p.sub(p.order, p.candidates, ledger=problem_of(jobs, fleet)[0].ledger)
+    assert not POLICIES["fifo"].decide(busy).placed          # the head waits, and so does everyone behind it
+    assert list(POLICIES["greedy"].decide(busy).placed) == [1]
+
+
+def test_cpsat_skips_the_solver_when_greedy_is_optimal():
+    p, _ = problem_of([{"id": "solo", "chips": {"min": 1, "max": 8}, **TRAIN}], FLEET)
+    easy = POLICIES["cpsat"].decide(p)
+    assert easy.solver_calls == 0 and easy.status == "OPTIMAL" and easy.gap == 0.0 and "optimal" in easy.notes[0]
+    p, _ = problem_of(JOBS, FLEET)
+    hard = POLICIES["cpsat"].decide(p)
+    assert hard.solver_calls == 1
+    assert p.priority(hard) >= p.priority(POLICIES["greedy"].decide(p))
+
+
+def test_no_room_names_the_largest_pod_not_the_fleet():
+    fleet = {"racks": [{"id": "a", "pod": "A", "chips": {"h100": 8}}, {"id": "b", "pod": "B", "chips": {"h100": 8}}]}
+    result = solve({"jobs": [{"id": "twelve", "chips": 12, **TRAIN}]}, fleet, time_limit=1.0, workers=1).to_dict()
+    (u,) = result["unplaced"]
+    assert u["kind"] == "no_room"
+    assert "the largest pod has 8 h100 free (16 h100 in the fleet)" in u["reason"]
+
+
+def test_a_job_that_would_fit_is_explained_as_such():
+    p, cset = problem_of(JOBS, FLEET)
+    greedy = POLICIES["greedy"].decide(p)
+    left_out = max(greedy.placed, key=lambda j: p.jobs[j].priority)
+    choice = Choice({j: a for j, a in greedy.placed.items() if j != left_out})
+    why = {u["job"]: u for u in build(p, cset, choice, "greedy").to_dict()["unplaced"]}[p.jobs[left_out].id]
+    assert why["kind"] == "capacity" and "beside the placed jobs" in why["reason"]
+
+
+def test_cli_policy_choices_come_from_the_registry():
+    res = subprocess.run([sys.executable, "-m", "trnsched", "solve", str(ROOT / "examples" / "jobs.json"),
+                          "--policy", "fifo"], capture_output=True, text=True)
+    assert res.returncode == 2 and "'cpsat', 'greedy', 'first-fit'" in res.stderr
+    res = subprocess.run([sys.executable, "-m", "trnsched", "simulate", str(ROOT / "examples" / "arrivals.json"),
+                          "--policy", "fifo", "--json"], capture_output=True, text=True)
+    assert res.returncode == 0 and json.loads(res.stdout)["policy"] == "fifo"

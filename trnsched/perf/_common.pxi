@@ -1,0 +1,84 @@
+# Included by _core.pyx: the layout record's helpers, collectives and the small
+# integer helpers (trnsched/perf/reference/common.py is the readable twin).
+
+cdef inline void layout_init(Layout* o) noexcept nogil:
+    o.reason = NO_LAYOUT
+    o.score = -INFINITY
+    o.tp = 0.0; o.pp = 0.0; o.dp = 0.0; o.ep = 0.0; o.recompute = 0.0
+    o.step_time_s = 0.0; o.tokens_per_s = 0.0; o.mfu = 0.0; o.ttft_s = 0.0; o.tpot_s = 0.0
+    o.batch = 0.0; o.max_batch = 0.0; o.replicas = 0.0; o.replicas_needed = 0.0
+    o.duration_h = 0.0; o.power_kw = 0.0; o.energy_kwh = 0.0; o.cost_usd = 0.0
+    o.mem_per_chip = INFINITY
+
+
+# Plain comparisons: libm's fmax/fmin are not inlined (NaN rules) and sit in the hot loop.
+cdef inline double fmax(double a, double b) noexcept nogil:
+    return a if a >= b else b
+
+
+cdef inline double fmin(double a, double b) noexcept nogil:
+    return a if a <= b else b
+
+
+cdef inline int progress(int reason) noexcept nogil:
+    return 99 if reason == OK else reason
+
+
+cdef inline bint beats(const Layout* a, const Layout* b) noexcept nogil:
+    cdef int pa = progress(a.reason), pb = progress(b.reason)
+    if pa != pb:
+        return pa > pb
+    if a.score != b.score:
+        return a.score > b.score
+    return a.mem_per_chip < b.mem_per_chip
+
+
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
+
+
+cdef inline double rounds(double chips) noexcept nogil:
+    # ceil(log2(chips)) from the leading zeros of chips - 1: the reference's doubling
+    # loop without its data-dependent trip count.  Chip counts are whole numbers.
+    if chips <= 1.0:
+        return 0.0
+    return <double>(64 - __builtin_clzll(<unsigned long long>ceil(chips) - 1))
+
+
+cdef inline double pow2_at_most(double x) noexcept nogil:
+    # Largest power of two <= x (x >= 1): the top set bit of floor(x).
+    return <double>(1ULL << (63 - __builtin_clzll(<unsigned long long>floor(x))))
+
+
+cdef inline double pow2_at_least(double x) noexcept nogil:
+    cdef double p = 1.0
+    while p < x:
+        p *= 2.0
+    return p
+
+
+cdef inline double allreduce_time(double chips, double nbytes, double bw, double lat) noexcept nogil:
+    if chips <= 1.0:
+        return 0.0
+    return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * rounds(chips) * lat
+
+
+cdef inline double alltoall_time(double group, double in_domain, double nbytes, double su_bw,
+                                 double su_lat, double so_bw, double so_lat) noexcept nogil:
+    if group <= 1.0:
+        return 0.0
+    cdef double out = group - in_domain
+    return (nbytes * (in_domain - 1.0) / group / su_bw + nbytes * out / group / so_bw
+            + (in_domain - 1.0) * su_lat + out * so_lat)
+
+
+cdef inline double experts_touched(double experts, double top_k, double tokens) noexcept nogil:
+    if experts <= 1.0:
+        return 1.0
+    return 1.0 - pow(1.0 - top_k / experts, tokens)
+
+
+cdef inline double memory_floor(const double* job) noexcept nogil:
+    if job[J_KIND] == 0:
+        return (STATE_BYTES + OPTIMIZER_BYTES) * job[J_PARAMS]
+    return job[J_PARAMS] * (1.0 if job[J_FP8] > 0.0 else 2.0)

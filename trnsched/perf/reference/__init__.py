@@ -1,0 +1,76 @@
+"""The performance model in plain Python: the readable specification.
+
+The compiled core computes exactly these formulas over whole arrays of
+candidates, file for file: this module is `_core.pyx`'s `score_one` and
+`score`, common.py its `_common.pxi`, training.py `_training.pxi` and
+serving.py `_serving.pxi`.  `tests/test_core.py` holds the two to a relative
+tolerance of 1e-9.  The physics and the sources behind each term are written
+up in docs/MODEL.md.
+
+One candidate = one job on `chips` chips of one type spread over `domains`
+scale-up domains.  For each tensor-parallel degree the model derives the
+rest of the layout (pipeline depth from memory, data/expert parallel from
+what is left), evaluates it, and keeps the layout that got furthest through
+the checks (memory, batch, SLOs, rate, deadline) and, among those, scores best.
+"""
+from __future__ import annotations
+
+import math
+
+from trnsched.perf.columns import C_DOMAIN, C_HBM, C_MEM_RESERVE, J_HEADS, J_HINT_TP, J_KIND, MEMORY, OK, OUTPUTS, TP_OPTIONS
+from trnsched.perf.reference.common import Layout, memory_floor
+from trnsched.perf.reference.serving import infer_layout, replica
+from trnsched.perf.reference.training import train_layout, train_setup
+
+
+def score_one(job, chip, chips: int, domains: int) -> Layout:
+    """Best layout for one job (a job-table row) on one chip-table row.
+
+    Tensor-parallel degrees are tried in increasing order; training falls back to
+    full activation recompute only when the plain layout does not fit.  The search
+    stops at the first degree whose layout is feasible, needs no recompute and is
+    slower than the best so far: past that point collectives only grow.  (A layout
+    that needs recompute may be followed by a faster one that does not.)
+    """
+    best = Layout()
+    if chips < 1 or domains < 1:
+        return best
+    # Hopeless at any layout: even with every byte of state spread over all chips.
+    floor_bytes = memory_floor(job) / chips
+    if floor_bytes > chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE]):
+        best.reason = MEMORY
+        best.mem_per_chip = floor_bytes
+        return best
+    per_domain = min(chip[C_DOMAIN], math.ceil(chips / domains))
+    hint_tp = job[J_HINT_TP]
+    tp = 1.0
+    for _ in TP_OPTIONS:
+        if tp > per_domain or tp > chips or tp > job[J_HEADS]:
+            break
+        if hint_tp <= 0 or tp == hint_tp:
+            if job[J_KIND] == 0:
+                cand = train_layout(job, chip, chips, per_domain, train_setup(job, chip, tp, 0))
+                if cand.reason == MEMORY:
+                    again = train_layout(job, chip, chips, per_domain, train_setup(job, chip, tp, 1))
+                    if again.beats(cand):
+                        cand = again
+            else:
+                cand = infer_layout(job, chip, chips, replica(job, chip, per_domain, tp))
+            if cand.beats(best):
+                best = cand
+            elif best.reason == OK and cand.reason == OK and not cand.recompute:
+                break
+        tp *= 2.0
+    best.feasible = 1 if best.reason == OK else 0
+    return best
+
+
+def score(job_table, chip_table, job_index, chip_index, chips, domains) -> dict:
+    """Score every candidate; returns {output name: list} in OUTPUTS order."""
+    results = {name: [] for name in OUTPUTS}
+    for i in range(len(job_index)):
+        best = score_one(job_table[job_index[i]], chip_table[chip_index[i]],
+                         int(chips[i]), int(domains[i]))
+        for name in OUTPUTS:
+            results[name].append(getattr(best, name))
+    return results

@@ -1,0 +1,91 @@
+"""The reference model's shared pieces: the layout record, collectives and the
+small integer helpers (_common.pxi in the compiled core)."""
+from __future__ import annotations
+
+import math
+
+from trnsched.perf.columns import J_FP8, J_KIND, J_PARAMS, NO_LAYOUT, OUTPUTS, progress
+from trnsched.perf.constants import OPTIMIZER_BYTES, STATE_BYTES
+
+INF = math.inf
+
+
+def rounds(chips: float) -> float:
+    """Doubling rounds to reach `chips` peers: ceil(log2(chips))."""
+    k, p = 0.0, 1.0
+    while p < chips:
+        p *= 2.0
+        k += 1.0
+    return k
+
+
+def pow2_at_most(x: float) -> float:
+    """Largest power of two <= x (x >= 1)."""
+    p = 1.0
+    while p * 2.0 <= x:
+        p *= 2.0
+    return p
+
+
+def pow2_at_least(x: float) -> float:
+    """Smallest power of two >= x (callers keep x small and finite)."""
+    p = 1.0
+    while p < x:
+        p *= 2.0
+    return p
+
+
+def allreduce_time(chips: float, nbytes: float, bw: float, lat: float) -> float:
+    """Ring all-reduce (reduce-scatter + all-gather) bandwidth term; latency of a
+    tree or switch reduction: one message per doubling round, both phases."""
+    if chips <= 1:
+        return 0.0
+    return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * rounds(chips) * lat
+
+
+def alltoall_time(group: float, in_domain: float, nbytes: float, su_bw: float, su_lat: float,
+                  so_bw: float, so_lat: float) -> float:
+    """All-to-all of `nbytes` per chip over `group` peers, `in_domain` of them on the
+    scale-up fabric.  One message per peer, each paying that fabric's latency: this is
+    where a large low-latency domain wins over crossing the scale-out network."""
+    if group <= 1:
+        return 0.0
+    out = group - in_domain
+    return (nbytes * (in_domain - 1.0) / group / su_bw + nbytes * out / group / so_bw
+            + (in_domain - 1.0) * su_lat + out * so_lat)
+
+
+def experts_touched(experts: float, top_k: float, tokens: float) -> float:
+    """Expected share of routed experts a layer reads for `tokens` tokens."""
+    if experts <= 1.0:
+        return 1.0
+    return 1.0 - (1.0 - top_k / experts) ** tokens
+
+
+def memory_floor(job) -> float:
+    """Bytes the job needs across all its chips at the very least: training state
+    (weights, gradients, optimizer) or inference weights, activations and KV aside."""
+    if job[J_KIND] == 0:
+        return (STATE_BYTES + OPTIMIZER_BYTES) * job[J_PARAMS]
+    return job[J_PARAMS] * (1.0 if job[J_FP8] > 0.0 else 2.0)
+
+
+class Layout:
+    """One evaluated layout; the fields mirror OUTPUTS."""
+
+    __slots__ = OUTPUTS + ("score",)
+
+    def __init__(self) -> None:
+        for name in OUTPUTS:
+            setattr(self, name, 0.0)
+        self.reason = NO_LAYOUT
+        self.score = -INF
+        self.mem_per_chip = INF
+
+    def beats(self, other: "Layout") -> bool:
+        a, b = progress(self.reason), progress(other.reason)
+        if a != b:
+            return a > b
+        if self.score != other.score:
+            return self.score > other.score
+        return self.mem_per_chip < other.mem_per_chip
