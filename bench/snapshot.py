@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -37,9 +38,18 @@ def commands() -> dict[str, list[str]]:
     out["score-jobs"] = ["score", jobs]
     out["score-h100-1024"] = ["score", score, "--chip-type", "h100", "--chips", "1024"]
     for policy in ("fifo", "greedy", "cpsat"):
-        out[f"simulate-openb-{policy}"] = ["simulate", str(OPENB), "--fleet", "examples/openb_fleet.json",
-                                           "--policy", policy]
+        out[f"simulate-openb-{policy}"] = ["simulate", os.path.relpath(OPENB, ROOT),   # the same in any checkout
+                                           "--fleet", "examples/openb_fleet.json", "--policy", policy]
         out[f"simulate-arrivals-{policy}"] = ["simulate", "examples/arrivals.json", "--policy", policy]
+    for policy in POLICIES:
+        # Instant placement of jobs that carry arrivals, in and out of input order
+        # (ties between equal priorities are where orders show).
+        out[f"arrivals-now-{policy}"] = ["solve", "examples/arrivals.json", "--policy", policy]
+        out[f"shuffled-now-{policy}"] = ["solve", "{gen}/shuffled.json", "--fleet", "examples/fleet.json",
+                                         "--policy", policy]
+        out[f"shuffled-horizon-{policy}"] = ["solve", "{gen}/shuffled.json", "--fleet", "examples/fleet.json",
+                                             "--horizon", "72", "--policy", policy]
+    out["one-job-cpsat"] = ["solve", "{gen}/one.json"]
     gen = "{gen}"   # a generated workload, written once per record
     out["generated-cpsat"] = ["solve", f"{gen}/jobs.json", "--fleet", f"{gen}/fleet.json", "--time-limit", "5"]
     out["generated-greedy"] = ["solve", f"{gen}/jobs.json", "--fleet", f"{gen}/fleet.json", "--policy", "greedy"]
@@ -66,6 +76,11 @@ def record(folder: Path, only: str | None) -> None:
     gen = folder / "generated"
     subprocess.run([sys.executable, "-m", "trnsched", "generate", *GENERATED, "-o", str(gen)], cwd=ROOT,
                    check=True, capture_output=True)
+    arrivals = json.loads((ROOT / "examples" / "arrivals.json").read_text())["jobs"]
+    shuffled = [{**job, "priority": 1} for job in reversed(arrivals)]
+    (gen / "shuffled.json").write_text(json.dumps({"jobs": shuffled}, indent=1))
+    first = json.loads((ROOT / "examples" / "jobs.json").read_text())["jobs"][:1]
+    (gen / "one.json").write_text(json.dumps({"jobs": first}, indent=1))
     for name, args in commands().items():
         if only and only not in name:
             continue
@@ -97,6 +112,10 @@ def differences(a, b, where: str = ""):
 
 def compare(a: Path, b: Path) -> int:
     bad = 0
+    for fb in sorted(b.glob("*.json")):
+        if not (a / fb.name).exists():
+            print(f"{fb.stem}: missing in {a}")
+            bad += 1
     for fa in sorted(a.glob("*.json")):
         fb = b / fa.name
         if not fb.exists():

@@ -3,15 +3,16 @@ horizon, and for a replay's queue -- and the explanations built on the ledger.""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 from checker import check
 from conftest import ROOT
-from trnsched.candidates import generate, prune_for
+from trnsched.candidates import generate
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.jobs import parse_jobs
-from trnsched.objective import Costs, Horizon, candidate_costs
+from trnsched.objective import Horizon, prune_and_price
 from trnsched.policies import POLICIES, offered
 from trnsched.problem import Choice, Problem, SolverConfig
 from trnsched.result import build
@@ -28,8 +29,7 @@ def problem_of(jobs_data, fleet_data, horizon=None):
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cset = generate(jobs, fleet)
-    cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, "energy"))
-    costs = Costs(cset.candidates, "energy")
+    cset.candidates, costs = prune_and_price(cset.candidates, "energy")
     p = Problem.whole(jobs, fleet, cset.candidates, costs, SolverConfig(time_limit=1.0, workers=1),
                       None if horizon is None else Horizon(horizon, 0.0))
     return p, cset
@@ -41,13 +41,19 @@ def test_registry_offers_each_command_its_policies():
     assert all(POLICIES[name].name == name for name in POLICIES)
 
 
+def state(p):
+    ledger = p.ledger
+    spans = None if p.timeline is None else [list(s) for s in p.timeline.spans]
+    return [dict(f) for f in ledger.room.free], list(ledger.room.watts), dict(ledger.held), list(ledger.drawn), spans
+
+
 @pytest.mark.parametrize("name", list(POLICIES))
 def test_every_policy_decides_the_same_problem_and_leaves_it_unchanged(name):
     p, cset = problem_of(JOBS, FLEET)
-    before = ([dict(f) for f in p.ledger.room.free], list(p.ledger.room.watts))
+    before = state(p)
     choice = POLICIES[name].decide(p)
     assert isinstance(choice, Choice) and choice.placed
-    assert ([dict(f) for f in p.ledger.room.free], list(p.ledger.room.watts)) == before
+    assert state(p) == before
     check({"jobs": JOBS}, FLEET, build(p, cset, choice, name).to_dict())
     assert choice.objective_value == pytest.approx(p.value(choice))
 
@@ -55,7 +61,9 @@ def test_every_policy_decides_the_same_problem_and_leaves_it_unchanged(name):
 @pytest.mark.parametrize("name", ["cpsat", "greedy", "first-fit"])
 def test_the_same_call_schedules_over_a_horizon(name):
     p, cset = problem_of(JOBS, FLEET, horizon=48.0)
+    before = state(p)
     choice = POLICIES[name].decide(p)
+    assert state(p) == before
     assert all(a.start_h is not None for a in choice.placed.values())
     assert len(choice.placed) == 3          # over time everything runs, one after another
     check({"jobs": JOBS}, FLEET, build(p, cset, choice, name).to_dict())
@@ -86,14 +94,36 @@ def test_fifo_stops_at_the_first_job_that_does_not_fit():
     assert list(POLICIES["greedy"].decide(busy).placed) == [1]
 
 
-def test_cpsat_skips_the_solver_when_greedy_is_optimal():
+def test_instant_order_is_priority_then_input_order_and_arrival_counts_over_a_horizon():
+    # Placing now, arrivals play no part: the job listed first wins the one rack.
+    # Over a horizon the earlier arrival goes first.
+    late_first = [{"id": "late", "chips": 8, "arrival_h": 5.0, "chip_types": ["h100"], **TRAIN},
+                  {"id": "early", "chips": 8, "arrival_h": 0.0, "chip_types": ["h100"], **TRAIN}]
+    now, _ = problem_of(late_first, FLEET)
+    assert now.job_order() == [0, 1]
+    for name in ("greedy", "first-fit"):
+        assert list(POLICIES[name].decide(now).placed) == [0]
+    later, _ = problem_of(late_first, FLEET, horizon=48.0)
+    assert later.job_order() == [1, 0]
+
+
+def test_cpsat_skips_the_solver_when_greedy_is_optimal_only_where_asked():
     p, _ = problem_of([{"id": "solo", "chips": {"min": 1, "max": 8}, **TRAIN}], FLEET)
-    easy = POLICIES["cpsat"].decide(p)
+    assert POLICIES["cpsat"].decide(p).solver_calls == 1                 # solve always builds the model
+    quick = p.sub(p.order, p.candidates, config=replace(p.config, greedy_first=True))
+    easy = POLICIES["cpsat"].decide(quick)
     assert easy.solver_calls == 0 and easy.status == "OPTIMAL" and easy.gap == 0.0 and "optimal" in easy.notes[0]
     p, _ = problem_of(JOBS, FLEET)
-    hard = POLICIES["cpsat"].decide(p)
+    hard = POLICIES["cpsat"].decide(p.sub(p.order, p.candidates, config=replace(p.config, greedy_first=True)))
     assert hard.solver_calls == 1
     assert p.priority(hard) >= p.priority(POLICIES["greedy"].decide(p))
+
+
+def test_costs_refuse_candidates_no_solve_numbered():
+    p, _ = problem_of(JOBS, FLEET)
+    stranger = generate(list(p.jobs), p.ledger.fleet).candidates[0]
+    with pytest.raises(TypeError):
+        p.costs[stranger]
 
 
 def test_no_room_names_the_largest_pod_not_the_fleet():

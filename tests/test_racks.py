@@ -41,6 +41,21 @@ def test_fit_commit_shortfall_holders_and_release():
     assert ledger.room.free == Room.of(fleet).free and ledger.drawn == [0, 0] and not ledger.held
 
 
+def test_a_shortfall_refuses_to_speak_for_a_ledger_that_changed():
+    jobs, fleet, cands = setup([{"id": "six", "chips": 6, **TRAIN}, {"id": "eight", "chips": 8, **TRAIN}],
+                               {"racks": [{"id": "a", "chips": {"h100": 8}}]})
+    ledger = RackLedger(fleet)
+    ledger.commit(only(cands, 0), {0: 6})
+    short = ledger.allocate(only(cands, 1))
+    ledger.release(0)
+    assert short.short == 6                  # the count is kept as it was
+    with pytest.raises(RuntimeError, match="allocate again"):
+        short.holders
+    ledger.commit(only(cands, 0), {0: 6})
+    with pytest.raises(ValueError, match="already holds"):
+        ledger.commit(only(cands, 0), {0: 2})
+
+
 def test_power_is_what_blocks_when_the_chips_are_there():
     probe = parse_fleet({"racks": [{"id": "p", "chips": {"h100": 8}}]})
     idle_kw = probe.baseline_kw(probe.racks[0])

@@ -16,7 +16,7 @@ from trnsched.policies.cpsat.model import rack_groups
 from trnsched.policies.cpsat.search import improve
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.jobs import parse_jobs
-from trnsched.objective import Costs, candidate_costs
+from trnsched.objective import candidate_costs, prune_and_price
 from trnsched.policies import POLICIES
 from trnsched.problem import Problem, SolverConfig
 from trnsched.racks import headroom_watts, watts_per_chip
@@ -295,8 +295,8 @@ def _setup(jobs_data, fleet_data, objective="energy"):
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cset = generate(jobs, fleet)
-    cands = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
-    return Problem.whole(jobs, fleet, cands, Costs(cands, objective), SolverConfig(workers=1))
+    cands, costs = prune_and_price(cset.candidates, objective)
+    return Problem.whole(jobs, fleet, cands, costs, SolverConfig(workers=1))
 
 
 def _checked(problem, choice, jobs_data, fleet_data):

@@ -1,9 +1,10 @@
 """trnsched: workload scheduler for mixed Trainium / Nvidia accelerator fleets.
 
 The pipeline, one folder or module per stage (docs/ARCHITECTURE.md):
-inputs/ -> candidates.py (scored by perf/) -> objective.py -> policies/ and
-cpsat/ (on racks.py's ledger) -> result.py and explain.py; solve.py runs it,
-replay/ replays a trace through it, cli/ is the command line.
+inputs/ -> candidates.py (scored by perf/) -> objective.py -> policies/
+(CP-SAT's in policies/cpsat/; all on racks.py's ledger) -> result.py and
+explain.py; solve.py runs it, replay/ replays a trace through it, cli/ is the
+command line.
 """
 from trnsched.inputs import (ChipType, Fleet, InputError, Job, ModelSpec, Rack, builtin_models, chip_catalog,
                              default_fleet, load_fleet, load_jobs, parse_fleet, parse_jobs)

@@ -24,9 +24,7 @@ from trnsched.perf import columns as col
 from trnsched.perf.scoring import score_arrays
 from trnsched.perf.tables import chip_table, job_table
 
-METRICS = ("step_time_s", "tokens_per_s", "mfu", "ttft_s", "tpot_s", "batch", "max_batch", "replicas",
-           "replicas_needed", "duration_h", "power_kw", "energy_kwh", "cost_usd", "mem_per_chip",
-           "tp", "pp", "dp", "ep", "recompute")
+METRICS = tuple(name for name in col.OUTPUTS if name not in ("feasible", "reason"))   # kept per candidate
 T = TypeVar("T", "Candidate", "Rejection")
 DEFAULT_MAX_CHIPS = {"train": 4096, "infer": 512}
 DOMAIN_MULTIPLES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
@@ -62,7 +60,7 @@ class Candidate:
     pods: tuple[str, ...]     # multi-rack: the pods it may use (all its racks from one of them)
     values: dict = field(repr=False)
     by_pod: tuple[tuple[int, ...], ...] = field(default=(), repr=False)   # multi-rack: racks per pod, as pods
-    index: int = -1           # position in the solve's candidate list (set by prune_for)
+    index: int | None = None  # position in the solve's candidate list (set by prune_for)
 
     @property
     def multi(self) -> bool:
@@ -180,7 +178,8 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     Within such a group a candidate with fewer chips may use every rack one with
     more chips may (a rack with room for more has room for fewer; the pods are the
     same), so fewer chips, no more power, no more racks and no higher cost
-    dominate.  The survivors are numbered: `index` is the position returned."""
+    dominate.  The survivors are numbered: `index` is the position returned (a
+    candidate belongs to one solve's list)."""
     by_key: dict[tuple, list[tuple[int, float, float, int, Candidate]]] = {}
     for c, cost in zip(cands, costs):
         by_key.setdefault((c.job, c.chip_type, c.multi, c.pods), []).append(

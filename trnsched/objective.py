@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from trnsched.candidates import Candidate
+from trnsched.candidates import Candidate, prune_for
 from trnsched.inputs.jobs import Job
 
 OBJECTIVES = ("energy", "cost", "time", "balanced")
@@ -38,12 +38,15 @@ def candidate_costs(cands: Sequence[Candidate], objective: str) -> list[float]:
 
 
 class Costs:
-    """Each candidate's objective value, looked up by the candidate (its index)."""
+    """Each candidate's objective value, looked up by the candidate (its index; a
+    candidate `prune_for` never numbered has none, and looking it up fails)."""
 
     __slots__ = ("objective", "values")
 
     def __init__(self, cands: Sequence[Candidate], objective: str) -> None:
-        """`cands` must be numbered 0..n-1 in order, as `prune_for` returns them."""
+        """`cands` numbered 0..n-1 in order, as `prune_for` returns them."""
+        if any(c.index != i for i, c in enumerate(cands)):
+            raise ValueError("candidates must be numbered by prune_for, in order")
         self.objective = objective
         self.values = candidate_costs(cands, objective)
 
@@ -75,6 +78,12 @@ class Horizon:
     def value(self, job: Job, c: Candidate, cost: float, start_h: float) -> float:
         """A job's share of the objective when it starts at `start_h` on `c`."""
         return cost + self.lam * job.priority * (start_h + c.duration_h - job.arrival_h)
+
+
+def prune_and_price(cands: list[Candidate], objective: str) -> tuple[list[Candidate], Costs]:
+    """The candidates worth keeping for this objective, numbered, and their costs."""
+    kept = prune_for(cands, candidate_costs(cands, objective))
+    return kept, Costs(kept, objective)
 
 
 def completion_weight(jobs: Sequence[Job], cands: Sequence[Candidate], costs: Costs, horizon_h: float,

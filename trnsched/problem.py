@@ -26,6 +26,10 @@ class SolverConfig:
     seed: int = 0
     trace: list | None = None      # receives (seconds since `began`, phase, objective, bound) per solution
     began: float | None = None     # perf_counter() at the start of the command; None: the decision's start
+    # Model only the jobs that fit now, and take greedy's answer without a model
+    # when it places every one of them on its cheapest candidate (nothing can beat
+    # that).  The replay sets it: most of its decisions end there.
+    greedy_first: bool = False
 
 
 @dataclass
@@ -98,7 +102,10 @@ class Problem:
 
     def job_order(self, jobs: Sequence[int] | None = None) -> list[int]:
         """Jobs (default: `order`) in the order policies place them: priority first,
-        then arrival, then position in `order`."""
+        then, over a horizon, arrival (it decides when a job can start), then
+        position in `order` (a replay's queue is in arrival order already)."""
+        if self.horizon is None:
+            return sorted(self.order if jobs is None else jobs, key=lambda j: (-self.jobs[j].priority, self.rank[j]))
         return sorted(self.order if jobs is None else jobs,
                       key=lambda j: (-self.jobs[j].priority, self.jobs[j].arrival_h, self.rank[j]))
 

@@ -45,23 +45,18 @@ class Fit:
 
 
 class Shortfall:
-    """Why a candidate does not fit: how many chips it is short in the best place it
-    could go (its roomiest rack, or its roomiest racks of one pod), judged by chip
-    count alone, so `short <= 0` means the chips are there and the power cap is
-    what blocks; and which jobs hold chips of its type on its racks."""
+    """Why a candidate does not fit: `short`, the chips it lacks in the best place
+    it could go (its roomiest rack, or its roomiest racks of one pod), by chip count
+    alone, so `short <= 0` means the chips are there and the power cap is what
+    blocks; and `holders`, the jobs holding chips of its type on its racks.
 
-    def __init__(self, room: "Room", c: Candidate, ledger: "RackLedger | None" = None) -> None:
-        self._room, self._candidate, self._ledger = room, c, ledger
+    It describes the ledger as it was: `holders` (worked out when first read, since
+    most shortfalls are never explained) refuses to answer once the ledger changed."""
 
-    @cached_property
-    def short(self) -> int:
-        c, free = self._candidate, self._room.free
-        if not c.multi:
-            have = max(free[r].get(c.chip_type, 0) for r in c.racks)
-        else:
-            have = max(sum(sorted((free[r].get(c.chip_type, 0) for r in racks), reverse=True)[:c.max_racks])
-                       for racks in c.by_pod)
-        return c.chips - have
+    def __init__(self, c: Candidate, short: int, ledger: "RackLedger | None" = None) -> None:
+        self.candidate, self.short = c, short
+        self._ledger = ledger
+        self._version = None if ledger is None else ledger.version
 
     @property
     def reason(self) -> str:
@@ -70,8 +65,12 @@ class Shortfall:
     @cached_property
     def holders(self) -> list[int]:
         """Jobs (in the order they were committed) holding chips of the candidate's
-        type on racks it could use."""
-        return [] if self._ledger is None else self._ledger.holders(self._candidate)
+        type on racks it could use; none when the room has no ledger (a window)."""
+        if self._ledger is None:
+            return []
+        if self._ledger.version != self._version:
+            raise RuntimeError("the ledger changed since this shortfall: allocate again")
+        return self._ledger.holders(self.candidate)
 
 
 class Room:
@@ -122,16 +121,19 @@ class Room:
         racks (fleet order) with room; a multi-rack one on the roomiest racks of the
         first of its pods that holds it."""
         watts = watts_per_chip(c, self.fleet)
+        t, have = c.chip_type, 0
         if not c.multi:
             for r in c.racks:
                 if self.fits(r, c, c.chips, watts):
                     return Fit({r: c.chips})
-            return Shortfall(self, c, ledger)
+                have = max(have, self.free[r].get(t, 0))
+            return Shortfall(c, c.chips - have, ledger)
         for racks in c.by_pod:
-            taken, missing = self.fill(racks, c.chip_type, c.chips, c.max_racks, watts)
+            taken, missing = self.fill(racks, t, c.chips, c.max_racks, watts)
             if missing == 0:
                 return Fit(taken)
-        return Shortfall(self, c, ledger)
+            have = max(have, sum(sorted((self.free[r].get(t, 0) for r in racks), reverse=True)[:c.max_racks]))
+        return Shortfall(c, c.chips - have, ledger)
 
 
 class RackLedger:
@@ -143,16 +145,20 @@ class RackLedger:
         self.room = Room.of(fleet)
         self.held: dict[int, tuple[Candidate, dict[int, int]]] = {}
         self.drawn = [0] * len(fleet.racks)           # IT watts placed jobs add, per rack
+        self.version = 0                              # counts commits and releases
 
     def copy(self) -> "RackLedger":
         other = RackLedger.__new__(RackLedger)
         other.fleet, other.room, other.held, other.drawn = self.fleet, self.room.copy(), dict(self.held), list(self.drawn)
+        other.version = self.version
         return other
 
     def allocate(self, c: Candidate) -> Fit | Shortfall:
         return self.room.allocate(c, self)
 
     def commit(self, c: Candidate, racks: dict[int, int]) -> None:
+        if c.job in self.held:
+            raise ValueError(f"job {c.job} already holds chips: release it first")
         self._take(c, racks, 1)
         self.held[c.job] = (c, racks)
 
@@ -161,6 +167,7 @@ class RackLedger:
         self._take(c, racks, -1)
 
     def _take(self, c: Candidate, racks: dict[int, int], sign: int) -> None:
+        self.version += 1
         watts = watts_per_chip(c, self.fleet)
         free, headroom = self.room.free, self.room.watts
         for r, n in racks.items():

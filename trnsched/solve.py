@@ -1,7 +1,7 @@
 """`solve`: jobs + fleet -> Result.  The pipeline of DESIGN.md, and nothing else:
 
     validate (inputs/)  ->  candidates, scored by the core (candidates.py, perf/)
-      ->  prune and cost (candidates.py, objective.py)  ->  choose (policies/, cpsat/)
+      ->  prune and cost (candidates.py, objective.py)  ->  choose (policies/)
       ->  placements and explanations (result.py, explain.py)
 """
 from __future__ import annotations
@@ -10,11 +10,11 @@ import math
 import time
 from typing import Any, Sequence
 
-from trnsched.candidates import generate, prune_for
+from trnsched.candidates import generate
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet, default_fleet, parse_fleet
 from trnsched.inputs.jobs import Job, parse_jobs
-from trnsched.objective import OBJECTIVES, Costs, Horizon, candidate_costs, completion_weight
+from trnsched.objective import OBJECTIVES, Horizon, completion_weight, prune_and_price
 from trnsched.policies import POLICIES, offered
 from trnsched.problem import Problem, SolverConfig
 from trnsched.result import Result, build
@@ -48,8 +48,7 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     jobs = list(jobs)
 
     cset = generate(jobs, fleet)
-    cset.candidates = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
-    costs = Costs(cset.candidates, objective)
+    cset.candidates, costs = prune_and_price(cset.candidates, objective)
     horizon = None
     if horizon_h is not None:
         horizon = Horizon(horizon_h, completion_weight(jobs, cset.candidates, costs, horizon_h, time_weight))

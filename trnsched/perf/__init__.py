@@ -1,7 +1,8 @@
-"""The performance model: the compiled scoring core (_core.pyx, its interface in
-_core.pxd), the readable reference it is held to (reference.py), the tables it
-reads, the what the catalogs and jobs become (tables.py) and the one entry point
-(scoring.py); validation.py turns published measurements into jobs."""
+"""The performance model: the compiled scoring core (_core.pyx, the formulas in
+_common.pxi, _training.pxi and _serving.pxi, the interface in _core.pxd), the
+readable reference it is held to (reference/), the flat tables it reads
+(tables.py, columns.py, constants.py) and the one entry point (scoring.py);
+validation.py turns published measurements into jobs."""
 from trnsched.perf.scoring import score_arrays
 
 __all__ = ["score_arrays"]

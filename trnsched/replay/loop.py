@@ -44,11 +44,11 @@ import heapq
 import time
 from typing import Callable
 
-from trnsched.candidates import Candidate, by_job, generate, prune_for
+from trnsched.candidates import Candidate, by_job, generate
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet
 from trnsched.inputs.jobs import Job
-from trnsched.objective import OBJECTIVES, Costs, candidate_costs
+from trnsched.objective import OBJECTIVES, prune_and_price
 from trnsched.policies import POLICIES, offered
 from trnsched.problem import Problem, SolverConfig
 from trnsched.racks import EPS, RackLedger
@@ -66,13 +66,12 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
         raise InputError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="objective")
     began = time.perf_counter()
     cset = generate(jobs, fleet)
-    cands = prune_for(cset.candidates, candidate_costs(cset.candidates, objective))
-    costs = Costs(cands, objective)
+    cands, costs = prune_and_price(cset.candidates, objective)
     options = by_job(cands)
     rank = {t: i for i, t in enumerate(fleet.types_present())}
     for mine in options.values():
         mine.sort(key=lambda c: (costs[c], c.chips, rank[c.chip_type]))
-    config = SolverConfig(time_limit, workers, seed)
+    config = SolverConfig(time_limit, workers, seed, greedy_first=True)
     decider = POLICIES[policy]
     ledger = RackLedger(fleet)
 

@@ -11,8 +11,8 @@ from trnsched.policies.cpsat.driver import on_snapshot, solve
 from trnsched.policies.cpsat.horizon import Schedule
 from trnsched.policies.cpsat.instant import Instant
 from trnsched.policies.greedy import Greedy
+from trnsched.policies.sequential import first_that_fits
 from trnsched.problem import Choice, Problem
-from trnsched.racks import Fit
 
 
 class CpSat:
@@ -22,12 +22,16 @@ class CpSat:
     def decide(self, problem: Problem) -> Choice:
         if problem.horizon is not None:
             return self.run(problem, Schedule)
-        # Only jobs with a candidate that fits now can be placed.  When greedy
-        # places every one of them on its cheapest candidate, nothing can do
-        # better, and the solver is not called (most replay decisions).
+        if problem.config.greedy_first:
+            return self.greedy_first(problem)
+        return self.run(problem, Instant)
+
+    def greedy_first(self, problem: Problem) -> Choice:
+        """Only jobs with a candidate that fits now can be placed; when greedy places
+        every one of them on its cheapest candidate, nothing can do better, and no
+        model is built."""
         by_job = problem.by_job
-        fitting = [j for j in problem.order
-                   if any(isinstance(problem.ledger.allocate(c), Fit) for c in by_job.get(j, []))]
+        fitting = [j for j in problem.order if first_that_fits(problem.ledger, by_job.get(j, [])) is not None]
         sub = problem.sub(fitting, [c for j in fitting for c in by_job[j]])
         trial = Greedy().decide(sub)
         cheapest = {j: min(by_job[j], key=lambda c: (problem.costs[c], c.chips)) for j in fitting}

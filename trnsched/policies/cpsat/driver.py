@@ -65,6 +65,11 @@ class Phases:
 
 
 class Formulation(Protocol):
+    """What differs between placing now and scheduling over time.  The driver
+    calls, in this order: select, is_big, constrain (once, before any solve),
+    objective, start_phase2, answer, conclude; a formulation keeps what an earlier
+    call built for a later one (the model's groups, the cost scale, the solver
+    that answered)."""
     words: Words
     each_rack: bool          # every rack its own group (exact per rack)
     large: int               # (candidate, group) pairs above which the model is cut down

@@ -38,7 +38,7 @@ class Schedule:
     large = LARGE_SCHEDULE
     work_per_unit = WORK_PER_UNIT
     reports_bound = False
-    tolerance = EPS
+    tolerance = 1e-9         # objective units: the list schedule must be cheaper by more than rounding
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from trnsched.candidates import Candidate
+from trnsched.candidates import Candidate, by_job
 from trnsched.inputs.fleet import Fleet
 from trnsched.problem import Choice
 from trnsched.racks import headroom_watts, watts_per_chip
@@ -97,11 +97,9 @@ def structure(model: cp_model.CpModel, v: Vars, cands: list[Candidate], groups: 
                 model.add(sum(v.pod[i, p] for p in c.pods) == v.take[i])
                 for g in cgroups[i]:
                     model.add(v.racks[i, g] <= groups[g].size * v.pod[i, groups[g].pod])
-    by_job: dict[int, list] = {}
-    for i, c in enumerate(cands):
-        by_job.setdefault(c.job, []).append(v.take[i])
-    for xs in by_job.values():
-        model.add_at_most_one(xs)
+    take = {c.index: x for c, x in zip(cands, v.take)}
+    for mine in by_job(cands).values():
+        model.add_at_most_one([take[c.index] for c in mine])
 
 
 @dataclass
