@@ -34,6 +34,9 @@ def write(tmp_path, data, name="jobs.json"):
     ({"id": "b", "kind": "infer", "model": "llama3-8b", "output_tokens": 10}, "prompt_tokens", "required"),
     ({"id": "b", "kind": "infer", "model": "llama3-8b", "prompt_tokens": 1, "output_tokens": 1,
       "slo": {"ttft": 5}}, "slo.ttft", "not one of"),
+    ({"id": "b", "kind": "infer", "model": "llama3-8b", "prompt_tokens": 1, "output_tokens": 1,
+      "offline": "yes"}, "offline", "true or false"),
+    ({**GOOD, "offline": True}, "offline", "inference job"),
 ])
 def test_invalid_job_names_file_job_and_field(tmp_path, job, field, words):
     path = write(tmp_path, {"jobs": [job]})

@@ -121,7 +121,7 @@ def brute_force(jobs_data, fleet_data, objective):
 
 def small_case():
     fleet = {"racks": [{"id": "h100-a", "chips": {"h100": 8}, "power_cap_kw": 10.2},
-                       {"id": "trn3-a", "chips": {"trn3": 8}, "power_cap_kw": 6.0},
+                       {"id": "trn3-a", "chips": {"trn3": 8}, "power_cap_kw": 4.5},
                        {"id": "mixed", "chips": {"trn3": 4, "gb200": 4}, "power_cap_kw": 6.5}]}
     jobs = {"jobs": [
         {"id": "big", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "seq_len": 2048, "batch_seqs": 64,

@@ -15,7 +15,7 @@ PRECISIONS = ("bf16", "fp8")
 COMMON_FIELDS = {"id", "kind", "model", "precision", "chips", "chip_types", "stack", "priority",
                  "arrival_h", "deadline_h", "parallelism", "name", "note"}
 TRAIN_FIELDS = {"tokens", "batch_tokens", "batch_seqs", "seq_len"}
-INFER_FIELDS = {"rate_rps", "prompt_tokens", "output_tokens", "slo", "duration_h", "batch"}
+INFER_FIELDS = {"rate_rps", "prompt_tokens", "output_tokens", "slo", "duration_h", "batch", "offline"}
 DEFAULT_SERVICE_HOURS = 1.0
 
 
@@ -45,6 +45,7 @@ class Job:
     slo_tpot_ms: float | None = None
     duration_h: float = DEFAULT_SERVICE_HOURS
     batch: int = 0
+    offline: bool = False          # batch work with no latency target: layouts compete on throughput alone
 
     @property
     def is_train(self) -> bool:
@@ -82,6 +83,12 @@ class _Fields:
                 raise self.fail(name, f"must be a whole number, got {v!r}")
             return int(v)
         return float(v)
+
+    def flag(self, name: str) -> bool:
+        v = self.raw.get(name, False)
+        if not isinstance(v, bool):
+            raise self.fail(name, f"must be true or false, got {v!r}")
+        return v
 
     def choice(self, name: str, options: Iterable[str], default: str | None = None) -> str:
         v = self.raw.get(name, default)
@@ -189,7 +196,8 @@ def parse_job(raw: Any, *, file: str | None = None, index: int = 0,
                slo_ttft_ms=f.number("slo.ttft_ms", value=slo.get("ttft_ms")),
                slo_tpot_ms=f.number("slo.tpot_ms", value=slo.get("tpot_ms")),
                duration_h=f.number("duration_h", DEFAULT_SERVICE_HOURS),
-               batch=f.number("batch", 0, integer=True, positive=False))
+               batch=f.number("batch", 0, integer=True, positive=False),
+               offline=f.flag("offline"))
 
 
 def parse_jobs(data: Any, *, file: str | None = None, chip_names: Iterable[str] | None = None) -> list[Job]:

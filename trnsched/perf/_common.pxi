@@ -5,7 +5,7 @@ cdef inline void layout_init(Layout* o) noexcept nogil:
     o.reason = NO_LAYOUT
     o.score = -INFINITY
     o.tp = 0.0; o.pp = 0.0; o.dp = 0.0; o.ep = 0.0; o.recompute = 0.0
-    o.step_time_s = 0.0; o.tokens_per_s = 0.0; o.mfu = 0.0; o.ttft_s = 0.0; o.tpot_s = 0.0
+    o.step_time_s = 0.0; o.tokens_per_s = 0.0; o.mfu = 0.0; o.ttft_s = 0.0; o.tpot_s = 0.0; o.latency_s = 0.0
     o.batch = 0.0; o.max_batch = 0.0; o.replicas = 0.0; o.replicas_needed = 0.0
     o.duration_h = 0.0; o.power_kw = 0.0; o.energy_kwh = 0.0; o.cost_usd = 0.0
     o.mem_per_chip = INFINITY
@@ -70,12 +70,6 @@ cdef inline double alltoall_time(double group, double in_domain, double nbytes, 
     cdef double out = group - in_domain
     return (nbytes * (in_domain - 1.0) / group / su_bw + nbytes * out / group / so_bw
             + (in_domain - 1.0) * su_lat + out * so_lat)
-
-
-cdef inline double experts_touched(double experts, double top_k, double tokens) noexcept nogil:
-    if experts <= 1.0:
-        return 1.0
-    return 1.0 - pow(1.0 - top_k / experts, tokens)
 
 
 cdef inline double memory_floor(const double* job) noexcept nogil:

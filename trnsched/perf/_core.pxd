@@ -36,6 +36,7 @@ cpdef enum:
     J_HINT_PP
     J_HINT_DP
     J_HINT_EP
+    J_OFFLINE           # infer: 1 = offline batch work (rank layouts by throughput alone)
     JOB_COLUMNS
 
 # The chip table: one row per chip type, calibration constants filled in.
@@ -79,11 +80,19 @@ cpdef enum:
     N_TP_OPTIONS = 8    # tensor-parallel degrees tried: 1, 2, 4, ..., 128
     MAX_BATCH = 512     # largest concurrent batch per replica an engine runs
 
+# How a candidate's inference layouts compete (reference/serving.py: ranking()).
+cpdef enum Ranking:
+    BY_LATENCY = 0      # the job fixes its batch: the fastest request
+    BY_SLO              # within the job's SLOs, the most throughput
+    BY_THROUGHPUT       # offline batch work: the most throughput
+    AS_PRACTITIONER     # neither: the most throughput at near the best tp-only latency
+
 # One evaluated layout.  Every field but `score` is an output of `score()`,
 # under the field's name (plus `feasible`, which is reason == OK).
 ctypedef struct Layout:
     double tp, pp, dp, ep, recompute
     double step_time_s, tokens_per_s, mfu, ttft_s, tpot_s
+    double latency_s    # inference: one request's TTFT + output x TPOT on an idle replica
     double batch, max_batch, replicas, replicas_needed
     double duration_h, power_kw, energy_kwh, cost_usd, mem_per_chip
     double score        # how the layout ranks among those of its reason (higher is better)

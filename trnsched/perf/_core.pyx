@@ -8,7 +8,7 @@
 # directives are set in setup.py (one place each).
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
-from libc.math cimport INFINITY, ceil, floor, pow
+from libc.math cimport INFINITY, ceil, exp, fabs, floor, log, pow
 
 import numpy as np
 
@@ -27,6 +27,9 @@ cdef double OPTIMIZER_BYTES = constants.OPTIMIZER_BYTES
 cdef double DP_OVERLAP = constants.DP_OVERLAP
 cdef double VIRTUAL_MAX = constants.VIRTUAL_MAX
 cdef double CHUNK_LAYERS_MIN = constants.CHUNK_LAYERS_MIN
+cdef double LATENCY_SLACK = constants.LATENCY_SLACK
+cdef int LOAD_STEPS = constants.LOAD_STEPS
+cdef double LOAD_SETTLED = constants.LOAD_SETTLED
 
 # The numpy dtype of a Layout (fields, offsets and padding as the C compiler laid
 # them out): score() returns one record per candidate.
@@ -48,6 +51,8 @@ ctypedef struct ReplicaCache:
     Replica rep[N_TP_OPTIONS]
     bint train_ready[N_TP_OPTIONS][2]
     TrainSetup train[N_TP_OPTIONS][2]
+    Layout serving[N_TP_OPTIONS]          # inference: each tp's layout for the candidate at hand,
+    const Replica* serving_rep[N_TP_OPTIONS]   # ... and its replica
 
 
 cdef void score_one(const double* job, const double* chip, double chips, double domains,
@@ -59,7 +64,7 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
     cdef Layout* spare = &slots[2]
     cdef Layout* tmp
     cdef double per_domain, tp, floor_bytes, hint_tp = job[J_HINT_TP]
-    cdef int k
+    cdef int k, serving = 0
     layout_init(best)
     if chips >= 1.0 and domains >= 1.0:
         floor_bytes = memory_floor(job) / chips
@@ -96,16 +101,20 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
                             train_layout(job, chip, chips, per_domain, &cache.train[k][1], spare)
                             if beats(spare, cand):
                                 tmp = cand; cand = spare; spare = tmp
+                        if beats(cand, best):
+                            tmp = best; best = cand; cand = tmp
+                        elif best.reason == OK and cand.reason == OK and cand.recompute == 0.0:
+                            break
                     else:
                         if not cache.ready[k] or cache.rep[k].crosses != (tp * cache.rep[k].pp > per_domain):
                             replica_init(job, chip, per_domain, tp, &cache.rep[k])
                             cache.ready[k] = True
-                        infer_layout(job, chip, chips, &cache.rep[k], cand)
-                    if beats(cand, best):
-                        tmp = best; best = cand; cand = tmp
-                    elif best.reason == OK and cand.reason == OK and cand.recompute == 0.0:
-                        break
+                        infer_layout(job, chip, chips, &cache.rep[k], &cache.serving[serving])
+                        cache.serving_rep[serving] = &cache.rep[k]
+                        serving += 1
                 tp *= 2.0
+            if job[J_KIND] != 0:
+                choose(job, chip, chips, cache.serving, cache.serving_rep, serving, best)
     if best != &slots[0]:
         slots[0] = best[0]
 

@@ -2,15 +2,21 @@
 # is the readable twin).
 
 ctypedef struct Infer:
+    # One replica's timings for one (tp, pp): the coefficients of T(b) (serving.Infer).
     const double* job
     const double* chip
-    double tp, pp, wbytes, peak, eff, su_bw, hbm_bw, pp_bw, pp_lat, kv_split
+    double tp, pp, wbytes, peak, eff
+    double compute, kv, dense, expert, wire, fixed, spared
 
 
 cdef inline void infer_init(Infer* m, const double* job, const double* chip, double tp, double pp,
                             double per_domain) noexcept nogil:
     cdef bint fp8 = job[J_FP8] > 0.0
     cdef double width = job[J_HIDDEN] / tp
+    cdef double su_bw = chip[C_SU_BW] * chip[C_EFF_NET], hbm_bw = chip[C_HBM_BW] * chip[C_EFF_HBM]
+    cdef double pp_bw, pp_lat, kv_split = fmin(tp, job[J_KV_HEADS])
+    cdef double layers = job[J_LAYERS], lat = chip[C_SU_LAT], token_bytes = job[J_HIDDEN] * 2.0
+    cdef double ctx = job[J_PROMPT] + 0.5 * job[J_OUTPUT], per_token, fixed
     m.job = job
     m.chip = chip
     m.tp = tp
@@ -18,49 +24,45 @@ cdef inline void infer_init(Infer* m, const double* job, const double* chip, dou
     m.wbytes = 1.0 if fp8 else 2.0
     m.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
     m.eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
-    m.su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
-    m.hbm_bw = chip[C_HBM_BW] * chip[C_EFF_HBM]
     if tp * pp > per_domain:
-        m.pp_bw = chip[C_SO_BW] * chip[C_EFF_NET]
-        m.pp_lat = chip[C_SO_LAT]
+        pp_bw = chip[C_SO_BW] * chip[C_EFF_NET]
+        pp_lat = chip[C_SO_LAT]
     else:
-        m.pp_bw = chip[C_SU_BW] * chip[C_EFF_NET]
-        m.pp_lat = chip[C_SU_LAT]
-    m.kv_split = fmin(tp, job[J_KV_HEADS])
-
-
-cdef inline double weights_read(const Infer* m, double tokens) noexcept nogil:
-    cdef const double* j = m.job
-    cdef double expert = j[J_PARAMS] - j[J_DENSE]
-    return (j[J_DENSE] + expert * experts_touched(j[J_EXPERTS], j[J_TOP_K], tokens)) * m.wbytes
-
-
-cdef inline double infer_collectives(const Infer* m, double tokens) noexcept nogil:
-    cdef const double* j = m.job
-    cdef double nbytes = tokens * j[J_HIDDEN] * 2.0
-    cdef double lat = m.chip[C_SU_LAT]
-    cdef double per_layer, hops
-    if j[J_EXPERTS] > 1.0:
-        per_layer = (allreduce_time(m.tp, nbytes, m.su_bw, lat)
-                     + 2.0 * alltoall_time(m.tp, m.tp, nbytes * j[J_TOP_K], m.su_bw, lat, m.su_bw, lat))
+        pp_bw = chip[C_SU_BW] * chip[C_EFF_NET]
+        pp_lat = chip[C_SU_LAT]
+    m.compute = (2.0 * job[J_ACTIVE] + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * m.peak * m.eff)
+    m.kv = ctx * layers * job[J_KV_DIM] * m.wbytes / kv_split / hbm_bw
+    m.dense = job[J_DENSE] * m.wbytes / tp / hbm_bw
+    m.expert = (job[J_PARAMS] - job[J_DENSE]) * m.wbytes / tp / hbm_bw
+    m.spared = log(1.0 - job[J_TOP_K] / job[J_EXPERTS]) if job[J_EXPERTS] > 1.0 else 0.0
+    if job[J_EXPERTS] > 1.0:
+        per_token = (allreduce_time(tp, token_bytes, su_bw, 0.0)
+                     + 2.0 * alltoall_time(tp, tp, token_bytes * job[J_TOP_K], su_bw, 0.0, su_bw, 0.0))
+        fixed = allreduce_time(tp, 0.0, su_bw, lat) + 2.0 * alltoall_time(tp, tp, 0.0, su_bw, lat, su_bw, lat)
     else:
-        per_layer = 2.0 * allreduce_time(m.tp, nbytes, m.su_bw, lat)
-    hops = (m.pp - 1.0) * (nbytes / m.pp_bw + m.pp_lat)
-    return j[J_LAYERS] * per_layer + hops
+        per_token = 2.0 * allreduce_time(tp, token_bytes, su_bw, 0.0)
+        fixed = 2.0 * allreduce_time(tp, 0.0, su_bw, lat)
+    m.wire = layers * per_token + (pp - 1.0) * token_bytes / pp_bw
+    m.fixed = layers * fixed + (pp - 1.0) * pp_lat + layers * chip[C_LAYER_OVERHEAD]
 
 
-cdef inline double infer_tpot(const Infer* m, double batch, double* busy_share) noexcept nogil:
-    cdef const double* j = m.job
-    cdef double ctx = j[J_PROMPT] + 0.5 * j[J_OUTPUT]
-    cdef double flops = batch * (2.0 * j[J_ACTIVE] + 4.0 * j[J_LAYERS] * ctx * j[J_ATTN_DIM])
-    cdef double t_compute = flops / (m.tp * m.peak * m.eff)
-    cdef double kv = batch * ctx * j[J_LAYERS] * j[J_KV_DIM] * m.wbytes / m.kv_split
-    cdef double t_memory = (weights_read(m, batch) / m.tp + kv) / m.hbm_bw
-    cdef double busy = fmax(t_compute, t_memory)
-    cdef double step = busy + infer_collectives(m, batch) + j[J_LAYERS] * m.chip[C_LAYER_OVERHEAD]
+cdef inline double reads(const Infer* m, double tokens) noexcept nogil:
+    # Weights and the experts `tokens` tokens route to: a share 1 - (1 - k/E)^tokens.
+    return m.dense + m.expert * (1.0 - exp(tokens * m.spared))
+
+
+cdef inline double trip(const Infer* m, double batch, double* busy_share) noexcept nogil:
+    # T(b): a micro-batch's trip through the whole model for one token.
+    cdef double busy = fmax(batch * m.compute, reads(m, batch) + batch * m.kv)
+    cdef double step = busy + batch * m.wire + m.fixed
     if busy_share != NULL:
         busy_share[0] = busy / step
     return step
+
+
+cdef inline double decode(const Infer* m, double n, double* busy_share) noexcept nogil:
+    # n sequences in flight as min(pp, n) micro-batches.
+    return trip(m, n / fmin(m.pp, fmax(n, 1.0)), busy_share)
 
 
 cdef inline double prefill_flops(const Infer* m) noexcept nogil:
@@ -70,22 +72,23 @@ cdef inline double prefill_flops(const Infer* m) noexcept nogil:
 
 
 cdef inline double infer_ttft(const Infer* m) noexcept nogil:
-    cdef const double* j = m.job
-    cdef double p = j[J_PROMPT]
+    cdef double p = m.job[J_PROMPT]
     cdef double t_compute = prefill_flops(m) / (m.tp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
-    cdef double t_memory = weights_read(m, p) / m.tp / m.hbm_bw
-    return (fmax(t_compute, t_memory) + infer_collectives(m, p)
-            + j[J_LAYERS] * m.chip[C_LAYER_OVERHEAD] + m.chip[C_REQUEST_OVERHEAD])
+    return fmax(t_compute, reads(m, p)) + p * m.wire + m.fixed + m.chip[C_REQUEST_OVERHEAD]
 
 
-cdef inline double infer_throughput(const Infer* m, double batch, double step) noexcept nogil:
-    cdef double t_prefill = prefill_flops(m) / (m.tp * m.pp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
-    return 1.0 / (step / (m.pp * batch) + t_prefill / m.job[J_OUTPUT])
+cdef inline double prefill_time(const Infer* m) noexcept nogil:
+    return prefill_flops(m) / (m.tp * m.pp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
+
+
+cdef inline double saturated_tpot(const Infer* m, double n, double t_pf) noexcept nogil:
+    return decode(m, n, NULL) + (n - 1.0) * t_pf / m.job[J_OUTPUT]
 
 
 ctypedef struct Replica:
+    Infer model
     double tp, pp, weights_chip, kv_seq, kv_split, max_batch, batch, mem_per_chip
-    double ttft, tpot, busy, per_replica, need, excess
+    double ttft, tpot, tpot1, step, busy, t_prefill, per_replica, latency
     bint fits, crosses      # crosses: a pipeline hop leaves the scale-up domain
 
 
@@ -94,8 +97,8 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
     cdef double usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
     cdef double wbytes = 1.0 if job[J_FP8] > 0.0 else 2.0
     cdef double weights = job[J_PARAMS] * wbytes
-    cdef double room, pp_need, pp, free, wanted, step, busy = 0.0, lo, hi, mid, slo_tpot
-    cdef Infer model
+    cdef double room, pp_need, pp, stages, kv_chip, free, n, busy = 0.0, lo, hi, mid, slo_tpot
+    cdef Infer* model = &r.model
     r.tp = tp
     r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * wbytes
     r.kv_split = fmin(tp, job[J_KV_HEADS])
@@ -107,65 +110,143 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
         pp = pow2_at_least(pp_need) if pp_need <= job[J_LAYERS] else INFINITY
     r.pp = pp
     r.crosses = tp * pp > per_domain
-    r.weights_chip = weights / (tp * fmin(pp, job[J_LAYERS]))
+    stages = fmin(pp, job[J_LAYERS])
+    r.weights_chip = weights / (tp * stages)
+    kv_chip = r.kv_seq / (r.kv_split * stages)
     r.max_batch = 0.0
     r.batch = 0.0
     r.ttft = 0.0
     r.tpot = 0.0
+    r.tpot1 = 0.0
+    r.step = 0.0
     r.busy = 0.0
+    r.t_prefill = 0.0
     r.per_replica = 0.0
-    r.need = 0.0
-    r.excess = 0.0
+    r.latency = 0.0
     r.fits = False
-    r.mem_per_chip = r.weights_chip + r.kv_seq / r.kv_split
+    r.mem_per_chip = r.weights_chip + kv_chip
     if pp > job[J_LAYERS]:
         return
 
     free = usable - r.weights_chip
     if free > 0.0:
-        r.max_batch = fmin(<double>MAX_BATCH, floor(free * r.kv_split / r.kv_seq))
-    wanted = job[J_BATCH] if job[J_BATCH] > 0 else fmax(r.max_batch, 1.0)
-    r.batch = wanted
-    r.mem_per_chip = r.weights_chip + wanted * r.kv_seq / r.kv_split
-    r.fits = wanted <= r.max_batch
+        r.max_batch = fmin(<double>MAX_BATCH, floor(free / kv_chip))
+    n = job[J_BATCH] if job[J_BATCH] > 0 else fmax(r.max_batch, 1.0)
+    r.batch = n
+    r.mem_per_chip = r.weights_chip + n * kv_chip
+    r.fits = n <= r.max_batch
     if not r.fits:
         return
 
-    infer_init(&model, job, chip, tp, pp, per_domain)
-    r.ttft = infer_ttft(&model)
-    step = infer_tpot(&model, wanted, &busy)
+    infer_init(model, job, chip, tp, pp, per_domain)
+    r.ttft = infer_ttft(model)
+    r.t_prefill = prefill_time(model)
+    r.tpot1 = trip(model, 1.0, NULL)
+    r.latency = r.ttft + job[J_OUTPUT] * r.tpot1
     slo_tpot = job[J_SLO_TPOT]
-    if job[J_BATCH] <= 0 and step > slo_tpot:
+    if job[J_BATCH] <= 0 and saturated_tpot(model, n, r.t_prefill) > slo_tpot:
         lo = 1.0
-        hi = wanted
-        if infer_tpot(&model, lo, NULL) <= slo_tpot:
+        hi = n
+        if saturated_tpot(model, lo, r.t_prefill) <= slo_tpot:
             while hi - lo > 1.0:
                 mid = floor(0.5 * (lo + hi))
-                if infer_tpot(&model, mid, NULL) <= slo_tpot:
+                if saturated_tpot(model, mid, r.t_prefill) <= slo_tpot:
                     lo = mid
                 else:
                     hi = mid
-            wanted = lo
+            n = lo
         else:
-            wanted = 1.0
-        step = infer_tpot(&model, wanted, &busy)
-    r.batch = wanted
-    r.tpot = step
+            n = 1.0
+    r.batch = n
+    r.mem_per_chip = r.weights_chip + n * kv_chip
+    r.step = decode(model, n, &busy)
     r.busy = busy
-    r.per_replica = infer_throughput(&model, wanted, step)
-    r.need = job[J_RATE] * job[J_OUTPUT] / r.per_replica
-    r.excess = fmax(r.ttft / job[J_SLO_TTFT], r.tpot / job[J_SLO_TPOT])
+    r.tpot = saturated_tpot(model, n, r.t_prefill)
+    r.per_replica = job[J_OUTPUT] / (r.t_prefill + job[J_OUTPUT] * r.step / n)
+
+
+cdef inline double excess_inflight(const Replica* rep, double lam, double ttft, double stretch,
+                                   double n) noexcept nogil:
+    # g(n) of serving.under_load: sequences in flight by Little's law, less n.
+    return fmax(1.0, lam * ttft + stretch * decode(&rep.model, n, NULL)) - n
+
+
+cdef bint under_load(const double* job, const Replica* rep, double lam, double* ttft, double* tpot,
+                     double* busy) noexcept nogil:
+    # One replica taking lam requests/s (serving.under_load); false where it cannot hold them.
+    cdef double rho = lam * rep.t_prefill, stretch, lo, hi, g_lo, g_hi, n, g_n, step
+    cdef int k, side = 0
+    if rho >= 1.0:
+        ttft[0] = INFINITY
+        tpot[0] = INFINITY
+        busy[0] = 1.0
+        return False
+    ttft[0] = rep.ttft + rho * rep.t_prefill / (2.0 * (1.0 - rho))
+    stretch = lam * job[J_OUTPUT] / (1.0 - rho)
+    hi = rep.batch
+    g_hi = excess_inflight(rep, lam, ttft[0], stretch, hi)
+    if g_hi > 0.0:
+        tpot[0] = rep.step / (1.0 - rho)
+        busy[0] = rep.busy
+        return False
+    lo = 1.0
+    g_lo = excess_inflight(rep, lam, ttft[0], stretch, lo)
+    n = lo
+    if g_lo > LOAD_SETTLED:
+        for k in range(LOAD_STEPS):
+            n = hi - g_hi * (hi - lo) / (g_hi - g_lo)
+            g_n = excess_inflight(rep, lam, ttft[0], stretch, n)
+            if fabs(g_n) <= LOAD_SETTLED * n or hi - lo <= LOAD_SETTLED * hi:
+                break
+            if g_n > 0.0:
+                lo = n
+                g_lo = g_n
+                if side > 0:
+                    g_hi *= 0.5
+                side = 1
+            else:
+                hi = n
+                g_hi = g_n
+                if side < 0:
+                    g_lo *= 0.5
+                side = -1
+    step = decode(&rep.model, n, busy)
+    tpot[0] = step / (1.0 - rho)
+    return True
+
+
+cdef inline int ranking(const double* job) noexcept nogil:
+    if job[J_BATCH] > 0:
+        return BY_LATENCY
+    if job[J_SLO_TTFT] < INFINITY or job[J_SLO_TPOT] < INFINITY:
+        return BY_SLO
+    if job[J_OFFLINE] > 0:
+        return BY_THROUGHPUT
+    return AS_PRACTITIONER
+
+
+cdef inline void settle(const double* job, const double* chip, double n, Layout* out, double busy,
+                        double load) noexcept nogil:
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * load * busy)
+    out.energy_kwh = out.power_kw * out.duration_h
+    out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
+
+
+cdef inline void missed(const double* job, Layout* out) noexcept nogil:
+    out.reason = SLO_TTFT if out.ttft_s > job[J_SLO_TTFT] else SLO_TPOT
+    out.score = -fmax(out.ttft_s / job[J_SLO_TTFT], out.tpot_s / job[J_SLO_TPOT])
 
 
 cdef void infer_layout(const double* job, const double* chip, double n, const Replica* rep,
                        Layout* out) noexcept nogil:
-    cdef double tp = rep.tp, pp = rep.pp, replicas, total, load, activity
+    # Final without a rate, or short of replicas for it; else provisional (serving.infer_layout).
+    cdef double tp = rep.tp, pp = rep.pp, replicas, total, need
     layout_init(out)
     out.tp = tp
     if pp > job[J_LAYERS] or tp * pp > n:
         out.reason = MEMORY
         out.pp = fmin(pp, job[J_LAYERS])
-        out.mem_per_chip = rep.weights_chip + rep.kv_seq / rep.kv_split
+        out.mem_per_chip = rep.mem_per_chip
         return
     replicas = floor(n / (tp * pp))
     if job[J_HINT_DP] > 0:
@@ -182,26 +263,90 @@ cdef void infer_layout(const double* job, const double* chip, double n, const Re
         out.reason = MEMORY
         return
 
-    out.ttft_s = rep.ttft
-    out.tpot_s = rep.tpot
     total = replicas * rep.per_replica
     out.tokens_per_s = total
-    out.replicas_needed = ceil(rep.need)
-    load = fmin(1.0, rep.need / replicas) if rep.need > 0.0 else 1.0
+    out.latency_s = rep.latency
+    need = job[J_RATE] * job[J_OUTPUT] / rep.per_replica
+    out.replicas_needed = ceil(need)
     out.duration_h = job[J_DURATION_H]
-    activity = load * rep.busy
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
-    out.energy_kwh = out.power_kw * out.duration_h
-    out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
-    if rep.ttft > job[J_SLO_TTFT]:
-        out.reason = SLO_TTFT
-        out.score = -rep.excess
-    elif rep.tpot > job[J_SLO_TPOT]:
-        out.reason = SLO_TPOT
-        out.score = -rep.excess
-    elif rep.need > replicas:
-        out.reason = RATE
-        out.score = total
+    out.ttft_s = rep.ttft
+    out.tpot_s = rep.tpot
+    settle(job, chip, n, out, rep.busy, 1.0)
+    if job[J_RATE] > 0.0 and need > replicas:
+        out.ttft_s = rep.ttft
+        out.tpot_s = rep.tpot1
+        if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
+            missed(job, out)
+        else:
+            out.reason = RATE
+            out.score = total
+    elif job[J_RATE] <= 0.0 and (out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]):
+        missed(job, out)
     else:
         out.reason = OK
-        out.score = total
+        out.score = -(out.ttft_s + job[J_OUTPUT] * out.tpot_s) if ranking(job) == BY_LATENCY else total
+
+
+cdef void apply_load(const double* job, const double* chip, double n, const Replica* rep,
+                     Layout* out) noexcept nogil:
+    cdef double busy
+    cdef bint holds = under_load(job, rep, job[J_RATE] / out.replicas, &out.ttft_s, &out.tpot_s, &busy)
+    settle(job, chip, n, out, busy, fmin(1.0, job[J_RATE] * job[J_OUTPUT] / rep.per_replica / out.replicas))
+    if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
+        missed(job, out)
+    elif not holds:
+        out.reason = RATE
+        out.score = out.tokens_per_s
+    elif ranking(job) == BY_LATENCY:
+        out.score = -(out.ttft_s + job[J_OUTPUT] * out.tpot_s)
+
+
+cdef void choose(const double* job, const double* chip, double n, Layout* layouts, const Replica** reps,
+                 int count, Layout* best) noexcept nogil:
+    # serving.choose(): the best of a candidate's layouts, one per tp; with a rate,
+    # contenders on throughput are put under load best first, until one holds.
+    cdef int k, pick
+    cdef int mode = ranking(job)
+    cdef bint viable[N_TP_OPTIONS]
+    cdef bint tried[N_TP_OPTIONS]
+    cdef double bound = INFINITY, flat = INFINITY
+    for k in range(count):
+        viable[k] = layouts[k].reason == OK
+        tried[k] = False
+        if viable[k]:
+            bound = fmin(bound, layouts[k].latency_s)
+            if layouts[k].pp == 1.0:
+                flat = fmin(flat, layouts[k].latency_s)
+    if mode == AS_PRACTITIONER and bound < INFINITY:
+        bound = LATENCY_SLACK * (flat if flat < INFINITY else bound)
+    else:
+        bound = INFINITY
+    if job[J_RATE] > 0.0:
+        if mode != BY_LATENCY:
+            while True:
+                pick = -1
+                for k in range(count):
+                    if viable[k] and not tried[k] and layouts[k].latency_s <= bound and (
+                            pick < 0 or layouts[k].score > layouts[pick].score
+                            or (layouts[k].score == layouts[pick].score
+                                and layouts[k].mem_per_chip < layouts[pick].mem_per_chip)):
+                        pick = k
+                if pick < 0:
+                    break
+                tried[pick] = True
+                apply_load(job, chip, n, reps[pick], &layouts[pick])
+                if layouts[pick].reason == OK:
+                    best[0] = layouts[pick]
+                    return
+                viable[pick] = False
+        for k in range(count):
+            if viable[k] and not tried[k]:
+                apply_load(job, chip, n, reps[k], &layouts[k])
+    layout_init(best)
+    for k in range(count):
+        if layouts[k].reason == OK and layouts[k].latency_s <= bound and beats(&layouts[k], best):
+            best[0] = layouts[k]
+    if best.reason != OK:
+        for k in range(count):
+            if beats(&layouts[k], best):
+                best[0] = layouts[k]

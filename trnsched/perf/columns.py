@@ -4,16 +4,16 @@ The core takes a job table (one row per job), a chip table (one row per chip
 type, with the calibrated efficiency constants already filled in) and, per
 candidate, a job row index, a chip row index, a chip count and the number of
 scale-up domains the chips span.  Column indices, reason codes, limits and the
-output names are declared once, in `_core.pxd`; this module gives them to
+output names (and the inference rankings) are declared once, in `_core.pxd`; this module gives them to
 Python as plain ints under the same names (J_LAYERS, C_HBM, MEMORY,
 MAX_BATCH, ...), with the output names in OUTPUTS.
 """
 import trnsched.perf._core as core
-from trnsched.perf._core import LAYOUT_DTYPE, Reason
+from trnsched.perf._core import LAYOUT_DTYPE, Ranking, Reason
 
 globals().update({name: value for name, value in vars(core).items()
                   if name.startswith(("J_", "C_")) or name in ("JOB_COLUMNS", "CHIP_COLUMNS")})
-globals().update({m.name: int(m) for m in Reason})
+globals().update({m.name: int(m) for enum in (Reason, Ranking) for m in enum})
 N_TP_OPTIONS = core.N_TP_OPTIONS
 MAX_BATCH = core.MAX_BATCH
 

@@ -10,3 +10,6 @@ OPTIMIZER_BYTES = 12.0     # fp32 master weights + Adam m and v, sharded over da
 DP_OVERLAP = 0.5           # share of compute time that hides the gradient reduction
 VIRTUAL_MAX = 8.0          # interleaved pipeline: at most 8 model chunks per device,
 CHUNK_LAYERS_MIN = 2.0     # each of at least 2 layers (Narayanan et al. 2021)
+LATENCY_SLACK = 1.3        # serving with no batch or SLO: latency a practitioner accepts over the best tp-only layout
+LOAD_STEPS = 12            # the sequences in flight under a request rate: at most this many root-finding steps,
+LOAD_SETTLED = 1e-3        # done within this share

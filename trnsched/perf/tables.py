@@ -46,6 +46,7 @@ def job_row(job: Job) -> np.ndarray:
     r[col.J_HINT_PP] = hints.get("pp", 0)
     r[col.J_HINT_DP] = hints.get("dp", 0)
     r[col.J_HINT_EP] = hints.get("ep", 0)
+    r[col.J_OFFLINE] = 1.0 if job.offline else 0.0
     return r
 
 

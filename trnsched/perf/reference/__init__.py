@@ -19,18 +19,19 @@ import math
 
 from trnsched.perf.columns import C_DOMAIN, C_HBM, C_MEM_RESERVE, J_HEADS, J_HINT_TP, J_KIND, MEMORY, OK, OUTPUTS, TP_OPTIONS
 from trnsched.perf.reference.common import Layout, memory_floor
-from trnsched.perf.reference.serving import infer_layout, replica
+from trnsched.perf.reference.serving import choose, infer_layout, replica
 from trnsched.perf.reference.training import train_layout, train_setup
 
 
 def score_one(job, chip, chips: int, domains: int) -> Layout:
     """Best layout for one job (a job-table row) on one chip-table row.
 
-    Tensor-parallel degrees are tried in increasing order; training falls back to
-    full activation recompute only when the plain layout does not fit.  The search
-    stops at the first degree whose layout is feasible, needs no recompute and is
-    slower than the best so far: past that point collectives only grow.  (A layout
-    that needs recompute may be followed by a faster one that does not.)
+    Tensor-parallel degrees are tried in increasing order.  Training falls back to
+    full activation recompute only when the plain layout does not fit, and stops
+    at the first degree whose layout is feasible, needs no recompute and is slower
+    than the best so far: past that point collectives only grow.  (A layout that
+    needs recompute may be followed by a faster one that does not.)  Inference
+    evaluates every degree and chooses among them as serving.choose() says.
     """
     best = Layout()
     if chips < 1 or domains < 1:
@@ -43,6 +44,8 @@ def score_one(job, chip, chips: int, domains: int) -> Layout:
         return best
     per_domain = min(chip[C_DOMAIN], math.ceil(chips / domains))
     hint_tp = job[J_HINT_TP]
+    serving: list[Layout] = []        # inference: every tp's layout and replica, chosen among at the end
+    reps: list = []
     tp = 1.0
     for _ in TP_OPTIONS:
         if tp > per_domain or tp > chips or tp > job[J_HEADS]:
@@ -54,13 +57,16 @@ def score_one(job, chip, chips: int, domains: int) -> Layout:
                     again = train_layout(job, chip, chips, per_domain, train_setup(job, chip, tp, 1))
                     if again.beats(cand):
                         cand = again
+                if cand.beats(best):
+                    best = cand
+                elif best.reason == OK and cand.reason == OK and not cand.recompute:
+                    break
             else:
-                cand = infer_layout(job, chip, chips, replica(job, chip, per_domain, tp))
-            if cand.beats(best):
-                best = cand
-            elif best.reason == OK and cand.reason == OK and not cand.recompute:
-                break
+                reps.append(replica(job, chip, per_domain, tp))
+                serving.append(infer_layout(job, chip, chips, reps[-1]))
         tp *= 2.0
+    if job[J_KIND] != 0:
+        best = choose(job, chip, chips, serving, reps)
     best.feasible = 1 if best.reason == OK else 0
     return best
 

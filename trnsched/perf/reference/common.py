@@ -55,13 +55,6 @@ def alltoall_time(group: float, in_domain: float, nbytes: float, su_bw: float, s
             + (in_domain - 1.0) * su_lat + out * so_lat)
 
 
-def experts_touched(experts: float, top_k: float, tokens: float) -> float:
-    """Expected share of routed experts a layer reads for `tokens` tokens."""
-    if experts <= 1.0:
-        return 1.0
-    return 1.0 - (1.0 - top_k / experts) ** tokens
-
-
 def memory_floor(job) -> float:
     """Bytes the job needs across all its chips at the very least: training state
     (weights, gradients, optimizer) or inference weights, activations and KV aside."""

@@ -1,21 +1,45 @@
-"""Inference layouts: replicas of tp x pp chips, the batch they hold, TTFT, TPOT
-and throughput (_serving.pxi)."""
+"""Inference layouts: replicas of tp x pp chips, the sequences they hold, and the
+TTFT, TPOT and throughput they reach at the load the candidate carries
+(_serving.pxi).
+
+A replica holds `n` sequences in flight (the job's `batch`, else as many as its
+memory, the engine's limit and a TPOT SLO allow), as `m = min(pp, n)`
+micro-batches of `n / m`: a pipeline of depth pp has only as many micro-batches
+in flight as it has sequences.  `T(b)` is one micro-batch's trip through the
+whole model, which is the uninterrupted TPOT.
+
+Load (continuous batching; prefill preempts decode, as a chunked-prefill engine
+with prefill priority does):
+- no request rate (a throughput run): `n` streams in a closed loop.  Each
+  request's prefill (`t_pf`, the replica's pipelined prefill time) runs while the
+  others decode, so TPOT = T + (n - 1) t_pf / output and TTFT is the idle TTFT;
+  throughput = output / (t_pf + output T / n) per replica.
+- a request rate: Poisson arrivals split evenly over the candidate's replicas,
+  `lam` each.  Prefill takes `rho = lam t_pf` of the replica's time, so decode
+  runs at T(b) / (1 - rho), with b from the sequences in flight (Little:
+  lam x the request's time in the replica); prompts queue for prefill as in an
+  M/D/1 queue (wait rho t_pf / (2 (1 - rho))).
+"""
 from __future__ import annotations
 
 import math
 
 from trnsched.perf.columns import (
+    AS_PRACTITIONER, BY_LATENCY, BY_SLO, BY_THROUGHPUT,
     C_BUSY_KW, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM, C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW,
     C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE, C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_REQUEST_OVERHEAD,
     C_SO_BW, C_SO_LAT, C_SU_BW, C_SU_LAT, J_ACTIVE, J_ATTN_DIM, J_BATCH, J_DENSE, J_DURATION_H, J_EXPERTS,
-    J_FP8, J_HIDDEN, J_HINT_DP, J_HINT_PP, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OUTPUT, J_PARAMS, J_PROMPT, J_RATE,
-    J_SLO_TPOT, J_SLO_TTFT, J_TOP_K, MAX_BATCH, MEMORY, OK, RATE, SLO_TPOT, SLO_TTFT,
+    J_FP8, J_HIDDEN, J_HINT_DP, J_HINT_PP, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OFFLINE, J_OUTPUT, J_PARAMS, J_PROMPT,
+    J_RATE, J_SLO_TPOT, J_SLO_TTFT, J_TOP_K, MAX_BATCH, MEMORY, OK, RATE, SLO_TPOT, SLO_TTFT,
 )
-from trnsched.perf.reference.common import INF, Layout, allreduce_time, alltoall_time, experts_touched, pow2_at_least
+from trnsched.perf.constants import LATENCY_SLACK, LOAD_SETTLED, LOAD_STEPS
+from trnsched.perf.reference.common import INF, Layout, allreduce_time, alltoall_time, pow2_at_least
 
 
 class Infer:
-    """Per-replica inference timings for one (tp, pp); batch is the only free variable."""
+    """One replica's timings for one (tp, pp).  Every term of T(b) is linear in the
+    micro-batch b but the experts a MoE layer reads, so their coefficients are
+    worked out once per replica."""
 
     def __init__(self, job, chip, tp: int, pp: int, per_domain: int) -> None:
         self.job, self.chip, self.tp, self.pp = job, chip, tp, pp
@@ -24,43 +48,47 @@ class Infer:
         self.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
         width = job[J_HIDDEN] / tp
         self.eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
-        self.su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
-        self.hbm_bw = chip[C_HBM_BW] * chip[C_EFF_HBM]
+        su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
+        hbm_bw = chip[C_HBM_BW] * chip[C_EFF_HBM]
         crosses = tp * pp > per_domain
-        self.pp_bw = (chip[C_SO_BW] if crosses else chip[C_SU_BW]) * chip[C_EFF_NET]
-        self.pp_lat = chip[C_SO_LAT] if crosses else chip[C_SU_LAT]
-        self.kv_split = min(tp, job[J_KV_HEADS])
-
-    def _weights_read(self, tokens: float) -> float:
-        j = self.job
-        expert = j[J_PARAMS] - j[J_DENSE]
-        return (j[J_DENSE] + expert * experts_touched(j[J_EXPERTS], j[J_TOP_K], tokens)) * self.wbytes
-
-    def _collectives(self, tokens: float) -> float:
-        """Per forward pass: TP all-reduces (or MoE all-to-alls) per layer, pipeline hops."""
-        j, tp = self.job, self.tp
-        nbytes = tokens * j[J_HIDDEN] * 2.0
-        lat = self.chip[C_SU_LAT]
-        if j[J_EXPERTS] > 1.0:
-            per_layer = (allreduce_time(tp, nbytes, self.su_bw, lat)
-                         + 2.0 * alltoall_time(tp, tp, nbytes * j[J_TOP_K], self.su_bw, lat,
-                                               self.su_bw, lat))
+        pp_bw = (chip[C_SO_BW] if crosses else chip[C_SU_BW]) * chip[C_EFF_NET]
+        pp_lat = chip[C_SO_LAT] if crosses else chip[C_SU_LAT]
+        kv_split = min(tp, job[J_KV_HEADS])
+        layers, lat, token_bytes = job[J_LAYERS], chip[C_SU_LAT], job[J_HIDDEN] * 2.0
+        ctx = job[J_PROMPT] + 0.5 * job[J_OUTPUT]
+        # Seconds per sequence of the micro-batch, or fixed, for each term of T(b).
+        self.compute = (2.0 * job[J_ACTIVE] + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * self.peak * self.eff)
+        self.kv = ctx * layers * job[J_KV_DIM] * self.wbytes / kv_split / hbm_bw
+        self.dense = job[J_DENSE] * self.wbytes / tp / hbm_bw
+        self.expert = (job[J_PARAMS] - job[J_DENSE]) * self.wbytes / tp / hbm_bw
+        self.spared = math.log(1.0 - job[J_TOP_K] / job[J_EXPERTS]) if job[J_EXPERTS] > 1.0 else 0.0
+        # Collectives per forward pass: TP all-reduces (or an all-reduce and two MoE
+        # all-to-alls) per layer, and pp - 1 pipeline hops: per token, and latency.
+        if job[J_EXPERTS] > 1.0:
+            per_token = (allreduce_time(tp, token_bytes, su_bw, 0.0)
+                         + 2.0 * alltoall_time(tp, tp, token_bytes * job[J_TOP_K], su_bw, 0.0, su_bw, 0.0))
+            fixed = allreduce_time(tp, 0.0, su_bw, lat) + 2.0 * alltoall_time(tp, tp, 0.0, su_bw, lat, su_bw, lat)
         else:
-            per_layer = 2.0 * allreduce_time(tp, nbytes, self.su_bw, lat)
-        hops = (self.pp - 1.0) * (nbytes / self.pp_bw + self.pp_lat)
-        return j[J_LAYERS] * per_layer + hops
+            per_token = 2.0 * allreduce_time(tp, token_bytes, su_bw, 0.0)
+            fixed = 2.0 * allreduce_time(tp, 0.0, su_bw, lat)
+        self.wire = layers * per_token + (pp - 1.0) * token_bytes / pp_bw
+        self.fixed = layers * fixed + (pp - 1.0) * pp_lat + layers * chip[C_LAYER_OVERHEAD]
 
-    def tpot(self, batch: float) -> tuple[float, float]:
-        """Seconds per decode step for `batch` sequences, and the busy share of it."""
-        j = self.job
-        ctx = j[J_PROMPT] + 0.5 * j[J_OUTPUT]
-        flops = batch * (2.0 * j[J_ACTIVE] + 4.0 * j[J_LAYERS] * ctx * j[J_ATTN_DIM])
-        t_compute = flops / (self.tp * self.peak * self.eff)
-        kv = batch * ctx * j[J_LAYERS] * j[J_KV_DIM] * self.wbytes / self.kv_split
-        t_memory = (self._weights_read(batch) / self.tp + kv) / self.hbm_bw
-        busy = max(t_compute, t_memory)
-        step = busy + self._collectives(batch) + j[J_LAYERS] * self.chip[C_LAYER_OVERHEAD]
+    def reads(self, tokens: float) -> float:
+        """Seconds to read the weights `tokens` tokens touch (MoE: the experts they
+        route to, an expected share 1 - (1 - k/E)^tokens; dense: all of them)."""
+        return self.dense + self.expert * (1.0 - math.exp(tokens * self.spared))
+
+    def trip(self, batch: float) -> tuple[float, float]:
+        """T(b): seconds for a micro-batch of `batch` sequences to pass through the
+        whole model for one token (the uninterrupted TPOT), and the busy share of it."""
+        busy = max(batch * self.compute, self.reads(batch) + batch * self.kv)
+        step = busy + batch * self.wire + self.fixed
         return step, busy / step
+
+    def decode(self, n: float) -> tuple[float, float]:
+        """T and busy share with `n` sequences in flight: min(pp, n) micro-batches."""
+        return self.trip(n / min(self.pp, max(n, 1.0)))
 
     def prefill_flops(self) -> float:
         j = self.job
@@ -68,29 +96,30 @@ class Infer:
         return 2.0 * j[J_ACTIVE] * p + 2.0 * j[J_LAYERS] * p * p * j[J_ATTN_DIM]
 
     def ttft(self) -> float:
-        j = self.job
-        p = j[J_PROMPT]
+        """One prompt on an idle replica."""
+        p = self.job[J_PROMPT]
         t_compute = self.prefill_flops() / (self.tp * self.peak * self.eff * self.chip[C_EFF_PREFILL])
-        t_memory = self._weights_read(p) / self.tp / self.hbm_bw
-        return (max(t_compute, t_memory) + self._collectives(p)
-                + j[J_LAYERS] * self.chip[C_LAYER_OVERHEAD] + self.chip[C_REQUEST_OVERHEAD])
+        return max(t_compute, self.reads(p)) + p * self.wire + self.fixed + self.chip[C_REQUEST_OVERHEAD]
 
-    def throughput(self, batch: float, step: float) -> float:
-        """Output tokens/s of one replica: pp micro-batches of `batch` decode while
-        prompts are prefilled in between (prefill batched, so no fixed costs)."""
-        j = self.job
-        t_prefill = self.prefill_flops() / (self.tp * self.pp * self.peak * self.eff
-                                            * self.chip[C_EFF_PREFILL])
-        return 1.0 / (step / (self.pp * batch) + t_prefill / j[J_OUTPUT])
+    def prefill_time(self) -> float:
+        """t_pf: the replica's time per prompt when prompts are batched and pipelined
+        through all pp stages (no fixed costs)."""
+        return self.prefill_flops() / (self.tp * self.pp * self.peak * self.eff * self.chip[C_EFF_PREFILL])
+
+    def saturated_tpot(self, n: float, t_pf: float) -> float:
+        """TPOT of n streams in a closed loop: each decode is interrupted by the
+        other n - 1 streams' prefills."""
+        return self.decode(n)[0] + (n - 1.0) * t_pf / self.job[J_OUTPUT]
 
 
 class Replica:
-    """What one inference replica of tensor-parallel degree tp achieves.  None of it
-    depends on the candidate's chip count, so the core computes it once per job,
-    chip type and domain size and reuses it across counts."""
+    """What one inference replica of tensor-parallel degree tp holds and achieves
+    on its own.  None of it depends on the candidate's chip count, so the core
+    computes it once per job, chip type and domain size and reuses it across
+    counts; the load a count puts on each replica is applied in infer_layout."""
 
     __slots__ = ("tp", "pp", "weights_chip", "kv_seq", "kv_split", "max_batch", "batch", "mem_per_chip",
-                 "fits", "ttft", "tpot", "busy", "per_replica", "need", "excess")
+                 "fits", "ttft", "tpot", "tpot1", "step", "busy", "t_prefill", "per_replica", "latency", "model")
 
 
 def replica(job, chip, per_domain: float, tp: float) -> Replica:
@@ -109,58 +138,111 @@ def replica(job, chip, per_domain: float, tp: float) -> Replica:
         pp_need = weights / tp / room if room > 0.0 else INF
         pp = pow2_at_least(pp_need) if pp_need <= job[J_LAYERS] else INF
     r.pp = pp
-    r.weights_chip = weights / (tp * min(pp, job[J_LAYERS]))
-    r.max_batch = r.batch = r.ttft = r.tpot = r.busy = r.per_replica = r.need = r.excess = 0.0
+    stages = min(pp, job[J_LAYERS])
+    r.weights_chip = weights / (tp * stages)
+    kv_chip = r.kv_seq / (r.kv_split * stages)      # a stage holds its layers' KV for every sequence
+    r.max_batch = r.batch = r.ttft = r.tpot = r.tpot1 = r.step = r.busy = r.t_prefill = r.per_replica = 0.0
+    r.latency = 0.0
+    r.model = None
     r.fits = False
-    r.mem_per_chip = r.weights_chip + r.kv_seq / r.kv_split
+    r.mem_per_chip = r.weights_chip + kv_chip
     if pp > job[J_LAYERS]:
         return r
 
     free = usable - r.weights_chip
-    r.max_batch = min(float(MAX_BATCH), math.floor(free * r.kv_split / r.kv_seq)) if free > 0.0 else 0.0
-    wanted = job[J_BATCH] if job[J_BATCH] > 0 else max(r.max_batch, 1.0)
-    r.batch = wanted
-    r.mem_per_chip = r.weights_chip + wanted * r.kv_seq / r.kv_split
-    r.fits = wanted <= r.max_batch
+    r.max_batch = min(float(MAX_BATCH), math.floor(free / kv_chip)) if free > 0.0 else 0.0
+    n = job[J_BATCH] if job[J_BATCH] > 0 else max(r.max_batch, 1.0)
+    r.batch = n
+    r.mem_per_chip = r.weights_chip + n * kv_chip
+    r.fits = n <= r.max_batch
     if not r.fits:
         return r
 
     model = Infer(job, chip, tp, pp, per_domain)
+    r.model = model
     r.ttft = model.ttft()
-    step, busy = model.tpot(wanted)
+    r.t_prefill = model.prefill_time()
+    r.tpot1 = model.trip(1.0)[0]                     # the fastest token: one sequence, no load
+    r.latency = r.ttft + job[J_OUTPUT] * r.tpot1
     slo_tpot = job[J_SLO_TPOT]
-    if job[J_BATCH] <= 0 and step > slo_tpot:
-        # Largest batch that still meets the TPOT SLO (TPOT grows with batch).
-        lo, hi = 1.0, wanted
-        if model.tpot(lo)[0] <= slo_tpot:
+    if job[J_BATCH] <= 0 and model.saturated_tpot(n, r.t_prefill) > slo_tpot:
+        # The most sequences in flight whose TPOT still meets the SLO (it grows with n).
+        lo, hi = 1.0, n
+        if model.saturated_tpot(lo, r.t_prefill) <= slo_tpot:
             while hi - lo > 1.0:
                 mid = math.floor(0.5 * (lo + hi))
-                if model.tpot(mid)[0] <= slo_tpot:
+                if model.saturated_tpot(mid, r.t_prefill) <= slo_tpot:
                     lo = mid
                 else:
                     hi = mid
-            wanted = lo
+            n = lo
         else:
-            wanted = 1.0
-        step, busy = model.tpot(wanted)
-    r.batch, r.tpot, r.busy = wanted, step, busy
-    r.per_replica = model.throughput(wanted, step)
-    r.need = job[J_RATE] * job[J_OUTPUT] / r.per_replica   # replicas the request rate needs
-    r.excess = max(r.ttft / job[J_SLO_TTFT], r.tpot / job[J_SLO_TPOT])
+            n = 1.0
+    r.batch = n
+    r.mem_per_chip = r.weights_chip + n * kv_chip
+    r.step, r.busy = model.decode(n)
+    r.tpot = model.saturated_tpot(n, r.t_prefill)
+    r.per_replica = job[J_OUTPUT] / (r.t_prefill + job[J_OUTPUT] * r.step / n)
     return r
 
 
-def infer_layout(job, chip, n: float, rep: Replica) -> Layout:
-    """An inference layout: as many replicas as fit in n chips."""
+def under_load(job, rep: Replica, lam: float) -> tuple[float, float, float, bool]:
+    """(TTFT, TPOT, busy share, holds) of one replica taking `lam` requests/s of
+    Poisson arrivals; it holds them where prefill leaves it time and the sequences
+    in flight fit what it holds.
+
+    Sequences in flight n solve g(n) = lam (TTFT + output T(n) / (1 - rho)) - n = 0
+    (Little's law).  g(1) >= 0, and the replica holds the load exactly when
+    g(capacity) <= 0; between the two, regula falsi (Illinois) finds the root to
+    LOAD_SETTLED in a few steps where plain iteration crawls near saturation."""
+    rho = lam * rep.t_prefill
+    if rho >= 1.0:
+        return INF, INF, 1.0, False
+    ttft = rep.ttft + rho * rep.t_prefill / (2.0 * (1.0 - rho))
+    stretch = lam * job[J_OUTPUT] / (1.0 - rho)
+
+    def g(n: float) -> float:
+        return max(1.0, lam * ttft + stretch * rep.model.decode(n)[0]) - n
+
+    hi, g_hi = rep.batch, g(rep.batch)
+    if g_hi > 0.0:
+        return ttft, rep.step / (1.0 - rho), rep.busy, False
+    lo, g_lo = 1.0, g(1.0)
+    n, side = lo, 0
+    if g_lo > LOAD_SETTLED:
+        for _ in range(LOAD_STEPS):
+            n = hi - g_hi * (hi - lo) / (g_hi - g_lo)
+            g_n = g(n)
+            if abs(g_n) <= LOAD_SETTLED * n or hi - lo <= LOAD_SETTLED * hi:
+                break
+            if g_n > 0.0:
+                lo, g_lo = n, g_n
+                if side > 0:
+                    g_hi *= 0.5
+                side = 1
+            else:
+                hi, g_hi = n, g_n
+                if side < 0:
+                    g_lo *= 0.5
+                side = -1
+    step, busy = rep.model.decode(n)
+    return ttft, step / (1.0 - rho), busy, True
+
+
+def infer_layout(job, chip, n_chips: float, rep: Replica) -> Layout:
+    """An inference layout: as many replicas as fit in the chips.  Without a
+    request rate the replicas run saturated and the layout is final; with one it
+    is final where the chips fall short of the replicas the rate needs, and
+    otherwise provisional (OK) until apply_load() puts the rate on it."""
     out = Layout()
     tp, pp = rep.tp, rep.pp
     out.tp = tp
-    if pp > job[J_LAYERS] or tp * pp > n:
+    if pp > job[J_LAYERS] or tp * pp > n_chips:
         out.reason = MEMORY
         out.pp = min(pp, job[J_LAYERS])
-        out.mem_per_chip = rep.weights_chip + rep.kv_seq / rep.kv_split
+        out.mem_per_chip = rep.mem_per_chip
         return out
-    replicas = n // (tp * pp)
+    replicas = n_chips // (tp * pp)
     if job[J_HINT_DP] > 0:
         if job[J_HINT_DP] > replicas:
             return out
@@ -171,22 +253,104 @@ def infer_layout(job, chip, n: float, rep: Replica) -> Layout:
         out.reason = MEMORY
         return out
 
-    out.ttft_s, out.tpot_s = rep.ttft, rep.tpot
     total = replicas * rep.per_replica
     out.tokens_per_s = total
-    out.replicas_needed = math.ceil(rep.need)
-    load = min(1.0, rep.need / replicas) if rep.need > 0.0 else 1.0
+    out.latency_s = rep.latency
+    need = job[J_RATE] * job[J_OUTPUT] / rep.per_replica       # replicas the request rate needs
+    out.replicas_needed = math.ceil(need)
     out.duration_h = job[J_DURATION_H]
-    activity = load * rep.busy
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
-    out.energy_kwh = out.power_kw * out.duration_h
-    out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
-    if rep.ttft > job[J_SLO_TTFT]:
-        out.reason, out.score = SLO_TTFT, -rep.excess
-    elif rep.tpot > job[J_SLO_TPOT]:
-        out.reason, out.score = SLO_TPOT, -rep.excess
-    elif rep.need > replicas:
-        out.reason, out.score = RATE, total
+    out.ttft_s, out.tpot_s = rep.ttft, rep.tpot                 # saturated; apply_load() replaces them
+    settle(job, chip, n_chips, out, rep.busy, 1.0)
+    if job[J_RATE] > 0.0 and need > replicas:
+        # Short of replicas for the rate: an SLO missed even by a lone request is
+        # the first thing wrong, else the rate.
+        out.ttft_s, out.tpot_s = rep.ttft, rep.tpot1
+        if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
+            missed(job, out)
+        else:
+            out.reason, out.score = RATE, total
+    elif job[J_RATE] <= 0.0 and (out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]):
+        missed(job, out)
     else:
-        out.reason, out.score = OK, total
+        out.reason = OK
+        out.score = -(out.ttft_s + job[J_OUTPUT] * out.tpot_s) if ranking(job) == BY_LATENCY else total
     return out
+
+
+def apply_load(job, chip, n_chips: float, rep: Replica, out: Layout) -> None:
+    """Put the job's request rate, split over the layout's replicas, on a
+    provisional layout: TTFT, TPOT and power at that load, and its SLOs checked."""
+    out.ttft_s, out.tpot_s, busy, holds = under_load(job, rep, job[J_RATE] / out.replicas)
+    settle(job, chip, n_chips, out, busy, min(1.0, job[J_RATE] * job[J_OUTPUT] / rep.per_replica / out.replicas))
+    if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
+        missed(job, out)
+    elif not holds:
+        out.reason, out.score = RATE, out.tokens_per_s
+    elif ranking(job) == BY_LATENCY:
+        out.score = -(out.ttft_s + job[J_OUTPUT] * out.tpot_s)
+
+
+def settle(job, chip, n_chips: float, out: Layout, busy: float, load: float) -> None:
+    """Power, energy and cost of a layout whose replicas are `load` busy."""
+    out.power_kw = n_chips * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * load * busy)
+    out.energy_kwh = out.power_kw * out.duration_h
+    out.cost_usd = n_chips * chip[C_PRICE_HR] * out.duration_h
+
+
+def missed(job, out: Layout) -> None:
+    """An SLO missed: layouts that miss by less rank higher."""
+    out.reason = SLO_TTFT if out.ttft_s > job[J_SLO_TTFT] else SLO_TPOT
+    out.score = -max(out.ttft_s / job[J_SLO_TTFT], out.tpot_s / job[J_SLO_TPOT])
+
+
+def ranking(job) -> int:
+    """How the job's layouts compete: by latency when its batch is fixed; by
+    throughput within its SLOs when it has one, or when it is offline batch work;
+    otherwise as a practitioner would (choose())."""
+    if job[J_BATCH] > 0:
+        return BY_LATENCY
+    if job[J_SLO_TTFT] < INF or job[J_SLO_TPOT] < INF:
+        return BY_SLO
+    if job[J_OFFLINE] > 0:
+        return BY_THROUGHPUT
+    return AS_PRACTITIONER
+
+
+def choose(job, chip, n_chips: float, layouts: list[Layout], reps: list[Replica]) -> Layout:
+    """The best of a candidate's inference layouts (one per tp, smallest tp first).
+
+    The layout that got furthest through the checks wins, then the best score
+    (ranking()).  A practitioner serving with no batch and no SLO given takes
+    the most throughput among layouts whose lone request is no slower than
+    LATENCY_SLACK times that of the best tensor-parallel-only layout that fits
+    the chips and the rate (the best such layout overall if none fits without a
+    pipeline), rather than the deepest pipeline, or the narrowest replica, that
+    fits.
+
+    With a request rate, the load changes latency but not throughput: layouts
+    that compete on throughput take it in order, best first, and the first that
+    still holds it wins; only latency ranking needs every layout under load."""
+    viable = [k for k, c in enumerate(layouts) if c.reason == OK]   # provisional where a rate is to come
+    bound = INF
+    if ranking(job) == AS_PRACTITIONER and viable:
+        flat = [k for k in viable if layouts[k].pp == 1.0] or viable
+        bound = LATENCY_SLACK * min(layouts[k].latency_s for k in flat)
+    if job[J_RATE] > 0.0:
+        if ranking(job) != BY_LATENCY:
+            contenders = [k for k in viable if layouts[k].latency_s <= bound]
+            for k in sorted(contenders, key=lambda k: (-layouts[k].score, layouts[k].mem_per_chip, k)):
+                apply_load(job, chip, n_chips, reps[k], layouts[k])
+                if layouts[k].reason == OK:
+                    return layouts[k]
+                viable.remove(k)
+        for k in viable:
+            apply_load(job, chip, n_chips, reps[k], layouts[k])
+    best = Layout()
+    for cand in layouts:
+        if cand.reason == OK and cand.latency_s <= bound and cand.beats(best):
+            best = cand
+    if best.reason != OK:
+        for cand in layouts:
+            if cand.beats(best):
+                best = cand
+    return best
