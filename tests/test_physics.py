@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from trnsched.inputs.catalog import builtin_models, chip_catalog
+from trnsched.inputs.catalog import builtin_models, chip_catalog, default_pue
 from trnsched.inputs.jobs import parse_job
 from trnsched.whatif import what_if
 
@@ -69,3 +69,57 @@ def test_an_slo_is_checked_at_the_load_the_candidate_carries():
     assert many.feasible
     assert many.values["tpot_s"] <= 0.030
     assert not few.feasible or few.values["tpot_s"] <= 0.030
+
+
+def train(model, precision="bf16", **extra):
+    return dict(dict(id="t", kind="train", model=model, precision=precision, tokens=1e9,
+                     batch_tokens=4 * 1024 * 1024, seq_len=4096), **extra)
+
+
+def per_chip_kw(row, n):
+    return row.values["power_kw"] / n
+
+
+@pytest.mark.parametrize("chip", sorted(CATALOG))
+def test_decode_draws_less_than_compute_bound_work(chip):
+    # Memory-bound decode leaves the tensor engines idle most of each step; a chip
+    # serving one sequence must draw less than the same chip training.
+    n = min(CATALOG[chip].domain_size, 16)
+    training = score(train("llama3-8b", batch_tokens=1024 * 1024), chip, n)
+    decoding = score(serve("llama3-70b", batch=1), chip, n)
+    assert training.feasible and decoding.feasible
+    assert per_chip_kw(decoding, n) < 0.8 * per_chip_kw(training, n), chip
+    # And no work draws more than the chip's board power plus its host's share, at the facility's PUE.
+    spec = CATALOG[chip]
+    ceiling_kw = (spec.tdp_w + spec.host_w) * default_pue() / 1000.0
+    assert per_chip_kw(training, n) <= ceiling_kw * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("model", ["llama3-8b", "llama3-70b", "llama3-405b", "gpt3-175b"])
+def test_trn3_spends_about_a_seventh_less_energy_per_token_than_trn2_in_fp8(model):
+    # AWS (re:Invent 2025): Trn3 has 40% better energy efficiency than Trn2, i.e. ~0.71x
+    # the energy per token on the FP8 work the claim quotes.  Allow the layouts to differ.
+    energy = {}
+    for chip in ("trn2", "trn3"):
+        row = score(train(model, "fp8"), chip, 128)
+        assert row.feasible
+        energy[chip] = row.values["energy_kwh"]
+    assert 0.60 <= energy["trn3"] / energy["trn2"] <= 0.85, energy
+
+
+def test_fp4_serves_from_blackwell_fp4_units_and_elsewhere_only_halves_the_weights():
+    fp8 = score(serve("llama3-70b", offline=True, parallelism={"tp": 8}), "b200", 8)
+    fp4 = score(dict(serve("llama3-70b", offline=True, parallelism={"tp": 8}), precision="fp4"), "b200", 8)
+    assert fp4.values["tokens_per_s"] > 1.5 * fp8.values["tokens_per_s"]
+    # H100 has no FP4 arithmetic: prefill (compute-bound) is no faster, decode
+    # (weight reads) is.
+    h8 = score(serve("llama3-70b", batch=1, parallelism={"tp": 8}), "h100", 8)
+    h4 = score(dict(serve("llama3-70b", batch=1, parallelism={"tp": 8}), precision="fp4"), "h100", 8)
+    assert h4.values["ttft_s"] == pytest.approx(h8.values["ttft_s"], rel=0.02)
+    assert h4.values["tpot_s"] < 0.95 * h8.values["tpot_s"]
+
+
+def test_fp4_is_for_inference():
+    from trnsched.inputs.errors import InputError
+    with pytest.raises(InputError, match="precision"):
+        parse_job(train("llama3-8b", "fp4"))

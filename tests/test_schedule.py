@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from checker import check
 from conftest import ROOT
 from test_solve import instances
+from trnsched.inputs.fleet import parse_fleet
 from trnsched.solve import solve
 
 
@@ -83,7 +84,10 @@ def test_arrival_is_respected_and_capacity_holds_over_time():
 def test_power_cap_holds_over_time():
     # Chip count would take both 4-chip jobs at once; the cap takes one.
     solo = run([service(0, 1.0, chips=4)], one_rack(), horizon=24)
-    rack_kw = 8 * 0.1 + 4 * 0.6   # a generous middle: more than one job's draw, less than two
+    fleet = parse_fleet(one_rack())
+    chip = fleet.chip_types["h100"]
+    added_kw = solo["placements"][0]["metrics"]["power_kw"] / fleet.pue - 4 * (chip.idle_w + chip.host_w) / 1000
+    rack_kw = fleet.baseline_kw(fleet.racks[0]) + 1.5 * added_kw   # room for one job's draw, not two
     jobs = [service(0, 1.0, chips=4), service(1, 1.0, chips=4)]
     fleet = one_rack(cap=rack_kw)
     both = solve({"jobs": jobs[:1]}, fleet, horizon_h=24, time_limit=1, workers=1).to_dict()

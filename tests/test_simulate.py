@@ -50,8 +50,9 @@ def test_fifo_blocks_behind_the_head_of_the_queue():
     # 4*2 + 8*1 + 4*1 = 20 chip-hours busy of 8 chips * 4 h.
     assert f["chip_hours"]["h100"] == pytest.approx(20.0)
     assert f["utilisation"]["h100"] == pytest.approx(20.0 / 32.0)
-    idle_w = chip_catalog()["h100"].idle_w
-    assert f["energy_kwh"]["idle"] == pytest.approx((32.0 - 20.0) * idle_w / 1000.0 * default_pue())
+    chip = chip_catalog()["h100"]           # idle chips draw their idle power and their host share
+    assert f["energy_kwh"]["idle"] == pytest.approx((32.0 - 20.0) * (chip.idle_w + chip.host_w) / 1000.0
+                                                    * default_pue())
 
 
 @pytest.mark.parametrize("policy", ["greedy", "cpsat"])
@@ -119,9 +120,9 @@ def test_capacity_and_power_hold_at_every_instant(policy):
         assert peak(sp) <= count - rack.used.get(t, 0)
     chip = chip_catalog()["h100"]
     watts = [(r.start_h, r.end_h, (r.candidate.values["power_kw"] / r.candidate.chips / default_pue() * 1000
-                                    - chip.idle_w) * n)
+                                    - chip.idle_w - chip.host_w) * n)
              for r in result.runs for k, n in r.racks.items() if k == 0]
-    assert peak(watts) + 8 * chip.idle_w <= 6000.0 + 8 + 1e-6
+    assert peak(watts) + 8 * (chip.idle_w + chip.host_w) <= 6000.0 + 8 + 1e-6
 
 
 def test_replay_is_deterministic():

@@ -121,8 +121,8 @@ def brute_force(jobs_data, fleet_data, objective):
 
 def small_case():
     fleet = {"racks": [{"id": "h100-a", "chips": {"h100": 8}, "power_cap_kw": 10.2},
-                       {"id": "trn3-a", "chips": {"trn3": 8}, "power_cap_kw": 4.5},
-                       {"id": "mixed", "chips": {"trn3": 4, "gb200": 4}, "power_cap_kw": 6.5}]}
+                       {"id": "trn3-a", "chips": {"trn3": 8}, "power_cap_kw": 5.5},
+                       {"id": "mixed", "chips": {"trn3": 4, "gb200": 4}, "power_cap_kw": 6.7}]}
     jobs = {"jobs": [
         {"id": "big", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "seq_len": 2048, "batch_seqs": 64,
          "chips": 8, "priority": 3},
@@ -170,11 +170,18 @@ def test_multi_rack_job_stays_in_one_pod_and_within_racks():
 
 
 def test_power_cap_limits_a_hybrid_rack():
-    fleet = {"racks": [{"id": "fused", "chips": {"trn3": 16, "gb200": 16}, "power_cap_kw": 22.0}]}
+    rack = {"id": "fused", "chips": {"trn3": 16, "gb200": 16}}
     jobs = {"jobs": [{"id": f"t{t}", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "seq_len": 2048,
                       "batch_seqs": 64, "chips": 16, "chip_types": [t]} for t in ("trn3", "gb200")]}
+    # A cap with room for either job's draw over the rack's idle baseline, not for both.
+    uncapped = parse_fleet({"racks": [rack]})
+    added = [p["metrics"]["power_kw"] / uncapped.pue - 16 * (uncapped.chip_types[p["chip_type"]].idle_w
+                                                              + uncapped.chip_types[p["chip_type"]].host_w) / 1000
+             for p in run_solve(jobs, {"racks": [rack]})["placements"]]
+    cap = uncapped.baseline_kw(uncapped.racks[0]) + 1.05 * max(added)
+    assert cap < uncapped.baseline_kw(uncapped.racks[0]) + sum(added)
+    fleet = {"racks": [{**rack, "power_cap_kw": cap}]}
     result = run_solve(jobs, fleet)
-    # Both fit by chip count, but both at once would draw more than 22 kW.
     assert len(result["placements"]) == 1
     assert "power cap" in result["unplaced"][0]["reason"]
 

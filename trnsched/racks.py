@@ -9,8 +9,8 @@
   the room of a window is the free room less the peak the spans use inside it.
 
 Power: a rack cap is IT power at the rack (PUE excluded).  A rack's baseline is
-its busy chips at TDP and its free chips idle; a placed chip adds what its
-candidate draws above idle (`watts_per_chip`).
+its busy chips at TDP, its free chips idle, and every chip's host share; a
+placed chip adds what its candidate draws above that (`watts_per_chip`).
 """
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ EPS = 1e-9      # hours: two instants closer than this are one
 
 def watts_per_chip(c: Candidate, fleet: Fleet) -> int:
     """IT watts one chip of this candidate adds over its idle draw (rack caps are
-    IT power: PUE excluded; the idle draw is already in the rack's baseline)."""
+    IT power: PUE excluded; the idle draw and the host share are already in the
+    rack's baseline)."""
     chip = fleet.chip_types[c.chip_type]
     per_chip_kw = c.values["power_kw"] / c.chips / fleet.pue
-    return max(0, round(per_chip_kw * 1000.0 - chip.idle_w))
+    return max(0, round(per_chip_kw * 1000.0 - chip.idle_w - chip.host_w))
 
 
 def headroom_watts(fleet: Fleet) -> list[int | None]:

@@ -15,9 +15,13 @@ from typing import Any, Mapping
 from trnsched.inputs.errors import InputError
 
 CHIP_NUMBERS = (
-    "peak_bf16_tflops", "peak_fp8_tflops", "hbm_gb", "hbm_tbps", "tdp_w", "idle_w", "domain_size",
-    "scaleup_gbps", "scaleup_latency_us", "scaleout_gbps", "scaleout_latency_us", "price_per_chip_hour",
+    "peak_bf16_tflops", "peak_fp8_tflops", "peak_fp4_tflops", "hbm_gb", "hbm_tbps", "tdp_w", "idle_w", "host_w",
+    "domain_size", "scaleup_gbps", "scaleup_latency_us", "scaleout_gbps", "scaleout_latency_us", "price_per_chip_hour",
 )
+# What a chip type added in a fleet file may leave out: no FP4 arithmetic, no host share.
+OPTIONAL_NUMBERS = {"peak_fp4_tflops": 0.0, "host_w": 0.0}
+# Figures kept with their sources for reference; the model does not use them.
+REFERENCE_FIGURES = ("price_on_demand_per_chip_hour",)
 STACKS = ("cuda", "neuron")
 CALIBRATION_NUMBERS = ("eff_bf16", "eff_fp8", "eff_prefill", "layer_overhead_us", "request_overhead_ms")
 DEFAULT_FAMILY = {"cuda": "hopper", "neuron": "trainium2"}
@@ -36,10 +40,12 @@ class ChipType:
     tp_cores_per_chip: int
     peak_bf16_tflops: float
     peak_fp8_tflops: float
+    peak_fp4_tflops: float          # 0: no FP4 arithmetic (FP4 weights multiply at the FP8 rate)
     hbm_gb: float
     hbm_tbps: float
     tdp_w: float
     idle_w: float
+    host_w: float                   # the system's share per chip beyond the accelerator
     domain_size: int
     scaleup_gbps: float
     scaleup_latency_us: float
@@ -53,6 +59,9 @@ class ChipType:
         d = {k: getattr(self, k) for k in ("name", "description", "stack", "family", "tp_cores_per_chip")}
         for k in CHIP_NUMBERS:
             d[k] = {"value": getattr(self, k), **self.provenance.get(k, {})}
+        for k in REFERENCE_FIGURES:
+            if k in self.provenance:
+                d[k] = dict(self.provenance[k])
         return d
 
 
@@ -70,6 +79,7 @@ def builtin_chips() -> dict[str, ChipType]:
     for name, raw in _chip_file()["chips"].items():
         values = {k: raw[k]["value"] for k in CHIP_NUMBERS}
         prov = {k: {kk: vv for kk, vv in raw[k].items() if kk != "value"} for k in CHIP_NUMBERS}
+        prov.update({k: dict(raw[k]) for k in REFERENCE_FIGURES if k in raw})
         values["domain_size"] = int(values["domain_size"])
         chips[name] = ChipType(name=name, description=raw["name"], stack=raw["stack"], family=raw["family"],
                                tp_cores_per_chip=int(raw["tp_cores_per_chip"]), provenance=prov, **values)
@@ -104,14 +114,15 @@ def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None
             raise InputError(f"unknown field {sorted(unknown)[0]!r}", file=file, field=where)
         base = chips.get(name)
         if base is None:
-            missing = [k for k in CHIP_NUMBERS + ("stack",) if k not in spec]
+            missing = [k for k in CHIP_NUMBERS + ("stack",) if k not in spec and k not in OPTIONAL_NUMBERS]
             if missing:
                 raise InputError(f"a new chip type needs {', '.join(missing)}", file=file, field=where)
         changes: dict[str, Any] = {}
         prov = dict(base.provenance) if base else {}
         for k in CHIP_NUMBERS:
             if k in spec:
-                positive = k not in ("idle_w", "scaleup_latency_us", "scaleout_latency_us", "price_per_chip_hour")
+                positive = k not in ("idle_w", "host_w", "peak_fp4_tflops", "scaleup_latency_us", "scaleout_latency_us",
+                                     "price_per_chip_hour")
                 changes[k] = _number(spec[k], f"{where}.{k}", file=file, positive=positive)
                 src = spec[k].get("source", "fleet file") if isinstance(spec[k], dict) else "fleet file"
                 prov[k] = {"status": "user", "source": src}
@@ -128,6 +139,8 @@ def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None
                              file=file, field=f"{where}.family")
         changes.update(stack=stack, family=family, provenance=prov)
         if base is None:
+            for k, default in OPTIONAL_NUMBERS.items():
+                changes.setdefault(k, default)
             chips[name] = ChipType(name=name, description=spec.get("description", name),
                                    tp_cores_per_chip=int(spec.get("tp_cores_per_chip", 1)), **changes)
         else:
@@ -154,6 +167,7 @@ def calibration(family: str, table: Mapping[str, Any] | None = None) -> dict[str
         entry = {**fams[parent], **{k: v for k, v in entry.items() if k != "inherits"}}
     out = dict(table["global"])
     out.update({k: float(entry[k]) for k in CALIBRATION_NUMBERS})
+    out["eff_fp4"] = float(entry.get("eff_fp4", entry["eff_fp8"]))   # no FP4 measurement: FP8's
     return out
 
 

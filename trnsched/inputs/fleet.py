@@ -52,12 +52,12 @@ class Fleet:
 
     def baseline_kw(self, rack: Rack) -> float:
         """IT power a rack draws before anything is placed: busy chips at TDP,
-        free chips idle."""
+        free chips idle, and every chip's share of its hosts."""
         total = 0.0
         for t, count in rack.chips.items():
             chip = self.chip_types[t]
             busy = rack.used.get(t, 0)
-            total += (busy * chip.tdp_w + (count - busy) * chip.idle_w) / 1000.0
+            total += (busy * chip.tdp_w + (count - busy) * chip.idle_w + count * chip.host_w) / 1000.0
         return total
 
     def groups(self) -> list[list[int]]:

@@ -9,7 +9,7 @@ Fleet, `racks` racks in pods of 40:
   375 racks is about 15,000 chips and 1,250 racks about 50,000.
 - busy chips: 55% of racks idle, 25% half busy, 10% a quarter busy, 10% full.
 - power caps as in the default fleet: 10.2 kW (H100/H200 nodes), 14.3 kW (B200),
-  165 kW (Trn3 UltraServer), 38 kW (Trn2 UltraServer), 132 kW (NVL72), 110 kW (hybrid).
+  172 kW (Trn3 UltraServer), 52 kW (Trn2 UltraServer), 132 kW (NVL72), 138 kW (hybrid).
 
 Jobs:
 - kind: pre-training 12%, fine-tuning 28%, inference services 60%.
@@ -45,10 +45,10 @@ RACK_KINDS = [  # (share, chips, power cap kW, name)
     (0.30, {"h100": 8}, 10.2, "h100"),
     (0.18, {"h200": 8}, 10.2, "h200"),
     (0.10, {"b200": 8}, 14.3, "b200"),
-    (0.14, {"trn3": 144}, 165.0, "trn3us"),
-    (0.10, {"trn2": 64}, 38.0, "trn2us"),
+    (0.14, {"trn3": 144}, 172.0, "trn3us"),
+    (0.10, {"trn2": 64}, 52.0, "trn2us"),
     (0.12, {"gb200": 72}, 132.0, "nvl72"),
-    (0.06, {"trn3": 72, "gb200": 36}, 110.0, "hybrid"),
+    (0.06, {"trn3": 72, "gb200": 36}, 138.0, "hybrid"),
 ]
 BUSY = [(0.55, 0.0), (0.25, 0.5), (0.10, 0.25), (0.10, 1.0)]
 PRIORITIES = [(0.35, 1), (0.25, 2), (0.20, 3), (0.12, 4), (0.08, 5)]

@@ -11,7 +11,7 @@ from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import read_json
 
 KINDS = ("train", "infer")
-PRECISIONS = ("bf16", "fp8")
+PRECISIONS = ("bf16", "fp8", "fp4")
 COMMON_FIELDS = {"id", "kind", "model", "precision", "chips", "chip_types", "stack", "priority",
                  "arrival_h", "deadline_h", "parallelism", "name", "note"}
 TRAIN_FIELDS = {"tokens", "batch_tokens", "batch_seqs", "seq_len"}
@@ -168,6 +168,8 @@ def parse_job(raw: Any, *, file: str | None = None, index: int = 0,
         arrival_h=f.number("arrival_h", 0.0, positive=False),
         deadline_h=f.number("deadline_h"), parallelism=hints,
     )
+    if kind == "train" and common["precision"] == "fp4":
+        raise f.fail("precision", "fp4 is for inference; train in bf16 or fp8")
     if common["deadline_h"] is not None and common["deadline_h"] <= common["arrival_h"]:
         raise f.fail("deadline_h", f"{common['deadline_h']} is not after arrival_h {common['arrival_h']}")
     if kind == "train":

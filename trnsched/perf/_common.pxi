@@ -75,4 +75,17 @@ cdef inline double alltoall_time(double group, double in_domain, double nbytes, 
 cdef inline double memory_floor(const double* job) noexcept nogil:
     if job[J_KIND] == 0:
         return (STATE_BYTES + OPTIMIZER_BYTES) * job[J_PARAMS]
-    return job[J_PARAMS] * (1.0 if job[J_FP8] > 0.0 else 2.0)
+    return job[J_PARAMS] * job[J_WBYTES]
+
+
+cdef inline double arithmetic(const double* job, const double* chip, double* eff) noexcept nogil:
+    # Peak FLOP/s at the job's precision, and its sustained fraction in eff
+    # (common.arithmetic): FP4 weights multiply at the FP8 rate where the chip has no FP4.
+    if <int>job[J_PRECISION] == BF16:
+        eff[0] = chip[C_EFF_BF16]
+        return chip[C_PEAK_BF16]
+    if <int>job[J_PRECISION] == FP4 and chip[C_PEAK_FP4] > 0.0:
+        eff[0] = chip[C_EFF_FP4]
+        return chip[C_PEAK_FP4]
+    eff[0] = chip[C_EFF_FP8]
+    return chip[C_PEAK_FP8]

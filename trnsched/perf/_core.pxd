@@ -19,7 +19,9 @@ cpdef enum:
     J_HEADS
     J_EXPERTS           # 1 for dense models
     J_TOP_K
-    J_FP8               # 1 = fp8, 0 = bf16
+    J_PRECISION         # a Precision: which peak and efficiency the arithmetic runs at
+    J_WBYTES            # bytes per weight (bf16 2, fp8 1, fp4 0.5)
+    J_KV_BYTES          # bytes per KV-cache element (bf16 2; fp8 and fp4 jobs keep an fp8 cache)
     J_SEQ_LEN           # train: tokens per sequence
     J_BATCH_SEQS        # train: sequences per optimizer step
     J_TOKENS            # train: total tokens
@@ -43,10 +45,12 @@ cpdef enum:
 cpdef enum:
     C_PEAK_BF16 = 0     # FLOP/s, dense
     C_PEAK_FP8          # FLOP/s, dense
+    C_PEAK_FP4          # FLOP/s, dense; 0 = no FP4 arithmetic (FP4 weights multiply at the FP8 rate)
     C_HBM               # bytes
     C_HBM_BW            # bytes/s
     C_BUSY_KW           # kW at the wall above idle at full activity: (TDP - idle) x PUE
     C_IDLE_KW           # kW at the wall when idle: idle x PUE
+    C_HOST_KW           # kW at the wall of the chip's host share: host x PUE
     C_DOMAIN            # chips per scale-up domain
     C_SU_BW             # scale-up bytes/s per chip, one direction
     C_SU_LAT            # scale-up seconds per message
@@ -55,6 +59,7 @@ cpdef enum:
     C_PRICE_HR          # USD per chip-hour
     C_EFF_BF16          # sustained fraction of bf16 peak on wide GEMMs
     C_EFF_FP8           # sustained fraction of fp8 peak on wide GEMMs
+    C_EFF_FP4           # sustained fraction of fp4 peak on wide GEMMs
     C_EFF_PREFILL       # multiplier on the above for inference prefill
     C_EFF_HBM           # sustained fraction of HBM bandwidth
     C_EFF_NET           # sustained fraction of link bandwidth in collectives
@@ -79,6 +84,11 @@ cpdef enum Reason:
 cpdef enum:
     N_TP_OPTIONS = 8    # tensor-parallel degrees tried: 1, 2, 4, ..., 128
     MAX_BATCH = 512     # largest concurrent batch per replica an engine runs
+
+cpdef enum Precision:
+    BF16 = 0
+    FP8
+    FP4
 
 # How a candidate's inference layouts compete (reference/serving.py: ranking()).
 cpdef enum Ranking:

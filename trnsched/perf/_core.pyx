@@ -30,6 +30,7 @@ cdef double CHUNK_LAYERS_MIN = constants.CHUNK_LAYERS_MIN
 cdef double LATENCY_SLACK = constants.LATENCY_SLACK
 cdef int LOAD_STEPS = constants.LOAD_STEPS
 cdef double LOAD_SETTLED = constants.LOAD_SETTLED
+cdef double MEM_BOUND_POWER = constants.MEM_BOUND_POWER
 
 # The numpy dtype of a Layout (fields, offsets and padding as the C compiler laid
 # them out): score() returns one record per candidate.

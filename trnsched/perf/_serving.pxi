@@ -5,14 +5,13 @@ ctypedef struct Infer:
     # One replica's timings for one (tp, pp): the coefficients of T(b) (serving.Infer).
     const double* job
     const double* chip
-    double tp, pp, wbytes, peak, eff
+    double tp, pp, peak, eff
     double compute, kv, dense, expert, wire, fixed, spared
 
 
 cdef inline void infer_init(Infer* m, const double* job, const double* chip, double tp, double pp,
                             double per_domain) noexcept nogil:
-    cdef bint fp8 = job[J_FP8] > 0.0
-    cdef double width = job[J_HIDDEN] / tp
+    cdef double width = job[J_HIDDEN] / tp, eff
     cdef double su_bw = chip[C_SU_BW] * chip[C_EFF_NET], hbm_bw = chip[C_HBM_BW] * chip[C_EFF_HBM]
     cdef double pp_bw, pp_lat, kv_split = fmin(tp, job[J_KV_HEADS])
     cdef double layers = job[J_LAYERS], lat = chip[C_SU_LAT], token_bytes = job[J_HIDDEN] * 2.0
@@ -21,9 +20,8 @@ cdef inline void infer_init(Infer* m, const double* job, const double* chip, dou
     m.chip = chip
     m.tp = tp
     m.pp = pp
-    m.wbytes = 1.0 if fp8 else 2.0
-    m.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
-    m.eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
+    m.peak = arithmetic(job, chip, &eff)
+    m.eff = eff * width / (width + chip[C_GEMM_W0])
     if tp * pp > per_domain:
         pp_bw = chip[C_SO_BW] * chip[C_EFF_NET]
         pp_lat = chip[C_SO_LAT]
@@ -31,9 +29,9 @@ cdef inline void infer_init(Infer* m, const double* job, const double* chip, dou
         pp_bw = chip[C_SU_BW] * chip[C_EFF_NET]
         pp_lat = chip[C_SU_LAT]
     m.compute = (2.0 * job[J_ACTIVE] + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * m.peak * m.eff)
-    m.kv = ctx * layers * job[J_KV_DIM] * m.wbytes / kv_split / hbm_bw
-    m.dense = job[J_DENSE] * m.wbytes / tp / hbm_bw
-    m.expert = (job[J_PARAMS] - job[J_DENSE]) * m.wbytes / tp / hbm_bw
+    m.kv = ctx * layers * job[J_KV_DIM] * job[J_KV_BYTES] / kv_split / hbm_bw
+    m.dense = job[J_DENSE] * job[J_WBYTES] / tp / hbm_bw
+    m.expert = (job[J_PARAMS] - job[J_DENSE]) * job[J_WBYTES] / tp / hbm_bw
     m.spared = log(1.0 - job[J_TOP_K] / job[J_EXPERTS]) if job[J_EXPERTS] > 1.0 else 0.0
     if job[J_EXPERTS] > 1.0:
         per_token = (allreduce_time(tp, token_bytes, su_bw, 0.0)
@@ -52,11 +50,12 @@ cdef inline double reads(const Infer* m, double tokens) noexcept nogil:
 
 
 cdef inline double trip(const Infer* m, double batch, double* busy_share) noexcept nogil:
-    # T(b): a micro-batch's trip through the whole model for one token.
-    cdef double busy = fmax(batch * m.compute, reads(m, batch) + batch * m.kv)
-    cdef double step = busy + batch * m.wire + m.fixed
+    # T(b): a micro-batch's trip through the whole model for one token, and the
+    # share of TDP above idle it draws (serving.Infer.trip).
+    cdef double compute = batch * m.compute, memory = reads(m, batch) + batch * m.kv
+    cdef double step = fmax(compute, memory) + batch * m.wire + m.fixed
     if busy_share != NULL:
-        busy_share[0] = busy / step
+        busy_share[0] = (compute + MEM_BOUND_POWER * fmax(0.0, memory - compute)) / step
     return step
 
 
@@ -95,12 +94,11 @@ ctypedef struct Replica:
 cdef void replica_init(const double* job, const double* chip, double per_domain, double tp,
                        Replica* r) noexcept nogil:
     cdef double usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
-    cdef double wbytes = 1.0 if job[J_FP8] > 0.0 else 2.0
-    cdef double weights = job[J_PARAMS] * wbytes
+    cdef double weights = job[J_PARAMS] * job[J_WBYTES]
     cdef double room, pp_need, pp, stages, kv_chip, free, n, busy = 0.0, lo, hi, mid, slo_tpot
     cdef Infer* model = &r.model
     r.tp = tp
-    r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * wbytes
+    r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     r.kv_split = fmin(tp, job[J_KV_HEADS])
     if job[J_HINT_PP] > 0:
         pp = job[J_HINT_PP]
@@ -227,7 +225,7 @@ cdef inline int ranking(const double* job) noexcept nogil:
 
 cdef inline void settle(const double* job, const double* chip, double n, Layout* out, double busy,
                         double load) noexcept nogil:
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * load * busy)
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * load * busy)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
 

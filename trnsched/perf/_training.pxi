@@ -11,7 +11,6 @@ cdef void train_setup(const double* job, const double* chip, double tp, int reco
     cdef double layers = job[J_LAYERS], hidden = job[J_HIDDEN], seq = job[J_SEQ_LEN]
     cdef double dense = job[J_DENSE]
     cdef double expert = job[J_PARAMS] - dense
-    cdef bint fp8 = job[J_FP8] > 0.0
     cdef double width = hidden / tp, eff, su_bw, so_bw
     s.tp = tp
     s.recompute = recompute
@@ -20,8 +19,8 @@ cdef void train_setup(const double* job, const double* chip, double tp, int reco
     s.act = s.act_min if recompute else s.act_full
     s.state_all = STATE_BYTES * (dense + expert / job[J_EXPERTS]) / tp
     s.state_dense = STATE_BYTES * dense / tp
-    s.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
-    eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
+    s.peak = arithmetic(job, chip, &eff)
+    eff *= width / (width + chip[C_GEMM_W0])
     s.model_flops = job[J_BATCH_SEQS] * seq * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
     s.compute_work = s.model_flops / (s.peak * eff)
     su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
@@ -145,7 +144,7 @@ cdef void train_layout(const double* job, const double* chip, double n, double p
     out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
     if job[J_ARRIVAL_H] + out.duration_h > job[J_DEADLINE_H]:

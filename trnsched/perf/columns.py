@@ -9,11 +9,11 @@ Python as plain ints under the same names (J_LAYERS, C_HBM, MEMORY,
 MAX_BATCH, ...), with the output names in OUTPUTS.
 """
 import trnsched.perf._core as core
-from trnsched.perf._core import LAYOUT_DTYPE, Ranking, Reason
+from trnsched.perf._core import LAYOUT_DTYPE, Precision, Ranking, Reason
 
 globals().update({name: value for name, value in vars(core).items()
                   if name.startswith(("J_", "C_")) or name in ("JOB_COLUMNS", "CHIP_COLUMNS")})
-globals().update({m.name: int(m) for enum in (Reason, Ranking) for m in enum})
+globals().update({m.name: int(m) for enum in (Reason, Ranking, Precision) for m in enum})
 N_TP_OPTIONS = core.N_TP_OPTIONS
 MAX_BATCH = core.MAX_BATCH
 

@@ -13,3 +13,6 @@ CHUNK_LAYERS_MIN = 2.0     # each of at least 2 layers (Narayanan et al. 2021)
 LATENCY_SLACK = 1.3        # serving with no batch or SLO: latency a practitioner accepts over the best tp-only layout
 LOAD_STEPS = 12            # the sequences in flight under a request rate: at most this many root-finding steps,
 LOAD_SETTLED = 1e-3        # done within this share
+MEM_BOUND_POWER = 0.5      # share of TDP above idle a chip draws streaming weights and KV cache (decode):
+                           # H100 380 W and A100 250 W measured in decode against 700 and 400 W TDP
+                           # (Splitwise, arXiv 2311.18677, splitwise-sim: (380-75)/(700-75) = 0.49, A100 0.55)

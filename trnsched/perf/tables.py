@@ -11,6 +11,8 @@ from trnsched.inputs.jobs import Job
 from trnsched.perf import columns as col
 
 INF = math.inf
+PRECISION_CODES = {"bf16": col.BF16, "fp8": col.FP8, "fp4": col.FP4}
+WEIGHT_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}
 
 
 def job_row(job: Job) -> np.ndarray:
@@ -28,7 +30,9 @@ def job_row(job: Job) -> np.ndarray:
     r[col.J_HEADS] = m.heads
     r[col.J_EXPERTS] = m.experts
     r[col.J_TOP_K] = m.top_k
-    r[col.J_FP8] = 1.0 if job.precision == "fp8" else 0.0
+    r[col.J_PRECISION] = PRECISION_CODES[job.precision]
+    r[col.J_WBYTES] = WEIGHT_BYTES[job.precision]
+    r[col.J_KV_BYTES] = 2.0 if job.precision == "bf16" else 1.0
     r[col.J_SEQ_LEN] = job.seq_len
     r[col.J_BATCH_SEQS] = job.batch_seqs
     r[col.J_TOKENS] = job.tokens
@@ -55,11 +59,13 @@ def chip_row(chip: ChipType, *, pue: float | None = None, calib: Mapping | None 
     r = np.zeros(col.CHIP_COLUMNS)
     r[col.C_PEAK_BF16] = chip.peak_bf16_tflops * 1e12
     r[col.C_PEAK_FP8] = chip.peak_fp8_tflops * 1e12
+    r[col.C_PEAK_FP4] = chip.peak_fp4_tflops * 1e12
     r[col.C_HBM] = chip.hbm_gb * 1e9
     r[col.C_HBM_BW] = chip.hbm_tbps * 1e12
     pue = default_pue() if pue is None else pue
     r[col.C_IDLE_KW] = chip.idle_w * pue / 1000.0
     r[col.C_BUSY_KW] = (chip.tdp_w - chip.idle_w) * pue / 1000.0
+    r[col.C_HOST_KW] = chip.host_w * pue / 1000.0
     r[col.C_DOMAIN] = chip.domain_size
     r[col.C_SU_BW] = chip.scaleup_gbps * 1e9
     r[col.C_SU_LAT] = chip.scaleup_latency_us * 1e-6
@@ -68,6 +74,7 @@ def chip_row(chip: ChipType, *, pue: float | None = None, calib: Mapping | None 
     r[col.C_PRICE_HR] = chip.price_per_chip_hour
     r[col.C_EFF_BF16] = k["eff_bf16"]
     r[col.C_EFF_FP8] = k["eff_fp8"]
+    r[col.C_EFF_FP4] = k["eff_fp4"]
     r[col.C_EFF_PREFILL] = k["eff_prefill"]
     r[col.C_EFF_HBM] = k["eff_hbm"]
     r[col.C_EFF_NET] = k["eff_net"]

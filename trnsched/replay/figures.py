@@ -82,7 +82,8 @@ def _stats(x: np.ndarray) -> dict[str, float]:
 def utilisation(fleet: Fleet, runs: list[Run], steps: list[tuple[float, str, int]], buckets: int
                 ) -> tuple[dict[str, float], dict[str, list[float]], float, float]:
     """Busy chip-hours per type, mean utilisation per type in `buckets` equal
-    slices of the replay, and the idle chips' energy over it; `steps` are
+    slices of the replay, and the idle chips' energy over it (idle draw and host
+    share); `steps` are
     (time, chip type, +/- chips) as jobs start and end."""
     totals = fleet.totals()
     if not runs:
@@ -109,7 +110,7 @@ def utilisation(fleet: Fleet, runs: list[Run], steps: list[tuple[float, str, int
     for t, v in totals.items():
         chip = fleet.chip_types[t]
         idle_chip_h = v["free"] * span - busy_h.get(t, 0.0)
-        idle_kwh += idle_chip_h * chip.idle_w / 1000.0 * fleet.pue
+        idle_kwh += idle_chip_h * (chip.idle_w + chip.host_w) / 1000.0 * fleet.pue
     return busy_h, series, bucket_h, idle_kwh
 
 

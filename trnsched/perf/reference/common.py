@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 
-from trnsched.perf.columns import J_FP8, J_KIND, J_PARAMS, NO_LAYOUT, OUTPUTS, progress
+from trnsched.perf.columns import (
+    BF16, C_EFF_BF16, C_EFF_FP4, C_EFF_FP8, C_PEAK_BF16, C_PEAK_FP4, C_PEAK_FP8, FP4, J_KIND, J_PARAMS, J_PRECISION,
+    J_WBYTES, NO_LAYOUT, OUTPUTS, progress,
+)
 from trnsched.perf.constants import OPTIMIZER_BYTES, STATE_BYTES
 
 INF = math.inf
@@ -60,7 +63,17 @@ def memory_floor(job) -> float:
     (weights, gradients, optimizer) or inference weights, activations and KV aside."""
     if job[J_KIND] == 0:
         return (STATE_BYTES + OPTIMIZER_BYTES) * job[J_PARAMS]
-    return job[J_PARAMS] * (1.0 if job[J_FP8] > 0.0 else 2.0)
+    return job[J_PARAMS] * job[J_WBYTES]
+
+
+def arithmetic(job, chip) -> tuple[float, float]:
+    """(peak FLOP/s, sustained fraction on wide GEMMs) at the job's precision: FP4
+    where the chip has FP4 arithmetic, else FP4 weights multiply at the FP8 rate."""
+    if job[J_PRECISION] == BF16:
+        return chip[C_PEAK_BF16], chip[C_EFF_BF16]
+    if job[J_PRECISION] == FP4 and chip[C_PEAK_FP4] > 0.0:
+        return chip[C_PEAK_FP4], chip[C_EFF_FP4]
+    return chip[C_PEAK_FP8], chip[C_EFF_FP8]
 
 
 class Layout:

@@ -25,15 +25,15 @@ from __future__ import annotations
 import math
 
 from trnsched.perf.columns import (
-    AS_PRACTITIONER, BY_LATENCY, BY_SLO, BY_THROUGHPUT,
-    C_BUSY_KW, C_EFF_BF16, C_EFF_FP8, C_EFF_HBM, C_EFF_NET, C_EFF_PREFILL, C_GEMM_W0, C_HBM, C_HBM_BW,
-    C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE, C_PEAK_BF16, C_PEAK_FP8, C_PRICE_HR, C_REQUEST_OVERHEAD,
-    C_SO_BW, C_SO_LAT, C_SU_BW, C_SU_LAT, J_ACTIVE, J_ATTN_DIM, J_BATCH, J_DENSE, J_DURATION_H, J_EXPERTS,
-    J_FP8, J_HIDDEN, J_HINT_DP, J_HINT_PP, J_KV_DIM, J_KV_HEADS, J_LAYERS, J_OFFLINE, J_OUTPUT, J_PARAMS, J_PROMPT,
-    J_RATE, J_SLO_TPOT, J_SLO_TTFT, J_TOP_K, MAX_BATCH, MEMORY, OK, RATE, SLO_TPOT, SLO_TTFT,
+    AS_PRACTITIONER, BY_LATENCY, BY_SLO, BY_THROUGHPUT, C_BUSY_KW, C_EFF_HBM, C_EFF_NET, C_EFF_PREFILL,
+    C_GEMM_W0, C_HBM, C_HBM_BW, C_HOST_KW, C_IDLE_KW, C_LAYER_OVERHEAD, C_MEM_RESERVE, C_PRICE_HR,
+    C_REQUEST_OVERHEAD, C_SO_BW, C_SO_LAT, C_SU_BW, C_SU_LAT, J_ACTIVE, J_ATTN_DIM, J_BATCH, J_DENSE,
+    J_DURATION_H, J_EXPERTS, J_HIDDEN, J_HINT_DP, J_HINT_PP, J_KV_BYTES, J_KV_DIM, J_KV_HEADS, J_LAYERS,
+    J_OFFLINE, J_OUTPUT, J_PARAMS, J_PROMPT, J_RATE, J_SLO_TPOT, J_SLO_TTFT, J_TOP_K, J_WBYTES, MAX_BATCH,
+    MEMORY, OK, RATE, SLO_TPOT, SLO_TTFT,
 )
-from trnsched.perf.constants import LATENCY_SLACK, LOAD_SETTLED, LOAD_STEPS
-from trnsched.perf.reference.common import INF, Layout, allreduce_time, alltoall_time, pow2_at_least
+from trnsched.perf.constants import LATENCY_SLACK, LOAD_SETTLED, LOAD_STEPS, MEM_BOUND_POWER
+from trnsched.perf.reference.common import INF, Layout, allreduce_time, arithmetic, alltoall_time, pow2_at_least
 
 
 class Infer:
@@ -43,11 +43,9 @@ class Infer:
 
     def __init__(self, job, chip, tp: int, pp: int, per_domain: int) -> None:
         self.job, self.chip, self.tp, self.pp = job, chip, tp, pp
-        fp8 = job[J_FP8] > 0.0
-        self.wbytes = 1.0 if fp8 else 2.0
-        self.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
+        self.peak, eff = arithmetic(job, chip)
         width = job[J_HIDDEN] / tp
-        self.eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
+        self.eff = eff * width / (width + chip[C_GEMM_W0])
         su_bw = chip[C_SU_BW] * chip[C_EFF_NET]
         hbm_bw = chip[C_HBM_BW] * chip[C_EFF_HBM]
         crosses = tp * pp > per_domain
@@ -58,9 +56,9 @@ class Infer:
         ctx = job[J_PROMPT] + 0.5 * job[J_OUTPUT]
         # Seconds per sequence of the micro-batch, or fixed, for each term of T(b).
         self.compute = (2.0 * job[J_ACTIVE] + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * self.peak * self.eff)
-        self.kv = ctx * layers * job[J_KV_DIM] * self.wbytes / kv_split / hbm_bw
-        self.dense = job[J_DENSE] * self.wbytes / tp / hbm_bw
-        self.expert = (job[J_PARAMS] - job[J_DENSE]) * self.wbytes / tp / hbm_bw
+        self.kv = ctx * layers * job[J_KV_DIM] * job[J_KV_BYTES] / kv_split / hbm_bw
+        self.dense = job[J_DENSE] * job[J_WBYTES] / tp / hbm_bw
+        self.expert = (job[J_PARAMS] - job[J_DENSE]) * job[J_WBYTES] / tp / hbm_bw
         self.spared = math.log(1.0 - job[J_TOP_K] / job[J_EXPERTS]) if job[J_EXPERTS] > 1.0 else 0.0
         # Collectives per forward pass: TP all-reduces (or an all-reduce and two MoE
         # all-to-alls) per layer, and pp - 1 pipeline hops: per token, and latency.
@@ -81,10 +79,13 @@ class Infer:
 
     def trip(self, batch: float) -> tuple[float, float]:
         """T(b): seconds for a micro-batch of `batch` sequences to pass through the
-        whole model for one token (the uninterrupted TPOT), and the busy share of it."""
-        busy = max(batch * self.compute, self.reads(batch) + batch * self.kv)
-        step = busy + batch * self.wire + self.fixed
-        return step, busy / step
+        whole model for one token (the uninterrupted TPOT), and the share of TDP
+        above idle it draws: full while compute-bound, MEM_BOUND_POWER while the
+        chip only streams weights and KV cache (decode draws well below TDP)."""
+        compute = batch * self.compute
+        memory = self.reads(batch) + batch * self.kv
+        step = max(compute, memory) + batch * self.wire + self.fixed
+        return step, (compute + MEM_BOUND_POWER * max(0.0, memory - compute)) / step
 
     def decode(self, n: float) -> tuple[float, float]:
         """T and busy share with `n` sequences in flight: min(pp, n) micro-batches."""
@@ -126,9 +127,8 @@ def replica(job, chip, per_domain: float, tp: float) -> Replica:
     r = Replica()
     r.tp = tp
     usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
-    wbytes = 1.0 if job[J_FP8] > 0.0 else 2.0
-    weights = job[J_PARAMS] * wbytes
-    r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * wbytes
+    weights = job[J_PARAMS] * job[J_WBYTES]
+    r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     r.kv_split = min(tp, job[J_KV_HEADS])
     if job[J_HINT_PP] > 0:
         pp = job[J_HINT_PP]
@@ -291,8 +291,9 @@ def apply_load(job, chip, n_chips: float, rep: Replica, out: Layout) -> None:
 
 
 def settle(job, chip, n_chips: float, out: Layout, busy: float, load: float) -> None:
-    """Power, energy and cost of a layout whose replicas are `load` busy."""
-    out.power_kw = n_chips * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * load * busy)
+    """Power, energy and cost of a layout whose replicas are `load` busy, drawing
+    `busy` of TDP above idle while they are."""
+    out.power_kw = n_chips * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * load * busy)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n_chips * chip[C_PRICE_HR] * out.duration_h
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 
 from trnsched.perf.columns import (
-    BATCH, C_BUSY_KW, C_EFF_BF16, C_EFF_FP8, C_EFF_NET, C_GEMM_W0, C_HBM, C_IDLE_KW, C_MEM_RESERVE, C_PEAK_BF16,
-    C_PEAK_FP8, C_PRICE_HR, C_SO_BW, C_SO_LAT, C_SU_BW, C_SU_LAT, DEADLINE, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM,
-    J_BATCH_SEQS, J_DEADLINE_H, J_DENSE, J_EXPERTS, J_FP8, J_HIDDEN, J_HINT_DP, J_HINT_EP, J_HINT_PP, J_LAYERS,
-    J_PARAMS, J_SEQ_LEN, J_TOKENS, J_TOP_K, MEMORY, OK,
+    BATCH, C_BUSY_KW, C_EFF_NET, C_GEMM_W0, C_HBM, C_HOST_KW, C_IDLE_KW, C_MEM_RESERVE, C_PRICE_HR, C_SO_BW,
+    C_SO_LAT, C_SU_BW, C_SU_LAT, DEADLINE, J_ACTIVE, J_ARRIVAL_H, J_ATTN_DIM, J_BATCH_SEQS, J_DEADLINE_H,
+    J_DENSE, J_EXPERTS, J_HIDDEN, J_HINT_DP, J_HINT_EP, J_HINT_PP, J_LAYERS, J_PARAMS, J_SEQ_LEN, J_TOKENS,
+    J_TOP_K, MEMORY, OK,
 )
 from trnsched.perf.constants import (
     ACT_BYTES_FULL, ACT_BYTES_RECOMPUTE, CHUNK_LAYERS_MIN, DP_OVERLAP, OPTIMIZER_BYTES, RECOMPUTE_FLOPS,
     STATE_BYTES, VIRTUAL_MAX,
 )
-from trnsched.perf.reference.common import INF, Layout, allreduce_time, alltoall_time, pow2_at_least, pow2_at_most
+from trnsched.perf.reference.common import INF, Layout, arithmetic, allreduce_time, alltoall_time, pow2_at_least, pow2_at_most
 
 
 class TrainSetup:
@@ -40,10 +40,9 @@ def train_setup(job, chip, tp: float, recompute: int) -> TrainSetup:
     # Weights+grads per chip before pipelining, with experts fully sharded or not at all.
     s.state_all = STATE_BYTES * (dense + expert / job[J_EXPERTS]) / tp
     s.state_dense = STATE_BYTES * dense / tp
-    fp8 = job[J_FP8] > 0.0
-    s.peak = chip[C_PEAK_FP8] if fp8 else chip[C_PEAK_BF16]
+    s.peak, eff = arithmetic(job, chip)
     width = hidden / tp
-    eff = (chip[C_EFF_FP8] if fp8 else chip[C_EFF_BF16]) * width / (width + chip[C_GEMM_W0])
+    eff *= width / (width + chip[C_GEMM_W0])
     s.model_flops = job[J_BATCH_SEQS] * seq * (6.0 * job[J_ACTIVE] + 12.0 * layers * seq * job[J_ATTN_DIM])
     # Seconds of compute per step on one chip, before recompute; divided by the chips used.
     s.compute_work = s.model_flops / (s.peak * eff)
@@ -165,7 +164,7 @@ def train_layout(job, chip, n: float, per_domain: float, setup: TrainSetup) -> L
     out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_BUSY_KW] * activity)
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
     if job[J_ARRIVAL_H] + out.duration_h > job[J_DEADLINE_H]:
