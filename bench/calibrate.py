@@ -1,4 +1,5 @@
-"""Fit the per-family efficiency constants to shared/validation/calibration.csv.
+"""Fit the efficiency constants to the calibration rows (../shared/validation/
+calibration.csv and trnsched/data/calibration_rows.csv).
 
     python bench/calibrate.py            # show the fit
     python bench/calibrate.py --write    # store it in the checkout's trnsched/data/calibration.json
@@ -18,35 +19,47 @@ import json
 import math
 import sys
 
-from paths import CALIBRATION_JSON, csv_option
-from trnsched.perf.validation import accuracy, load_rows, predict
+from paths import CALIBRATION_JSON, calibration_rows, csv_option
+from trnsched.perf.validation import accuracy, predict
 
-# (family, constant, low, high, prior): the prior is the estimate before any fit
-# (the cross-validation starts from it, so a held-out row cannot leak through the
-# current values); the rows that pin each constant are named in docs/MODEL.md.
+# (family or "global", constant, low, high, prior): the prior is the estimate
+# before any fit (the cross-validation starts from it, so a held-out row cannot
+# leak through the current values); the rows that pin each constant are named in
+# docs/MODEL.md.
 FITTED = [
     ("ampere", "eff_bf16", 0.3, 0.9, 0.62),
     ("hopper", "eff_bf16", 0.3, 0.9, 0.55),
     ("hopper", "eff_fp8", 0.2, 0.9, 0.45),
     ("hopper", "eff_prefill", 0.5, 1.5, 1.0),
     ("hopper", "request_overhead_ms", 0.0, 40.0, 15.0),
+    ("blackwell", "eff_fp4", 0.1, 0.9, 0.45),
+    ("blackwell", "eff_prefill", 0.2, 1.5, 1.0),
     ("trainium1", "eff_bf16", 0.2, 0.9, 0.5),
     ("trainium1", "eff_prefill", 0.2, 1.5, 0.5),
     ("trainium1", "layer_overhead_us", 20.0, 400.0, 175.0),
     ("trainium2", "eff_prefill", 0.2, 1.5, 0.5),
     ("trainium2", "layer_overhead_us", 20.0, 400.0, 175.0),
+    ("global", "expert_w0", 0.0, 20000.0, 2000.0),
+    ("global", "gemm_w0", 0.0, 512.0, 256.0),
 ]
 TIED = {("ampere", "eff_fp8"): ("ampere", "eff_bf16"), ("trainium1", "eff_fp8"): ("trainium1", "eff_bf16")}
 
 
 def loss(rows, table) -> float:
-    return sum(math.log(predict(r, table, backend="python") / float(r["value"])) ** 2 for r in rows)
+    return sum(math.log(predict(r, table) / float(r["value"])) ** 2 for r in rows)
 
 
-def _set(table, fam, key, value):
-    table["families"][fam][key] = value
+def _get(table, scope, key):
+    return table["global"][key] if scope == "global" else table["families"][scope][key]
+
+
+def _set(table, scope, key, value):
+    if scope == "global":
+        table["global"][key] = value
+        return
+    table["families"][scope][key] = value
     for (f2, k2), (f1, k1) in TIED.items():
-        if (f1, k1) == (fam, key):
+        if (f1, k1) == (scope, key):
             table["families"][f2][k2] = value
 
 
@@ -84,7 +97,7 @@ def cross_validate(rows, table) -> int:
     print(f"{'held-out row':32} {'measured':>10} {'predicted':>10} {'error':>7}")
     for i, row in enumerate(rows):
         fitted = fit(rows[:i] + rows[i + 1:], table, sweeps=2)
-        pred = predict(row, fitted, backend="python")
+        pred = predict(row, fitted)
         err = (pred - float(row["value"])) / float(row["value"])
         errors.append(abs(err))
         print(f"{row['id']:32} {float(row['value']):10.1f} {pred:10.1f} {err:+7.1%}")
@@ -101,7 +114,7 @@ def main(argv=None) -> int:
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--cross-validate", action="store_true")
     args = ap.parse_args(argv)
-    rows = load_rows(args.csv)
+    rows = calibration_rows(args.csv)
     path = CALIBRATION_JSON
     table = json.loads(path.read_text())
     if args.cross_validate:
@@ -110,7 +123,7 @@ def main(argv=None) -> int:
     fitted = fit(rows, table)
     after = accuracy(rows, fitted)
     for fam, key, _, _, _ in FITTED:
-        print(f"{fam:10} {key:20} {table['families'][fam][key]:>9} -> {fitted['families'][fam][key]}")
+        print(f"{fam:10} {key:20} {_get(table, fam, key):>9} -> {_get(fitted, fam, key)}")
     print(f"median abs error {before['median_abs_error']:.1%} -> {after['median_abs_error']:.1%}; "
           f"worst ratio {before['worst_ratio']:.2f} -> {after['worst_ratio']:.2f}")
     if args.write:

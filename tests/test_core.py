@@ -92,11 +92,11 @@ def test_memory_just_fits_and_just_does_not():
 
 def test_moe_fp8_and_multi_domain_training():
     job = TRAIN | {"model": "deepseek-v3", "precision": "fp8", "batch_seqs": 4096}
-    r = _one(job, "trn3", 288)
+    r = _one(job, "trn3", 144)
     assert r["feasible"] and r["ep"] > 1
-    # The same chips over more domains push more all-to-all and gradient traffic
-    # onto the slower scale-out network.
-    spread = _one(job, "trn3", 288, domains=6)
+    # The same chips over more domains push pipeline hops, gradient traffic and
+    # all-to-all onto the slower scale-out network.
+    spread = _one(job, "trn3", 144, domains=4)
     assert spread["step_time_s"] > r["step_time_s"]
 
 

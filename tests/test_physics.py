@@ -95,24 +95,30 @@ def test_decode_draws_less_than_compute_bound_work(chip):
     assert per_chip_kw(training, n) <= ceiling_kw * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("model", ["llama3-8b", "llama3-70b", "llama3-405b", "gpt3-175b"])
-def test_trn3_spends_about_a_seventh_less_energy_per_token_than_trn2_in_fp8(model):
-    # AWS (re:Invent 2025): Trn3 has 40% better energy efficiency than Trn2, i.e. ~0.71x
-    # the energy per token on the FP8 work the claim quotes.  Allow the layouts to differ.
+@pytest.mark.parametrize("model", ["llama3-8b", "llama3-70b", "llama3-405b", "gpt3-175b", "deepseek-v3"])
+def test_trn3_spends_less_energy_per_token_than_trn2_in_fp8(model):
+    # AWS (re:Invent 2024 preview): Trn3 has 40% better energy efficiency than Trn2,
+    # i.e. ~0.71x the energy per token on FP8 matrix work.  Attention runs in bf16,
+    # where Trn3's peak is Trn2's, so models whose attention is a large share of the
+    # work gain less (Llama 3 8B at 4k tokens: ~0.9x).
     energy = {}
     for chip in ("trn2", "trn3"):
         row = score(train(model, "fp8"), chip, 128)
         assert row.feasible
         energy[chip] = row.values["energy_kwh"]
-    assert 0.60 <= energy["trn3"] / energy["trn2"] <= 0.85, energy
+    assert 0.60 <= energy["trn3"] / energy["trn2"] <= 0.92, energy
 
 
 def test_fp4_serves_from_blackwell_fp4_units_and_elsewhere_only_halves_the_weights():
-    fp8 = score(serve("llama3-70b", offline=True, parallelism={"tp": 8}), "b200", 8)
-    fp4 = score(dict(serve("llama3-70b", offline=True, parallelism={"tp": 8}), precision="fp4"), "b200", 8)
-    assert fp4.values["tokens_per_s"] > 1.5 * fp8.values["tokens_per_s"]
-    # H100 has no FP4 arithmetic: prefill (compute-bound) is no faster, decode
-    # (weight reads) is.
+    def offline(chip, precision):
+        job = dict(serve("llama3-70b", offline=True, parallelism={"tp": 8}), precision=precision)
+        return score(job, chip, 8).values["tokens_per_s"]
+    # Saturated serving is mostly compute: B200 gains from its FP4 arithmetic, H100
+    # (no FP4 units) does not.
+    assert offline("b200", "fp4") > 1.1 * offline("b200", "fp8")
+    assert offline("h100", "fp4") == pytest.approx(offline("h100", "fp8"), rel=0.05)
+    # A lone request is weight reads: FP4 halves them on any chip; its prefill is no
+    # faster on H100.
     h8 = score(serve("llama3-70b", batch=1, parallelism={"tp": 8}), "h100", 8)
     h4 = score(dict(serve("llama3-70b", batch=1, parallelism={"tp": 8}), precision="fp4"), "h100", 8)
     assert h4.values["ttft_s"] == pytest.approx(h8.values["ttft_s"], rel=0.02)
@@ -123,3 +129,36 @@ def test_fp4_is_for_inference():
     from trnsched.inputs.errors import InputError
     with pytest.raises(InputError, match="precision"):
         parse_job(train("llama3-8b", "fp4"))
+
+
+@pytest.mark.parametrize("model", ["llama3-70b", "deepseek-v3", "qwen3-235b-a22b", "mixtral-8x7b"])
+@pytest.mark.parametrize("chip", ["h100", "gb200", "trn2", "trn3"])
+def test_more_chips_never_slow_training_down_and_rarely_more_than_double_it(model, chip):
+    # A fixed global batch over twice the chips: never slower (a practitioner's layout
+    # for n chips still exists at 2n), at most ~2x unless the smaller count sits at
+    # the memory wall (activation recompute, which the doubled count frees).
+    job = train(model, "fp8", batch_tokens=1024 * 4096)
+    rows = {n: score(job, chip, n) for n in (64, 128, 256, 512, 1024)}
+    for n in (64, 128, 256, 512):
+        small, big = rows[n], rows[2 * n]
+        if not (small.feasible and big.feasible):
+            continue
+        ratio = big.values["tokens_per_s"] / small.values["tokens_per_s"]
+        assert ratio >= 0.95, (n, ratio)
+        recompute_relief = (1 + small.values["recompute"] / 3) / (1 + big.values["recompute"] / 3)
+        assert ratio <= 2.5 * recompute_relief, (n, ratio)
+
+
+@pytest.mark.parametrize("model", ["deepseek-v3", "qwen3-235b-a22b", "llama3-70b"])
+def test_a_bigger_scale_up_domain_never_scores_worse_than_the_same_chips_split(model):
+    from trnsched.perf.scoring import score_arrays
+    from trnsched.perf.tables import chip_table, job_table
+    job = parse_job(train(model, "fp8", batch_tokens=1024 * 4096))
+    for chip, n in (("trn3", 144), ("trn3", 288), ("gb200", 144), ("trn2", 128), ("h100", 64)):
+        domain = CATALOG[chip].domain_size
+        natural = -(-n // domain)
+        splits = [natural * k for k in (1, 2, 4, 8) if natural * k <= n]
+        out = score_arrays(job_table([job]), chip_table([CATALOG[chip]]), [0] * len(splits), [0] * len(splits),
+                           [n] * len(splits), splits)
+        steps = [s if f else math.inf for s, f in zip(out["step_time_s"], out["feasible"])]
+        assert steps == sorted(steps), (chip, n, splits, steps)

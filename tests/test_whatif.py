@@ -63,11 +63,27 @@ def test_more_chips_more_throughput_over_doublings():
     assert tps == sorted(tps)
 
 
+PACKAGE_ROWS = Path(__file__).resolve().parents[1] / "trnsched" / "data" / "calibration_rows.csv"
+
+
 @needs_shared
 def test_accuracy_targets():
-    result = accuracy(load_rows(CALIBRATION_CSV))
-    assert result["median_abs_error"] <= 0.15
-    assert result["worst_ratio"] <= 2.0
+    # In-sample (the fit has seen every row): bench/accuracy.py and calibrate.py
+    # --cross-validate report the figures, and the leave-one-out ones, in full.
+    rows = load_rows(CALIBRATION_CSV) + load_rows(PACKAGE_ROWS)
+    result = accuracy(rows)
+    assert result["median_abs_error"] <= 0.12
+    assert result["worst_ratio"] <= 1.6
+    moe = [r for r, row in zip(result["rows"], rows) if row["model"] in ("deepseek-v3", "mixtral-8x7b")]
+    assert moe and max(abs(r["rel_error"]) for r in moe) <= 0.25
+
+
+def test_package_rows_carry_their_source():
+    rows = load_rows(PACKAGE_ROWS)
+    assert len(rows) >= 8
+    for row in rows:
+        assert row["source"] and row["quote"] and row["date"], row["id"]
+        assert float(row["value"]) > 0
 
 
 @needs_shared

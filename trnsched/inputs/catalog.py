@@ -184,11 +184,24 @@ class ModelSpec:
     experts: int = 1
     top_k: int = 1
     kv_dim: int = 0          # K+V elements cached per token and layer; 0 = 2 x kv_heads x head_dim
+    ffn: int = 0             # FFN width (a routed expert's, for a MoE); 0 = not given
+    vocab: int = 0           # vocabulary size; 0 = not given (no logits memory counted)
     source: str = ""
 
     @property
     def is_moe(self) -> bool:
         return self.experts > 1
+
+    @property
+    def expert_width(self) -> float:
+        """A routed expert's FFN width: `ffn` where given, else from the experts'
+        share of the parameters, each MoE layer holding experts x 3 x hidden x width
+        (gate, up, down projections; DeepSeek-V3 derives 1,950 against its 2,048)."""
+        if not self.is_moe:
+            return 0.0
+        if self.ffn:
+            return float(self.ffn)
+        return (self.params_b - self.dense_params_b) * 1e9 / (self.experts * self.layers * 3.0 * self.hidden)
 
     @property
     def kv_elements(self) -> int:
@@ -208,8 +221,8 @@ class ModelSpec:
 
 
 MODEL_FIELDS = ("params_b", "active_params_b", "layers", "hidden", "heads", "kv_heads", "head_dim",
-                "experts", "top_k", "kv_dim")
-_MODEL_INTS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "experts", "top_k", "kv_dim")
+                "experts", "top_k", "kv_dim", "ffn", "vocab")
+_MODEL_INTS = ("layers", "hidden", "heads", "kv_heads", "head_dim", "experts", "top_k", "kv_dim", "ffn", "vocab")
 
 
 @lru_cache(maxsize=1)
@@ -226,7 +239,7 @@ def model_from_dict(raw: Mapping[str, Any], *, name: str = "inline", file: str |
     """An inline model shape: params_b, layers, hidden required; the rest defaulted."""
     if not isinstance(raw, Mapping):
         raise InputError("must be a preset name or an object", file=file, job=job, field="model")
-    unknown = set(raw) - set(MODEL_FIELDS) - {"name", "source", "ffn", "vocab"}
+    unknown = set(raw) - set(MODEL_FIELDS) - {"name", "source"}
     if unknown:
         raise InputError(f"unknown field {sorted(unknown)[0]!r}", file=file, job=job, field="model")
     for key in ("params_b", "layers", "hidden"):

@@ -72,6 +72,35 @@ cdef inline double alltoall_time(double group, double in_domain, double nbytes, 
             + (in_domain - 1.0) * su_lat + out * so_lat)
 
 
+cdef inline double hierarchical_allreduce(double group, double in_domain, double nbytes, double su_bw,
+                                          double su_lat, double so_bw, double so_lat) noexcept nogil:
+    return (allreduce_time(in_domain, nbytes, su_bw, su_lat)
+            + allreduce_time(ceil(group / in_domain), nbytes / in_domain, so_bw, so_lat))
+
+
+cdef inline double expert_alltoall_time(double group, double in_domain, double token_bytes, double top_k,
+                                        double su_bw, double su_lat, double so_bw, double so_lat) noexcept nogil:
+    # Hierarchical dispatch (common.expert_alltoall_time): once per remote domain over
+    # the scale-out network, forwarded on the scale-up fabric; the fabrics overlap.
+    cdef double domains, remote
+    if group <= 1.0:
+        return 0.0
+    domains = ceil(group / in_domain)
+    if domains > 1.0:
+        remote = (domains - 1.0) * (1.0 - pow(1.0 - 1.0 / domains, top_k))
+        return (fmax(token_bytes * top_k * (group - 1.0) / group / su_bw, token_bytes * remote / so_bw)
+                + (in_domain - 1.0) * su_lat + (domains - 1.0) * so_lat)
+    return token_bytes * top_k * (in_domain - 1.0) / group / su_bw + (in_domain - 1.0) * su_lat
+
+
+cdef inline double gemm_params(const double* job, const double* chip) noexcept nogil:
+    # Active parameters weighted by their GEMMs' speed (common.gemm_params).
+    cdef double width = job[J_EXPERT_WIDTH]
+    if width <= 0.0:
+        return job[J_ACTIVE]
+    return job[J_DENSE] + (job[J_ACTIVE] - job[J_DENSE]) * (width + chip[C_EXPERT_W0]) / width
+
+
 cdef inline double memory_floor(const double* job) noexcept nogil:
     if job[J_KIND] == 0:
         return (STATE_BYTES + OPTIMIZER_BYTES) * job[J_PARAMS]

@@ -19,6 +19,8 @@ cpdef enum:
     J_HEADS
     J_EXPERTS           # 1 for dense models
     J_TOP_K
+    J_EXPERT_WIDTH      # a routed expert's FFN width (0 for dense models)
+    J_VOCAB             # vocabulary size (0 = unknown: no logits memory)
     J_PRECISION         # a Precision: which peak and efficiency the arithmetic runs at
     J_WBYTES            # bytes per weight (bf16 2, fp8 1, fp4 0.5)
     J_KV_BYTES          # bytes per KV-cache element (bf16 2; fp8 and fp4 jobs keep an fp8 cache)
@@ -67,6 +69,8 @@ cpdef enum:
     C_LAYER_OVERHEAD    # seconds of fixed cost per layer per forward pass (inference)
     C_REQUEST_OVERHEAD  # seconds of fixed cost per request before the first token
     C_MEM_RESERVE       # fraction of HBM kept for runtime, workspace, fragmentation
+    C_A2A_OVERLAP       # share of a step's compute that hides expert all-to-alls (training)
+    C_EXPERT_W0         # expert FFN width at which expert GEMMs run at half dense efficiency
     CHIP_COLUMNS
 
 # Why a candidate cannot run, in order of progress: a higher code got further

@@ -8,7 +8,7 @@
 # directives are set in setup.py (one place each).
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
-from libc.math cimport INFINITY, ceil, exp, fabs, floor, log, pow
+from libc.math cimport INFINITY, ceil, exp, fabs, floor, fmod, log, pow
 
 import numpy as np
 
@@ -21,6 +21,7 @@ cnp.import_array()
 # The modelling constants, as C doubles read once from constants.py.
 cdef double ACT_BYTES_FULL = constants.ACT_BYTES_FULL
 cdef double ACT_BYTES_RECOMPUTE = constants.ACT_BYTES_RECOMPUTE
+cdef double LOGIT_BYTES = constants.LOGIT_BYTES
 cdef double RECOMPUTE_FLOPS = constants.RECOMPUTE_FLOPS
 cdef double STATE_BYTES = constants.STATE_BYTES
 cdef double OPTIMIZER_BYTES = constants.OPTIMIZER_BYTES
@@ -90,9 +91,10 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
                         if not cache.train_ready[k][0]:
                             train_setup(job, chip, tp, 0, &cache.train[k][0])
                             cache.train_ready[k][0] = True
-                        if best.reason == OK and train_floor(job, &cache.train[k][0], chips) > -best.score * (1.0 + 1e-12):
-                            # No layout at this tp or above can be faster: skipping them
-                            # leaves the reference's answer unchanged.
+                        if ranked(best.reason) and train_floor(job, &cache.train[k][0], chips) > -best.score * (1.0 + 1e-12):
+                            # No layout at this tp or above can be faster (and a slower one
+                            # misses a deadline this one misses): skipping them leaves the
+                            # reference's answer unchanged.
                             break
                         train_layout(job, chip, chips, per_domain, &cache.train[k][0], cand)
                         if cand.reason == MEMORY:
@@ -104,8 +106,6 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
                                 tmp = cand; cand = spare; spare = tmp
                         if beats(cand, best):
                             tmp = best; best = cand; cand = tmp
-                        elif best.reason == OK and cand.reason == OK and cand.recompute == 0.0:
-                            break
                     else:
                         if not cache.ready[k] or cache.rep[k].crosses != (tp * cache.rep[k].pp > per_domain):
                             replica_init(job, chip, per_domain, tp, &cache.rep[k])

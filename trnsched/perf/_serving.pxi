@@ -5,7 +5,7 @@ ctypedef struct Infer:
     # One replica's timings for one (tp, pp): the coefficients of T(b) (serving.Infer).
     const double* job
     const double* chip
-    double tp, pp, peak, eff
+    double tp, pp, peak, eff, work
     double compute, kv, dense, expert, wire, fixed, spared
 
 
@@ -28,7 +28,8 @@ cdef inline void infer_init(Infer* m, const double* job, const double* chip, dou
     else:
         pp_bw = chip[C_SU_BW] * chip[C_EFF_NET]
         pp_lat = chip[C_SU_LAT]
-    m.compute = (2.0 * job[J_ACTIVE] + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * m.peak * m.eff)
+    m.work = gemm_params(job, chip)
+    m.compute = (2.0 * m.work + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * m.peak * m.eff)
     m.kv = ctx * layers * job[J_KV_DIM] * job[J_KV_BYTES] / kv_split / hbm_bw
     m.dense = job[J_DENSE] * job[J_WBYTES] / tp / hbm_bw
     m.expert = (job[J_PARAMS] - job[J_DENSE]) * job[J_WBYTES] / tp / hbm_bw
@@ -64,20 +65,20 @@ cdef inline double decode(const Infer* m, double n, double* busy_share) noexcept
     return trip(m, n / fmin(m.pp, fmax(n, 1.0)), busy_share)
 
 
-cdef inline double prefill_flops(const Infer* m) noexcept nogil:
+cdef inline double prefill_work(const Infer* m) noexcept nogil:
     cdef const double* j = m.job
     cdef double p = j[J_PROMPT]
-    return 2.0 * j[J_ACTIVE] * p + 2.0 * j[J_LAYERS] * p * p * j[J_ATTN_DIM]
+    return 2.0 * m.work * p + 2.0 * j[J_LAYERS] * p * p * j[J_ATTN_DIM]
 
 
 cdef inline double infer_ttft(const Infer* m) noexcept nogil:
     cdef double p = m.job[J_PROMPT]
-    cdef double t_compute = prefill_flops(m) / (m.tp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
+    cdef double t_compute = prefill_work(m) / (m.tp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
     return fmax(t_compute, reads(m, p)) + p * m.wire + m.fixed + m.chip[C_REQUEST_OVERHEAD]
 
 
 cdef inline double prefill_time(const Infer* m) noexcept nogil:
-    return prefill_flops(m) / (m.tp * m.pp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
+    return prefill_work(m) / (m.tp * m.pp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
 
 
 cdef inline double saturated_tpot(const Infer* m, double n, double t_pf) noexcept nogil:

@@ -4,6 +4,7 @@ reference model imports them, so each value is written once."""
 
 ACT_BYTES_FULL = 34.0      # activation bytes per token, layer and hidden unit (Korthikanti et al. 2022, flash attention)
 ACT_BYTES_RECOMPUTE = 2.0  # full recompute keeps only each layer's bf16 input
+LOGIT_BYTES = 4.0          # fp32 logits per token and vocabulary entry for the loss, split by tp (Korthikanti et al. 2022)
 RECOMPUTE_FLOPS = 4.0 / 3.0
 STATE_BYTES = 4.0          # bf16 weights + bf16 gradients per parameter
 OPTIMIZER_BYTES = 12.0     # fp32 master weights + Adam m and v, sharded over data parallel (ZeRO-1)
@@ -13,6 +14,9 @@ CHUNK_LAYERS_MIN = 2.0     # each of at least 2 layers (Narayanan et al. 2021)
 LATENCY_SLACK = 1.3        # serving with no batch or SLO: latency a practitioner accepts over the best tp-only layout
 LOAD_STEPS = 12            # the sequences in flight under a request rate: at most this many root-finding steps,
 LOAD_SETTLED = 1e-3        # done within this share
-MEM_BOUND_POWER = 0.5      # share of TDP above idle a chip draws streaming weights and KV cache (decode):
-                           # H100 380 W and A100 250 W measured in decode against 700 and 400 W TDP
-                           # (Splitwise, arXiv 2311.18677, splitwise-sim: (380-75)/(700-75) = 0.49, A100 0.55)
+MEM_BOUND_POWER = 0.75     # share of the busy power (TDP - idle) a chip draws while it streams weights and
+                           # KV cache at full HBM bandwidth: H100 SXM measured 553 W streaming at 2.85 TB/s
+                           # against 698 W in a bf16 GEMM and 119 W idle, (553-119)/(698-119) = 0.75
+                           # (bench/gpu_power.py, 2026-11-27).  Decode's launch gaps and collectives draw
+                           # idle on top (T(b)'s fixed and wire terms), which is why whole token phases
+                           # average lower: H100 380 W, A100 250 W (Splitwise, arXiv 2311.18677).

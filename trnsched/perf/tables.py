@@ -30,6 +30,8 @@ def job_row(job: Job) -> np.ndarray:
     r[col.J_HEADS] = m.heads
     r[col.J_EXPERTS] = m.experts
     r[col.J_TOP_K] = m.top_k
+    r[col.J_EXPERT_WIDTH] = m.expert_width
+    r[col.J_VOCAB] = m.vocab
     r[col.J_PRECISION] = PRECISION_CODES[job.precision]
     r[col.J_WBYTES] = WEIGHT_BYTES[job.precision]
     r[col.J_KV_BYTES] = 2.0 if job.precision == "bf16" else 1.0
@@ -82,6 +84,8 @@ def chip_row(chip: ChipType, *, pue: float | None = None, calib: Mapping | None 
     r[col.C_LAYER_OVERHEAD] = k["layer_overhead_us"] * 1e-6
     r[col.C_REQUEST_OVERHEAD] = k["request_overhead_ms"] * 1e-3
     r[col.C_MEM_RESERVE] = k["mem_reserve"]
+    r[col.C_A2A_OVERLAP] = k["a2a_overlap"]
+    r[col.C_EXPERT_W0] = k["expert_w0"]
     return r
 
 

@@ -2,10 +2,15 @@
 
 Each row becomes a job dict plus `score` flags (--chip-type, --chips), so the
 accuracy benchmark, the calibration fit and a user at the command line all
-predict a row the same way.  Layout: the row's stated tp/pp are passed as
+predict a row the same way.  Layout: the row's stated tp/pp/ep are passed as
 hints (Neuron rows count tp in NeuronCores, converted to chips), except where
-the run used context parallelism, which the model does not represent: there
-the model picks its own layout.
+the run used something the model does not represent (context parallelism,
+attention data parallelism): there the model picks its own layout, as it does
+for every row when hints are turned off.
+
+Rows come from two files: the shared set (../shared/validation/calibration.csv)
+and the package's own (trnsched/data/calibration_rows.csv: MoE, Blackwell and
+further measurements, each with its source and the quote it rests on).
 """
 from __future__ import annotations
 
@@ -29,16 +34,25 @@ def load_rows(path: str | Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
-def row_job(row: Mapping[str, str]) -> tuple[dict, dict]:
-    """(job dict for a jobs file, score flags) for one calibration row."""
+def representable(row: Mapping[str, str]) -> bool:
+    """Whether the model can express the row's published layout."""
+    return int(row.get("cp") or 1) <= 1 and not row.get("attention_dp")
+
+
+def row_job(row: Mapping[str, str], hints: bool = True) -> tuple[dict, dict]:
+    """(job dict for a jobs file, score flags) for one calibration row; with
+    hints=False the model chooses the layout, as for a user who does not know it."""
     chips = chip_catalog()
     chip = chips[row["chip_type"]]
     n = int(row["chips"])
-    hints: dict[str, int] = {}
-    if row.get("tp") and not row.get("cp"):
-        hints["tp"] = max(1, min(n, int(row["tp"]) // chip.tp_cores_per_chip))
-    if row.get("pp") and not row.get("cp"):
-        hints["pp"] = int(row["pp"])
+    layout: dict[str, int] = {}
+    if hints and representable(row):
+        if row.get("tp"):
+            layout["tp"] = max(1, min(n, int(row["tp"]) // chip.tp_cores_per_chip))
+        if row.get("pp"):
+            layout["pp"] = int(row["pp"])
+        if row.get("ep"):
+            layout["ep"] = int(row["ep"])
     job = {"id": row["id"], "kind": row["kind"], "model": row["model"], "precision": row["precision"]}
     if row["kind"] == "train":
         job.update(seq_len=int(row["seq_len"]), batch_seqs=int(row["global_batch_seqs"]), tokens=TOKENS_FOR_DURATION)
@@ -46,14 +60,19 @@ def row_job(row: Mapping[str, str]) -> tuple[dict, dict]:
         job.update(prompt_tokens=int(row["prompt_tokens"]), output_tokens=int(row["output_tokens"]))
         if row.get("batch"):
             job["batch"] = int(row["batch"])
-    if hints:
-        job["parallelism"] = hints
+        if row.get("offline"):
+            job["offline"] = True
+        if row.get("rate_rps"):
+            job["rate_rps"] = float(row["rate_rps"])
+    if layout:
+        job["parallelism"] = layout
     return job, {"chip_type": row["chip_type"], "chips": n}
 
 
-def predict(row: Mapping[str, str], calib: Mapping | None = None, backend: str = "core") -> float:
+def predict(row: Mapping[str, str], calib: Mapping | None = None, backend: str = "core",
+            hints: bool = True) -> float:
     """The model's value for the row's metric."""
-    job_dict, flags = row_job(row)
+    job_dict, flags = row_job(row, hints)
     chip = chip_catalog()[flags["chip_type"]]
     n = flags["chips"]
     job = parse_job(job_dict)
@@ -71,12 +90,12 @@ def predict(row: Mapping[str, str], calib: Mapping | None = None, backend: str =
     raise ValueError(f"unknown metric {metric!r}")
 
 
-def accuracy(rows, calib: Mapping | None = None) -> dict:
+def accuracy(rows, calib: Mapping | None = None, hints: bool = True) -> dict:
     """Per-row predicted vs measured and the summary the accuracy benchmark prints."""
     table = []
     for row in rows:
         measured = float(row["value"])
-        pred = predict(row, calib)
+        pred = predict(row, calib, hints=hints)
         table.append({"id": row["id"], "metric": row["metric"], "chip_type": row["chip_type"],
                       "chips": int(row["chips"]), "measured": measured, "predicted": pred,
                       "rel_error": (pred - measured) / measured})

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from trnsched.perf.columns import C_DOMAIN, C_HBM, C_MEM_RESERVE, J_HEADS, J_HINT_TP, J_KIND, MEMORY, OK, OUTPUTS, TP_OPTIONS
+from trnsched.perf.columns import C_DOMAIN, C_HBM, C_MEM_RESERVE, J_EXPERTS, J_HEADS, J_HINT_TP, J_KIND, MEMORY, OK, OUTPUTS, TP_OPTIONS
 from trnsched.perf.reference.common import Layout, memory_floor
 from trnsched.perf.reference.serving import choose, infer_layout, replica
 from trnsched.perf.reference.training import train_layout, train_setup
@@ -26,12 +26,13 @@ from trnsched.perf.reference.training import train_layout, train_setup
 def score_one(job, chip, chips: int, domains: int) -> Layout:
     """Best layout for one job (a job-table row) on one chip-table row.
 
-    Tensor-parallel degrees are tried in increasing order.  Training falls back to
-    full activation recompute only when the plain layout does not fit, and stops
-    at the first degree whose layout is feasible, needs no recompute and is slower
-    than the best so far: past that point collectives only grow.  (A layout that
-    needs recompute may be followed by a faster one that does not.)  Inference
-    evaluates every degree and chooses among them as serving.choose() says.
+    Tensor-parallel degrees are tried in increasing order, every one of them: a
+    wider tp can free the memory for a shallower pipeline (a smaller bubble) or a
+    smaller expert group, so a slower degree may be followed by a faster one.
+    Training falls back to activation recompute only when the plain layout does
+    not fit.  Inference evaluates every degree and chooses among them as
+    serving.choose() says.  (The core skips the degrees that a lower bound shows
+    cannot win.)
     """
     best = Layout()
     if chips < 1 or domains < 1:
@@ -59,8 +60,6 @@ def score_one(job, chip, chips: int, domains: int) -> Layout:
                         cand = again
                 if cand.beats(best):
                     best = cand
-                elif best.reason == OK and cand.reason == OK and not cand.recompute:
-                    break
             else:
                 reps.append(replica(job, chip, per_domain, tp))
                 serving.append(infer_layout(job, chip, chips, reps[-1]))

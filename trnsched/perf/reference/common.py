@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 
 from trnsched.perf.columns import (
-    BF16, C_EFF_BF16, C_EFF_FP4, C_EFF_FP8, C_PEAK_BF16, C_PEAK_FP4, C_PEAK_FP8, FP4, J_KIND, J_PARAMS, J_PRECISION,
+    BF16, C_EFF_BF16, C_EFF_FP4, C_EFF_FP8, C_EXPERT_W0, C_PEAK_BF16, C_PEAK_FP4, C_PEAK_FP8, FP4, J_ACTIVE, J_DENSE,
+    J_EXPERT_WIDTH, J_KIND, J_PARAMS, J_PRECISION,
     J_WBYTES, NO_LAYOUT, OUTPUTS, progress,
 )
 from trnsched.perf.constants import OPTIMIZER_BYTES, STATE_BYTES
@@ -56,6 +57,46 @@ def alltoall_time(group: float, in_domain: float, nbytes: float, su_bw: float, s
     out = group - in_domain
     return (nbytes * (in_domain - 1.0) / group / su_bw + nbytes * out / group / so_bw
             + (in_domain - 1.0) * su_lat + out * so_lat)
+
+
+def hierarchical_allreduce(group: float, in_domain: float, nbytes: float, su_bw: float, su_lat: float,
+                           so_bw: float, so_lat: float) -> float:
+    """All-reduce over `group` peers, `in_domain` of them per scale-up domain:
+    inside each domain first, then across domains on the 1/in_domain shard each
+    chip owns."""
+    return (allreduce_time(in_domain, nbytes, su_bw, su_lat)
+            + allreduce_time(math.ceil(group / in_domain), nbytes / in_domain, so_bw, so_lat))
+
+
+def expert_alltoall_time(group: float, in_domain: float, token_bytes: float, top_k: float, su_bw: float,
+                         su_lat: float, so_bw: float, so_lat: float) -> float:
+    """One token dispatch (or combine) over an expert-parallel group of `group`
+    chips, `in_domain` per scale-up domain, for `token_bytes` of tokens per chip.
+
+    Hierarchical, as DeepEP and Megatron's HybridEP do it: a token crosses the
+    scale-out network once per remote domain holding one of its top_k experts
+    (expected count under uniform routing), to the peer chip there, which
+    forwards it over the scale-up fabric; the two fabrics work at once.  Latency:
+    one message per in-domain peer and one per remote domain."""
+    if group <= 1.0:
+        return 0.0
+    domains = math.ceil(group / in_domain)
+    if domains > 1.0:
+        remote = (domains - 1.0) * (1.0 - math.pow(1.0 - 1.0 / domains, top_k))
+        scale_up = token_bytes * top_k * (group - 1.0) / group    # local peers and forwarding
+        return (max(scale_up / su_bw, token_bytes * remote / so_bw)
+                + (in_domain - 1.0) * su_lat + (domains - 1.0) * so_lat)
+    return token_bytes * top_k * (in_domain - 1.0) / group / su_bw + (in_domain - 1.0) * su_lat
+
+
+def gemm_params(job, chip) -> float:
+    """Active parameters per token weighted by their GEMMs' speed: a routed
+    expert's narrow FFN runs its grouped GEMMs below dense efficiency, by
+    width / (width + expert_w0) (calibrated on MoE measurements, docs/MODEL.md)."""
+    width = job[J_EXPERT_WIDTH]
+    if width <= 0.0:
+        return job[J_ACTIVE]
+    return job[J_DENSE] + (job[J_ACTIVE] - job[J_DENSE]) * (width + chip[C_EXPERT_W0]) / width
 
 
 def memory_floor(job) -> float:

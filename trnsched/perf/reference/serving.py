@@ -33,7 +33,9 @@ from trnsched.perf.columns import (
     MEMORY, OK, RATE, SLO_TPOT, SLO_TTFT,
 )
 from trnsched.perf.constants import LATENCY_SLACK, LOAD_SETTLED, LOAD_STEPS, MEM_BOUND_POWER
-from trnsched.perf.reference.common import INF, Layout, allreduce_time, arithmetic, alltoall_time, pow2_at_least
+from trnsched.perf.reference.common import (
+    INF, Layout, allreduce_time, alltoall_time, arithmetic, gemm_params, pow2_at_least,
+)
 
 
 class Infer:
@@ -55,7 +57,8 @@ class Infer:
         layers, lat, token_bytes = job[J_LAYERS], chip[C_SU_LAT], job[J_HIDDEN] * 2.0
         ctx = job[J_PROMPT] + 0.5 * job[J_OUTPUT]
         # Seconds per sequence of the micro-batch, or fixed, for each term of T(b).
-        self.compute = (2.0 * job[J_ACTIVE] + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * self.peak * self.eff)
+        self.work = gemm_params(job, chip)   # active parameters, weighted by their GEMMs' speed
+        self.compute = (2.0 * self.work + 4.0 * layers * ctx * job[J_ATTN_DIM]) / (tp * self.peak * self.eff)
         self.kv = ctx * layers * job[J_KV_DIM] * job[J_KV_BYTES] / kv_split / hbm_bw
         self.dense = job[J_DENSE] * job[J_WBYTES] / tp / hbm_bw
         self.expert = (job[J_PARAMS] - job[J_DENSE]) * job[J_WBYTES] / tp / hbm_bw
@@ -91,21 +94,22 @@ class Infer:
         """T and busy share with `n` sequences in flight: min(pp, n) micro-batches."""
         return self.trip(n / min(self.pp, max(n, 1.0)))
 
-    def prefill_flops(self) -> float:
+    def prefill_work(self) -> float:
+        """A prompt's FLOPs, with the experts' weighted by their GEMMs' speed."""
         j = self.job
         p = j[J_PROMPT]
-        return 2.0 * j[J_ACTIVE] * p + 2.0 * j[J_LAYERS] * p * p * j[J_ATTN_DIM]
+        return 2.0 * self.work * p + 2.0 * j[J_LAYERS] * p * p * j[J_ATTN_DIM]
 
     def ttft(self) -> float:
         """One prompt on an idle replica."""
         p = self.job[J_PROMPT]
-        t_compute = self.prefill_flops() / (self.tp * self.peak * self.eff * self.chip[C_EFF_PREFILL])
+        t_compute = self.prefill_work() / (self.tp * self.peak * self.eff * self.chip[C_EFF_PREFILL])
         return max(t_compute, self.reads(p)) + p * self.wire + self.fixed + self.chip[C_REQUEST_OVERHEAD]
 
     def prefill_time(self) -> float:
         """t_pf: the replica's time per prompt when prompts are batched and pipelined
         through all pp stages (no fixed costs)."""
-        return self.prefill_flops() / (self.tp * self.pp * self.peak * self.eff * self.chip[C_EFF_PREFILL])
+        return self.prefill_work() / (self.tp * self.pp * self.peak * self.eff * self.chip[C_EFF_PREFILL])
 
     def saturated_tpot(self, n: float, t_pf: float) -> float:
         """TPOT of n streams in a closed loop: each decode is interrupted by the
