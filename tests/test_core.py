@@ -42,6 +42,60 @@ def test_core_agrees_with_twin_on_random_candidates(random_instance):
     assert {col.OK, col.MEMORY, col.BATCH, col.SLO_TTFT, col.SLO_TPOT, col.RATE, col.DEADLINE} <= reasons
 
 
+def branch_job(rng, i):
+    """Jobs that reach the branches random_job() (the benchmark's distribution)
+    leaves out: fp4, offline work, no request rate, one-sided SLOs, MoE models
+    half the time, and dp/ep hints for training."""
+    models = sorted(builtin_models())
+    moe = [m for m in models if builtin_models()[m].is_moe]
+    pool = moe if rng.random() < 0.5 else models
+    model = pool[rng.integers(len(pool))]
+    if rng.random() < 0.5:
+        raw = dict(id=f"t{i}", kind="train", model=model, precision=("bf16", "fp8")[rng.integers(2)],
+                   seq_len=int(2 ** rng.integers(9, 15)), batch_seqs=int(2 ** rng.integers(0, 13)),
+                   tokens=float(10 ** rng.uniform(8, 13)))
+        if rng.random() < 0.3:
+            raw["deadline_h"] = float(rng.uniform(1, 2000))
+        hints = {k: int(2 ** rng.integers(0, top)) for k, top in (("tp", 4), ("pp", 5), ("dp", 8), ("ep", 8))
+                 if rng.random() < 0.2}
+        if hints:
+            raw["parallelism"] = hints
+        return raw
+    raw = dict(id=f"i{i}", kind="infer", model=model, precision=("bf16", "fp8", "fp4")[rng.integers(3)],
+               prompt_tokens=int(rng.integers(1, 9000)), output_tokens=int(rng.integers(1, 3000)),
+               duration_h=float(rng.uniform(0.5, 48)))
+    if rng.random() < 0.6:
+        raw["rate_rps"] = float(10 ** rng.uniform(-2, 2.5))
+    slo = {k: float(rng.uniform(lo, hi)) for k, lo, hi in (("ttft_ms", 20, 4000), ("tpot_ms", 2, 300))
+           if rng.random() < 0.3}
+    if slo:
+        raw["slo"] = slo
+    if rng.random() < 0.2:
+        raw["batch"] = int(rng.integers(1, 600))
+    if rng.random() < 0.2:
+        raw["offline"] = True
+    return raw
+
+
+def test_core_agrees_with_twin_on_every_branch():
+    rng = np.random.default_rng(7)
+    jobs = [parse_job(branch_job(rng, i)) for i in range(300)]
+    chips = list(chip_catalog().values())
+    jt, ct = job_table(jobs), chip_table(chips)
+    size = 3000
+    ji, ci = rng.integers(0, len(jobs), size), rng.integers(0, len(chips), size)
+    n = (2 ** rng.integers(0, 13, size)) * rng.choice([1, 1, 3, 5, 9], size)
+    dom = np.maximum(1, np.ceil(n / ct[ci, col.C_DOMAIN]) + rng.integers(0, 3, size) * (rng.random(size) < 0.2))
+    cand = (ji, ci, n.astype(np.int64), dom.astype(np.int64))
+    compiled = score_arrays(jt, ct, *cand, backend="core")
+    assert_agree(compiled, score_arrays(jt, ct, *cand, backend="python"))
+    # Every ranking mode and outcome must come up, or agreement proves little.
+    reasons = set(np.unique(compiled["reason"]).tolist())
+    assert {col.OK, col.MEMORY, col.BATCH, col.SLO_TTFT, col.SLO_TPOT, col.RATE, col.DEADLINE} <= reasons
+    modes = {j.precision for j in jobs} | {("offline" if j.offline else "") for j in jobs}
+    assert {"fp4", "offline"} <= modes
+
+
 def test_buffers_are_reused_and_give_the_same_results(random_instance):
     _, _, jt, ct, cand = random_instance
     first = score_arrays(jt, ct, *cand)

@@ -64,11 +64,49 @@ def test_offline_work_gets_the_most_throughput_and_a_service_a_practitioners_lay
 
 
 def test_an_slo_is_checked_at_the_load_the_candidate_carries():
-    job = serve("llama3-70b", rate_rps=25.0, slo={"ttft_ms": 2000, "tpot_ms": 30})
-    few, many = score(job, "h100", 8), score(job, "h100", 64)
-    assert many.feasible
-    assert many.values["tpot_s"] <= 0.030
-    assert not few.feasible or few.values["tpot_s"] <= 0.030
+    slo = {"ttft_ms": 2000, "tpot_ms": 30}
+    few, many = (score(serve("llama3-70b", rate_rps=60.0, slo=slo), "h100", n) for n in (8, 64))
+    assert many.feasible and many.values["tpot_s"] <= 0.030
+    # 8 GPUs meet the SLO for a lone request, but not at 60 req/s: their replicas
+    # cannot take that many sequences within 30 ms TPOT.
+    assert not few.feasible and few.reason in ("slo_tpot", "rate")
+    assert score(serve("llama3-70b", batch=1, parallelism={"tp": 8}), "h100", 8).values["tpot_s"] <= 0.030
+    # On the 64, more load means more sequences in flight and a slower token.
+    lighter = score(serve("llama3-70b", rate_rps=25.0, slo=slo), "h100", 64)
+    assert lighter.values["tpot_s"] < many.values["tpot_s"]
+
+
+def test_serving_power_follows_the_work_under_any_load():
+    # A replica with a sequence in flight decodes continuously: a light request rate
+    # must not be costed at idle, and prefill draws full busy power.
+    base = dict(serve("llama3-70b", parallelism={"tp": 8}))
+    idle_kw = (CATALOG["h100"].idle_w + CATALOG["h100"].host_w) * default_pue() / 1000.0
+    lone = per_chip_kw(score(dict(base, batch=1), "h100", 8), 8)
+    light = per_chip_kw(score(dict(base, rate_rps=0.5), "h100", 8), 8)
+    heavy = per_chip_kw(score(dict(base, rate_rps=8.0), "h100", 8), 8)
+    assert lone > idle_kw + 0.05
+    assert light > idle_kw + 0.5 * (lone - idle_kw)
+    assert heavy > light
+    # Long prompts, short answers: prefill dominates, so the chips draw nearly training power.
+    prefill_heavy = dict(serve("llama3-70b", offline=True, parallelism={"tp": 8}), prompt_tokens=8000, output_tokens=64)
+    training = per_chip_kw(score(train("llama3-8b", batch_tokens=1024 * 1024), "h100", 8), 8)
+    assert per_chip_kw(score(prefill_heavy, "h100", 8), 8) > 0.85 * training
+
+
+def test_a_service_with_no_slo_is_held_to_an_interactive_tpot():
+    # No batch, SLO or rate: the practitioner's layout, its batch grown only while
+    # TPOT stays within MLPerf's server limit (200 ms); offline work has no limit.
+    for model, chip, n in (("llama3-70b", "trn2", 16), ("llama3-70b", "h100", 8), ("mixtral-8x7b", "b200", 8)):
+        for precision in ("fp8", "fp4"):
+            service = score(dict(serve(model), precision=precision), chip, n)
+            offline = score(dict(serve(model, offline=True), precision=precision), chip, n)
+            assert service.feasible and service.values["tpot_s"] <= 0.2 + 1e-9, (model, chip, precision)
+            assert offline.values["tokens_per_s"] >= service.values["tokens_per_s"] * (1 - 1e-9)
+            # TTFT at that load includes waiting for the other streams' prefills.
+            lone = score(dict(serve(model, batch=1, parallelism={"tp": service.layout()["tp"],
+                                                                  "pp": service.layout()["pp"]}),
+                              precision=precision), chip, n)
+            assert service.values["ttft_s"] >= lone.values["ttft_s"] * (1 - 1e-9)
 
 
 def train(model, precision="bf16", **extra):

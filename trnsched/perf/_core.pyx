@@ -29,6 +29,7 @@ cdef double DP_OVERLAP = constants.DP_OVERLAP
 cdef double VIRTUAL_MAX = constants.VIRTUAL_MAX
 cdef double CHUNK_LAYERS_MIN = constants.CHUNK_LAYERS_MIN
 cdef double LATENCY_SLACK = constants.LATENCY_SLACK
+cdef double SERVICE_TPOT_S = constants.SERVICE_TPOT_S
 cdef int LOAD_STEPS = constants.LOAD_STEPS
 cdef double LOAD_SETTLED = constants.LOAD_SETTLED
 cdef double MEM_BOUND_POWER = constants.MEM_BOUND_POWER

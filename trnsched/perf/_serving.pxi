@@ -81,14 +81,29 @@ cdef inline double prefill_time(const Infer* m) noexcept nogil:
     return prefill_work(m) / (m.tp * m.pp * m.peak * m.eff * m.chip[C_EFF_PREFILL])
 
 
-cdef inline double saturated_tpot(const Infer* m, double n, double t_pf) noexcept nogil:
-    return decode(m, n, NULL) + (n - 1.0) * t_pf / m.job[J_OUTPUT]
+cdef inline double closed_loop(const Infer* m, double n, double t_pf, double ttft0, double* ttft,
+                               double* activity) noexcept nogil:
+    # TPOT of n streams in a closed loop; their TTFT and activity (serving.Infer.closed_loop).
+    cdef double busy, output = m.job[J_OUTPUT]
+    cdef double step = decode(m, n, &busy)
+    cdef double share = t_pf / (t_pf + output * step / n)
+    cdef double others = share * (n - 1.0) / n
+    ttft[0] = ttft0 + others * t_pf / (2.0 * (1.0 - others))
+    activity[0] = share + (1.0 - share) * busy
+    return step + (n - 1.0) * t_pf / output
+
+
+cdef inline bint within(const Infer* m, double n, double t_pf, double ttft0, double tpot_cap,
+                        double ttft_cap) noexcept nogil:
+    cdef double ttft, activity
+    cdef double tpot = closed_loop(m, n, t_pf, ttft0, &ttft, &activity)
+    return tpot <= tpot_cap and ttft <= ttft_cap
 
 
 ctypedef struct Replica:
     Infer model
     double tp, pp, weights_chip, kv_seq, kv_split, max_batch, batch, mem_per_chip
-    double ttft, tpot, tpot1, step, busy, t_prefill, per_replica, latency
+    double ttft0, ttft, tpot, tpot1, step, busy, activity, t_prefill, per_replica, latency
     bint fits, crosses      # crosses: a pipeline hop leaves the scale-up domain
 
 
@@ -96,7 +111,7 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
                        Replica* r) noexcept nogil:
     cdef double usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
     cdef double weights = job[J_PARAMS] * job[J_WBYTES]
-    cdef double room, pp_need, pp, stages, kv_chip, free, n, busy = 0.0, lo, hi, mid, slo_tpot
+    cdef double room, pp_need, pp, stages, kv_chip, free, n, busy = 0.0, lo, hi, mid, tpot_cap, ttft_cap
     cdef Infer* model = &r.model
     r.tp = tp
     r.kv_seq = (job[J_PROMPT] + job[J_OUTPUT]) * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
@@ -114,7 +129,9 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
     kv_chip = r.kv_seq / (r.kv_split * stages)
     r.max_batch = 0.0
     r.batch = 0.0
+    r.ttft0 = 0.0
     r.ttft = 0.0
+    r.activity = 0.0
     r.tpot = 0.0
     r.tpot1 = 0.0
     r.step = 0.0
@@ -138,18 +155,23 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
         return
 
     infer_init(model, job, chip, tp, pp, per_domain)
-    r.ttft = infer_ttft(model)
+    r.ttft0 = infer_ttft(model)
     r.t_prefill = prefill_time(model)
     r.tpot1 = trip(model, 1.0, NULL)
-    r.latency = r.ttft + job[J_OUTPUT] * r.tpot1
-    slo_tpot = job[J_SLO_TPOT]
-    if job[J_BATCH] <= 0 and saturated_tpot(model, n, r.t_prefill) > slo_tpot:
+    r.latency = r.ttft0 + job[J_OUTPUT] * r.tpot1
+    if ranking(job) == AS_PRACTITIONER:
+        tpot_cap = SERVICE_TPOT_S
+        ttft_cap = INFINITY
+    else:
+        tpot_cap = job[J_SLO_TPOT]
+        ttft_cap = job[J_SLO_TTFT]
+    if job[J_BATCH] <= 0 and not within(model, n, r.t_prefill, r.ttft0, tpot_cap, ttft_cap):
         lo = 1.0
         hi = n
-        if saturated_tpot(model, lo, r.t_prefill) <= slo_tpot:
+        if within(model, lo, r.t_prefill, r.ttft0, tpot_cap, ttft_cap):
             while hi - lo > 1.0:
                 mid = floor(0.5 * (lo + hi))
-                if saturated_tpot(model, mid, r.t_prefill) <= slo_tpot:
+                if within(model, mid, r.t_prefill, r.ttft0, tpot_cap, ttft_cap):
                     lo = mid
                 else:
                     hi = mid
@@ -160,7 +182,7 @@ cdef void replica_init(const double* job, const double* chip, double per_domain,
     r.mem_per_chip = r.weights_chip + n * kv_chip
     r.step = decode(model, n, &busy)
     r.busy = busy
-    r.tpot = saturated_tpot(model, n, r.t_prefill)
+    r.tpot = closed_loop(model, n, r.t_prefill, r.ttft0, &r.ttft, &r.activity)
     r.per_replica = job[J_OUTPUT] / (r.t_prefill + job[J_OUTPUT] * r.step / n)
 
 
@@ -171,22 +193,22 @@ cdef inline double excess_inflight(const Replica* rep, double lam, double ttft, 
 
 
 cdef bint under_load(const double* job, const Replica* rep, double lam, double* ttft, double* tpot,
-                     double* busy) noexcept nogil:
+                     double* activity) noexcept nogil:
     # One replica taking lam requests/s (serving.under_load); false where it cannot hold them.
-    cdef double rho = lam * rep.t_prefill, stretch, lo, hi, g_lo, g_hi, n, g_n, step
+    cdef double rho = lam * rep.t_prefill, stretch, lo, hi, g_lo, g_hi, n, g_n, step, busy
     cdef int k, side = 0
     if rho >= 1.0:
         ttft[0] = INFINITY
         tpot[0] = INFINITY
-        busy[0] = 1.0
+        activity[0] = 1.0
         return False
-    ttft[0] = rep.ttft + rho * rep.t_prefill / (2.0 * (1.0 - rho))
+    ttft[0] = rep.ttft0 + rho * rep.t_prefill / (2.0 * (1.0 - rho))
     stretch = lam * job[J_OUTPUT] / (1.0 - rho)
     hi = rep.batch
     g_hi = excess_inflight(rep, lam, ttft[0], stretch, hi)
     if g_hi > 0.0:
         tpot[0] = rep.step / (1.0 - rho)
-        busy[0] = rep.busy
+        activity[0] = rho + (1.0 - rho) * rep.busy
         return False
     lo = 1.0
     g_lo = excess_inflight(rep, lam, ttft[0], stretch, lo)
@@ -209,8 +231,9 @@ cdef bint under_load(const double* job, const Replica* rep, double lam, double* 
                 if side < 0:
                     g_lo *= 0.5
                 side = -1
-    step = decode(&rep.model, n, busy)
+    step = decode(&rep.model, n, &busy)
     tpot[0] = step / (1.0 - rho)
+    activity[0] = rho + (1.0 - rho) * fmin(1.0, lam * (ttft[0] + job[J_OUTPUT] * tpot[0])) * busy
     return True
 
 
@@ -224,9 +247,10 @@ cdef inline int ranking(const double* job) noexcept nogil:
     return AS_PRACTITIONER
 
 
-cdef inline void settle(const double* job, const double* chip, double n, Layout* out, double busy,
-                        double load) noexcept nogil:
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * load * busy)
+cdef inline void settle(const double* job, const double* chip, double n, Layout* out,
+                        double activity) noexcept nogil:
+    out.power_kw = (n * (chip[C_IDLE_KW] + chip[C_HOST_KW])
+                    + out.replicas * out.tp * out.pp * chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
 
@@ -270,9 +294,9 @@ cdef void infer_layout(const double* job, const double* chip, double n, const Re
     out.duration_h = job[J_DURATION_H]
     out.ttft_s = rep.ttft
     out.tpot_s = rep.tpot
-    settle(job, chip, n, out, rep.busy, 1.0)
+    settle(job, chip, n, out, rep.activity)
     if job[J_RATE] > 0.0 and need > replicas:
-        out.ttft_s = rep.ttft
+        out.ttft_s = rep.ttft0
         out.tpot_s = rep.tpot1
         if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
             missed(job, out)
@@ -288,9 +312,9 @@ cdef void infer_layout(const double* job, const double* chip, double n, const Re
 
 cdef void apply_load(const double* job, const double* chip, double n, const Replica* rep,
                      Layout* out) noexcept nogil:
-    cdef double busy
-    cdef bint holds = under_load(job, rep, job[J_RATE] / out.replicas, &out.ttft_s, &out.tpot_s, &busy)
-    settle(job, chip, n, out, busy, fmin(1.0, job[J_RATE] * job[J_OUTPUT] / rep.per_replica / out.replicas))
+    cdef double activity
+    cdef bint holds = under_load(job, rep, job[J_RATE] / out.replicas, &out.ttft_s, &out.tpot_s, &activity)
+    settle(job, chip, n, out, activity)
     if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
         missed(job, out)
     elif not holds:

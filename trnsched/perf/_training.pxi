@@ -91,7 +91,7 @@ cdef void train_eval(const double* job, const double* chip, double n, double per
     cdef double fixed, state, room, pp_need, pp, dp, used, params_per_chip
     cdef double micro_batches, t_compute, virtual, bubble, layer_passes, t_tp, t_pp
     cdef double su_bw, so_bw, su_lat, so_lat, dp_in, edp, edp_in, t_dp, t_dp_exposed
-    cdef double t_ep, t_ep_exposed, step, activity, static, span, share, collectives
+    cdef double t_ep, t_ep_exposed, hidden_ep, step, activity, static, span, share, collectives
     cdef bint fits
     layout_init(out)
     out.tp = tp
@@ -163,13 +163,14 @@ cdef void train_eval(const double* job, const double* chip, double n, double per
         edp = dp / ep
         edp_in = fmax(1.0, fmin(edp, floor(per_domain / (tp * ep))))
         t_dp += hierarchical_allreduce(edp, edp_in, 2.0 * expert / (ep * tp * pp), su_bw, su_lat, so_bw, so_lat)
-    t_dp_exposed = fmax(0.0, t_dp - DP_OVERLAP * t_compute)
 
-    t_ep_exposed = 0.0
+    t_ep = 0.0
     if ep > 1.0:
         t_ep = layer_passes * collectives * expert_alltoall_time(
             ep, fmin(ep, dp_in), setup.token_bytes, job[J_TOP_K], su_bw, su_lat, so_bw, so_lat)
-        t_ep_exposed = fmax(0.0, t_ep - chip[C_A2A_OVERLAP] * t_compute)
+    hidden_ep = fmin(t_ep, chip[C_A2A_OVERLAP] * t_compute)
+    t_ep_exposed = t_ep - hidden_ep
+    t_dp_exposed = t_dp - fmin(fmin(t_dp, DP_OVERLAP * t_compute), t_compute - hidden_ep)
 
     step = (t_compute + t_tp + t_ep_exposed) * (1.0 + bubble) + t_pp + t_dp_exposed
     out.step_time_s = step
@@ -178,7 +179,7 @@ cdef void train_eval(const double* job, const double* chip, double n, double per
     out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * activity)
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW]) + used * chip[C_BUSY_KW] * activity
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
     if job[J_ARRIVAL_H] + out.duration_h > job[J_DEADLINE_H]:

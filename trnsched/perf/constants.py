@@ -12,6 +12,8 @@ DP_OVERLAP = 0.5           # share of compute time that hides the gradient reduc
 VIRTUAL_MAX = 8.0          # interleaved pipeline: at most 8 model chunks per device,
 CHUNK_LAYERS_MIN = 2.0     # each of at least 2 layers (Narayanan et al. 2021)
 LATENCY_SLACK = 1.3        # serving with no batch or SLO: latency a practitioner accepts over the best tp-only layout
+SERVICE_TPOT_S = 0.2       # ... and the TPOT it lets a replica's batch grow to: MLPerf Inference's server-scenario
+                           # limit for Llama 2 70B (200 ms, 99th percentile; MLCommons inference rules)
 LOAD_STEPS = 12            # the sequences in flight under a request rate: at most this many root-finding steps,
 LOAD_SETTLED = 1e-3        # done within this share
 MEM_BOUND_POWER = 0.75     # share of the busy power (TDP - idle) a chip draws while it streams weights and

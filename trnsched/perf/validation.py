@@ -60,7 +60,9 @@ def row_job(row: Mapping[str, str], hints: bool = True) -> tuple[dict, dict]:
         job.update(prompt_tokens=int(row["prompt_tokens"]), output_tokens=int(row["output_tokens"]))
         if row.get("batch"):
             job["batch"] = int(row["batch"])
-        if row.get("offline"):
+        # A throughput row with neither a batch nor a rate measured the engine saturated.
+        if row.get("offline") or (row["metric"] == "output_tokens_per_s" and not row.get("batch")
+                                  and not row.get("rate_rps")):
             job["offline"] = True
         if row.get("rate_rps"):
             job["rate_rps"] = float(row["rate_rps"])

@@ -32,7 +32,7 @@ from trnsched.perf.columns import (
     J_OFFLINE, J_OUTPUT, J_PARAMS, J_PROMPT, J_RATE, J_SLO_TPOT, J_SLO_TTFT, J_TOP_K, J_WBYTES, MAX_BATCH,
     MEMORY, OK, RATE, SLO_TPOT, SLO_TTFT,
 )
-from trnsched.perf.constants import LATENCY_SLACK, LOAD_SETTLED, LOAD_STEPS, MEM_BOUND_POWER
+from trnsched.perf.constants import LATENCY_SLACK, LOAD_SETTLED, LOAD_STEPS, MEM_BOUND_POWER, SERVICE_TPOT_S
 from trnsched.perf.reference.common import (
     INF, Layout, allreduce_time, alltoall_time, arithmetic, gemm_params, pow2_at_least,
 )
@@ -116,6 +116,19 @@ class Infer:
         other n - 1 streams' prefills."""
         return self.decode(n)[0] + (n - 1.0) * t_pf / self.job[J_OUTPUT]
 
+    def closed_loop(self, n: float, t_pf: float, ttft0: float) -> tuple[float, float, float]:
+        """(TPOT, TTFT, activity) of n streams in a closed loop.  Prefill takes
+        s = t_pf / (t_pf + output T / n) of the replica's time; a new prompt waits
+        for the other streams' prefills as in an M/D/1 queue at their share
+        s (n - 1) / n; the chip draws full busy power in prefill and the decode
+        step's share otherwise."""
+        step, busy = self.decode(n)
+        output = self.job[J_OUTPUT]
+        share = t_pf / (t_pf + output * step / n)
+        others = share * (n - 1.0) / n
+        ttft = ttft0 + others * t_pf / (2.0 * (1.0 - others))
+        return step + (n - 1.0) * t_pf / output, ttft, share + (1.0 - share) * busy
+
 
 class Replica:
     """What one inference replica of tensor-parallel degree tp holds and achieves
@@ -124,7 +137,8 @@ class Replica:
     counts; the load a count puts on each replica is applied in infer_layout."""
 
     __slots__ = ("tp", "pp", "weights_chip", "kv_seq", "kv_split", "max_batch", "batch", "mem_per_chip",
-                 "fits", "ttft", "tpot", "tpot1", "step", "busy", "t_prefill", "per_replica", "latency", "model")
+                 "fits", "ttft0", "ttft", "tpot", "tpot1", "step", "busy", "activity", "t_prefill", "per_replica",
+                 "latency", "model")
 
 
 def replica(job, chip, per_domain: float, tp: float) -> Replica:
@@ -145,7 +159,8 @@ def replica(job, chip, per_domain: float, tp: float) -> Replica:
     stages = min(pp, job[J_LAYERS])
     r.weights_chip = weights / (tp * stages)
     kv_chip = r.kv_seq / (r.kv_split * stages)      # a stage holds its layers' KV for every sequence
-    r.max_batch = r.batch = r.ttft = r.tpot = r.tpot1 = r.step = r.busy = r.t_prefill = r.per_replica = 0.0
+    r.max_batch = r.batch = r.ttft0 = r.ttft = r.tpot = r.tpot1 = r.step = r.busy = r.activity = 0.0
+    r.t_prefill = r.per_replica = 0.0
     r.latency = 0.0
     r.model = None
     r.fits = False
@@ -164,18 +179,19 @@ def replica(job, chip, per_domain: float, tp: float) -> Replica:
 
     model = Infer(job, chip, tp, pp, per_domain)
     r.model = model
-    r.ttft = model.ttft()
+    r.ttft0 = model.ttft()
     r.t_prefill = model.prefill_time()
     r.tpot1 = model.trip(1.0)[0]                     # the fastest token: one sequence, no load
-    r.latency = r.ttft + job[J_OUTPUT] * r.tpot1
-    slo_tpot = job[J_SLO_TPOT]
-    if job[J_BATCH] <= 0 and model.saturated_tpot(n, r.t_prefill) > slo_tpot:
-        # The most sequences in flight whose TPOT still meets the SLO (it grows with n).
+    r.latency = r.ttft0 + job[J_OUTPUT] * r.tpot1
+    tpot_cap, ttft_cap = latency_caps(job)
+    if job[J_BATCH] <= 0 and not within(model, n, r, tpot_cap, ttft_cap):
+        # The most sequences in flight whose TPOT and TTFT stay within the caps
+        # (both grow with n); one sequence if none does.
         lo, hi = 1.0, n
-        if model.saturated_tpot(lo, r.t_prefill) <= slo_tpot:
+        if within(model, lo, r, tpot_cap, ttft_cap):
             while hi - lo > 1.0:
                 mid = math.floor(0.5 * (lo + hi))
-                if model.saturated_tpot(mid, r.t_prefill) <= slo_tpot:
+                if within(model, mid, r, tpot_cap, ttft_cap):
                     lo = mid
                 else:
                     hi = mid
@@ -185,15 +201,31 @@ def replica(job, chip, per_domain: float, tp: float) -> Replica:
     r.batch = n
     r.mem_per_chip = r.weights_chip + n * kv_chip
     r.step, r.busy = model.decode(n)
-    r.tpot = model.saturated_tpot(n, r.t_prefill)
+    r.tpot, r.ttft, r.activity = model.closed_loop(n, r.t_prefill, r.ttft0)
     r.per_replica = job[J_OUTPUT] / (r.t_prefill + job[J_OUTPUT] * r.step / n)
     return r
 
 
+def latency_caps(job) -> tuple[float, float]:
+    """(TPOT, TTFT) limits on the sequences a replica takes in: the job's SLOs;
+    for a service with neither an SLO nor a batch, a practitioner's default TPOT
+    (SERVICE_TPOT_S, MLPerf's server-scenario limit); none for offline work."""
+    if ranking(job) == AS_PRACTITIONER:
+        return SERVICE_TPOT_S, INF
+    return job[J_SLO_TPOT], job[J_SLO_TTFT]
+
+
+def within(model: Infer, n: float, r: Replica, tpot_cap: float, ttft_cap: float) -> bool:
+    tpot, ttft, _ = model.closed_loop(n, r.t_prefill, r.ttft0)
+    return tpot <= tpot_cap and ttft <= ttft_cap
+
+
 def under_load(job, rep: Replica, lam: float) -> tuple[float, float, float, bool]:
-    """(TTFT, TPOT, busy share, holds) of one replica taking `lam` requests/s of
+    """(TTFT, TPOT, activity, holds) of one replica taking `lam` requests/s of
     Poisson arrivals; it holds them where prefill leaves it time and the sequences
-    in flight fit what it holds.
+    in flight fit what it holds.  Activity: prefill's share rho at full busy power,
+    decode the rest of the time while any sequence is in flight (Little's count,
+    at most 1) at the decode step's share.
 
     Sequences in flight n solve g(n) = lam (TTFT + output T(n) / (1 - rho)) - n = 0
     (Little's law).  g(1) >= 0, and the replica holds the load exactly when
@@ -202,7 +234,7 @@ def under_load(job, rep: Replica, lam: float) -> tuple[float, float, float, bool
     rho = lam * rep.t_prefill
     if rho >= 1.0:
         return INF, INF, 1.0, False
-    ttft = rep.ttft + rho * rep.t_prefill / (2.0 * (1.0 - rho))
+    ttft = rep.ttft0 + rho * rep.t_prefill / (2.0 * (1.0 - rho))
     stretch = lam * job[J_OUTPUT] / (1.0 - rho)
 
     def g(n: float) -> float:
@@ -210,7 +242,7 @@ def under_load(job, rep: Replica, lam: float) -> tuple[float, float, float, bool
 
     hi, g_hi = rep.batch, g(rep.batch)
     if g_hi > 0.0:
-        return ttft, rep.step / (1.0 - rho), rep.busy, False
+        return ttft, rep.step / (1.0 - rho), rho + (1.0 - rho) * rep.busy, False
     lo, g_lo = 1.0, g(1.0)
     n, side = lo, 0
     if g_lo > LOAD_SETTLED:
@@ -230,7 +262,9 @@ def under_load(job, rep: Replica, lam: float) -> tuple[float, float, float, bool
                     g_lo *= 0.5
                 side = -1
     step, busy = rep.model.decode(n)
-    return ttft, step / (1.0 - rho), busy, True
+    tpot = step / (1.0 - rho)
+    occupied = min(1.0, lam * (ttft + job[J_OUTPUT] * tpot))
+    return ttft, tpot, rho + (1.0 - rho) * occupied * busy, True
 
 
 def infer_layout(job, chip, n_chips: float, rep: Replica) -> Layout:
@@ -264,11 +298,11 @@ def infer_layout(job, chip, n_chips: float, rep: Replica) -> Layout:
     out.replicas_needed = math.ceil(need)
     out.duration_h = job[J_DURATION_H]
     out.ttft_s, out.tpot_s = rep.ttft, rep.tpot                 # saturated; apply_load() replaces them
-    settle(job, chip, n_chips, out, rep.busy, 1.0)
+    settle(job, chip, n_chips, out, rep.activity)
     if job[J_RATE] > 0.0 and need > replicas:
         # Short of replicas for the rate: an SLO missed even by a lone request is
         # the first thing wrong, else the rate.
-        out.ttft_s, out.tpot_s = rep.ttft, rep.tpot1
+        out.ttft_s, out.tpot_s = rep.ttft0, rep.tpot1
         if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
             missed(job, out)
         else:
@@ -284,8 +318,8 @@ def infer_layout(job, chip, n_chips: float, rep: Replica) -> Layout:
 def apply_load(job, chip, n_chips: float, rep: Replica, out: Layout) -> None:
     """Put the job's request rate, split over the layout's replicas, on a
     provisional layout: TTFT, TPOT and power at that load, and its SLOs checked."""
-    out.ttft_s, out.tpot_s, busy, holds = under_load(job, rep, job[J_RATE] / out.replicas)
-    settle(job, chip, n_chips, out, busy, min(1.0, job[J_RATE] * job[J_OUTPUT] / rep.per_replica / out.replicas))
+    out.ttft_s, out.tpot_s, activity, holds = under_load(job, rep, job[J_RATE] / out.replicas)
+    settle(job, chip, n_chips, out, activity)
     if out.ttft_s > job[J_SLO_TTFT] or out.tpot_s > job[J_SLO_TPOT]:
         missed(job, out)
     elif not holds:
@@ -294,10 +328,12 @@ def apply_load(job, chip, n_chips: float, rep: Replica, out: Layout) -> None:
         out.score = -(out.ttft_s + job[J_OUTPUT] * out.tpot_s)
 
 
-def settle(job, chip, n_chips: float, out: Layout, busy: float, load: float) -> None:
-    """Power, energy and cost of a layout whose replicas are `load` busy, drawing
-    `busy` of TDP above idle while they are."""
-    out.power_kw = n_chips * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * load * busy)
+def settle(job, chip, n_chips: float, out: Layout, activity: float) -> None:
+    """Power, energy and cost of a layout whose replicas' chips draw `activity` of
+    their busy power (TDP above idle); chips outside the replicas idle."""
+    busy_chips = out.replicas * out.tp * out.pp
+    out.power_kw = (n_chips * (chip[C_IDLE_KW] + chip[C_HOST_KW])
+                    + busy_chips * chip[C_BUSY_KW] * activity)
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n_chips * chip[C_PRICE_HR] * out.duration_h
 

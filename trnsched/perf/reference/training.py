@@ -180,16 +180,17 @@ def train_eval(job, chip, n: float, per_domain: float, setup: TrainSetup, ep: fl
         edp = dp / ep
         edp_in = max(1.0, min(edp, math.floor(per_domain / (tp * ep))))
         t_dp += hierarchical_allreduce(edp, edp_in, 2.0 * expert / (ep * tp * pp), su_bw, su_lat, so_bw, so_lat)
-    t_dp_exposed = max(0.0, t_dp - DP_OVERLAP * t_compute)
-
     # Token dispatch and combine, forward and backward, partly hidden behind
-    # other micro-batches' compute (calibrated share, docs/MODEL.md).
-    t_ep_exposed = 0.0
+    # other micro-batches' compute (docs/MODEL.md); the gradient reduction hides
+    # behind what compute is left.  Together they hide behind no more than all of it.
+    t_ep = 0.0
     if ep > 1.0:
         ep_in = min(ep, dp_in)
         t_ep = layer_passes * collectives * expert_alltoall_time(
             ep, ep_in, setup.token_bytes, job[J_TOP_K], su_bw, su_lat, so_bw, so_lat)
-        t_ep_exposed = max(0.0, t_ep - chip[C_A2A_OVERLAP] * t_compute)
+    hidden_ep = min(t_ep, chip[C_A2A_OVERLAP] * t_compute)
+    t_ep_exposed = t_ep - hidden_ep
+    t_dp_exposed = t_dp - min(t_dp, DP_OVERLAP * t_compute, t_compute - hidden_ep)
 
     # The bubble idles a stage's whole critical path: its compute and the
     # collectives inside it; the gradient reduction and hops come on top.
@@ -200,7 +201,7 @@ def train_eval(job, chip, n: float, per_domain: float, setup: TrainSetup, ep: fl
     out.duration_h = step * setup.hours_per_step
     out.score = -step
     activity = t_compute / step
-    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * activity)
+    out.power_kw = n * (chip[C_IDLE_KW] + chip[C_HOST_KW]) + used * chip[C_BUSY_KW] * activity   # idle chips idle
     out.energy_kwh = out.power_kw * out.duration_h
     out.cost_usd = n * chip[C_PRICE_HR] * out.duration_h
     if job[J_ARRIVAL_H] + out.duration_h > job[J_DEADLINE_H]:
