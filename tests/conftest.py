@@ -14,17 +14,22 @@ SHARED = ROOT.parent / "shared"
 CALIBRATION_CSV = SHARED / "validation" / "calibration.csv"
 
 
-@pytest.fixture(scope="session")
-def random_instance():
-    """Random jobs, all chip types, and candidate arrays over 1..12k chips."""
-    rng = np.random.default_rng(20261126)
-    jobs = [parse_job(random_job(rng, i)) for i in range(400)]
+def random_instance_of(rng, make_job, jobs: int, size: int, multiples=(1, 1, 3, 5)):
+    """Random jobs from make_job(rng, i), all chip types, and `size` candidates over
+    1..12k chips (powers of two times `multiples`), a fifth of them spread over up
+    to two more domains than they need."""
+    jobs = [parse_job(make_job(rng, i)) for i in range(jobs)]
     chips = list(chip_catalog().values())
     jt, ct = job_table(jobs), chip_table(chips)
-    size = 4000
     ji = rng.integers(0, len(jobs), size)
     ci = rng.integers(0, len(chips), size)
-    n = (2 ** rng.integers(0, 13, size)) * rng.choice([1, 1, 3, 5], size)
+    n = (2 ** rng.integers(0, 13, size)) * rng.choice(list(multiples), size)
     natural = np.ceil(n / ct[ci, col.C_DOMAIN])
     dom = np.maximum(1, natural + rng.integers(0, 3, size) * (rng.random(size) < 0.2)).astype(np.int64)
     return jobs, chips, jt, ct, (ji, ci, n.astype(np.int64), dom)
+
+
+@pytest.fixture(scope="session")
+def random_instance():
+    """Random jobs (the benchmark's distribution), all chip types, 4,000 candidates."""
+    return random_instance_of(np.random.default_rng(20261126), random_job, 400, 4000)

@@ -10,6 +10,7 @@ from trnsched.inputs.jobs import parse_job
 from trnsched.perf import columns as col
 from trnsched.perf.scoring import score_arrays
 from trnsched.perf.tables import chip_row, chip_table, job_row, job_table
+from conftest import random_instance_of
 
 RTOL = 1e-9
 
@@ -78,15 +79,7 @@ def branch_job(rng, i):
 
 
 def test_core_agrees_with_twin_on_every_branch():
-    rng = np.random.default_rng(7)
-    jobs = [parse_job(branch_job(rng, i)) for i in range(300)]
-    chips = list(chip_catalog().values())
-    jt, ct = job_table(jobs), chip_table(chips)
-    size = 3000
-    ji, ci = rng.integers(0, len(jobs), size), rng.integers(0, len(chips), size)
-    n = (2 ** rng.integers(0, 13, size)) * rng.choice([1, 1, 3, 5, 9], size)
-    dom = np.maximum(1, np.ceil(n / ct[ci, col.C_DOMAIN]) + rng.integers(0, 3, size) * (rng.random(size) < 0.2))
-    cand = (ji, ci, n.astype(np.int64), dom.astype(np.int64))
+    jobs, _, jt, ct, cand = random_instance_of(np.random.default_rng(7), branch_job, 300, 3000, (1, 1, 3, 5, 9))
     compiled = score_arrays(jt, ct, *cand, backend="core")
     assert_agree(compiled, score_arrays(jt, ct, *cand, backend="python"))
     # Every ranking mode and outcome must come up, or agreement proves little.
