@@ -18,6 +18,8 @@ import sys
 import threading
 import time
 
+from gpu import cuda_torch, write_json
+
 
 def sample_power(stop: threading.Event, samples: list[tuple[float, float]]) -> None:
     proc = subprocess.Popen(["nvidia-smi", "--query-gpu=power.draw", "--format=csv,noheader,nounits", "-lms", "100"],
@@ -51,13 +53,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args(argv)
-    try:
-        import torch
-    except ImportError:
-        print("PyTorch is not installed: nothing measured", file=sys.stderr)
-        return 2
-    if not torch.cuda.is_available():
-        print("no CUDA device: nothing measured", file=sys.stderr)
+    torch = cuda_torch()
+    if torch is None:
         return 2
     dev = torch.device("cuda")
     name = torch.cuda.get_device_name(0)
@@ -110,11 +107,7 @@ def main(argv=None) -> int:
         out["mem_bound_share_of_busy_power"] = (stream - idle_w) / (busy - idle_w)
     out["gemm_tflops"] = results[1]["work_per_s"] / 1e12
     out["stream_tb_per_s"] = results[2]["work_per_s"] / 1e12
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(text + "\n")
+    write_json(json.dumps(out, indent=1), args.json)
     return 0
 
 

@@ -20,6 +20,8 @@ import statistics
 import sys
 import time
 
+from gpu import cuda_torch, write_json
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -28,16 +30,11 @@ def main(argv=None) -> int:
         ap.add_argument(f"--{name}", type=int, default=default)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args(argv)
-    try:
-        import torch
-        import torch.nn as nn
-        import torch.nn.functional as F
-    except ImportError:
-        print("PyTorch is not installed: nothing measured", file=sys.stderr)
+    torch = cuda_torch()
+    if torch is None:
         return 2
-    if not torch.cuda.is_available():
-        print("no CUDA device: nothing measured", file=sys.stderr)
-        return 2
+    import torch.nn as nn
+    import torch.nn.functional as F
     dev = torch.device("cuda")
     h, heads = args.hidden, args.heads
 
@@ -98,11 +95,7 @@ def main(argv=None) -> int:
                                       "kv_heads": heads, "ffn": args.ffn, "vocab": args.vocab},
                             "seq_len": args.seq, "batch_seqs": args.batch, "tokens": 1e9,
                             "parallelism": {"tp": 1, "pp": 1}}}
-    text = json.dumps(out, indent=1)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as fh:
-            fh.write(text + "\n")
+    write_json(json.dumps(out, indent=1), args.json)
     return 0
 
 

@@ -45,11 +45,6 @@ cdef inline double rounds(double chips) noexcept nogil:
     return <double>(64 - __builtin_clzll(<unsigned long long>ceil(chips) - 1))
 
 
-cdef inline double pow2_at_most(double x) noexcept nogil:
-    # Largest power of two <= x (x >= 1): the top set bit of floor(x).
-    return <double>(1ULL << (63 - __builtin_clzll(<unsigned long long>floor(x))))
-
-
 cdef inline double pow2_at_least(double x) noexcept nogil:
     cdef double p = 1.0
     while p < x:

@@ -23,14 +23,6 @@ def rounds(chips: float) -> float:
     return k
 
 
-def pow2_at_most(x: float) -> float:
-    """Largest power of two <= x (x >= 1)."""
-    p = 1.0
-    while p * 2.0 <= x:
-        p *= 2.0
-    return p
-
-
 def pow2_at_least(x: float) -> float:
     """Smallest power of two >= x (callers keep x small and finite)."""
     p = 1.0

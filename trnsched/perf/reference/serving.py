@@ -111,13 +111,9 @@ class Infer:
         through all pp stages (no fixed costs)."""
         return self.prefill_work() / (self.tp * self.pp * self.peak * self.eff * self.chip[C_EFF_PREFILL])
 
-    def saturated_tpot(self, n: float, t_pf: float) -> float:
-        """TPOT of n streams in a closed loop: each decode is interrupted by the
-        other n - 1 streams' prefills."""
-        return self.decode(n)[0] + (n - 1.0) * t_pf / self.job[J_OUTPUT]
-
     def closed_loop(self, n: float, t_pf: float, ttft0: float) -> tuple[float, float, float]:
-        """(TPOT, TTFT, activity) of n streams in a closed loop.  Prefill takes
+        """(TPOT, TTFT, activity) of n streams in a closed loop: each decode is
+        interrupted by the other n - 1 streams' prefills.  Prefill takes
         s = t_pf / (t_pf + output T / n) of the replica's time; a new prompt waits
         for the other streams' prefills as in an M/D/1 queue at their share
         s (n - 1) / n; the chip draws full busy power in prefill and the decode
