@@ -58,23 +58,14 @@ cdef inline double allreduce_time(double chips, double nbytes, double bw, double
     return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * rounds(chips) * lat
 
 
-cdef inline double alltoall_time(double group, double in_domain, double nbytes, double su_bw,
-                                 double su_lat, double so_bw, double so_lat) noexcept nogil:
-    if group <= 1.0:
-        return 0.0
-    cdef double out = group - in_domain
-    return (nbytes * (in_domain - 1.0) / group / su_bw + nbytes * out / group / so_bw
-            + (in_domain - 1.0) * su_lat + out * so_lat)
-
-
 cdef inline double hierarchical_allreduce(double group, double in_domain, double nbytes, double su_bw,
                                           double su_lat, double so_bw, double so_lat) noexcept nogil:
     return (allreduce_time(in_domain, nbytes, su_bw, su_lat)
             + allreduce_time(ceil(group / in_domain), nbytes / in_domain, so_bw, so_lat))
 
 
-cdef inline double expert_alltoall_time(double group, double in_domain, double token_bytes, double top_k,
-                                        double su_bw, double su_lat, double so_bw, double so_lat) noexcept nogil:
+cdef inline double alltoall_time(double group, double in_domain, double token_bytes, double top_k,
+                                 double su_bw, double su_lat, double so_bw, double so_lat) noexcept nogil:
     # Hierarchical dispatch (common.expert_alltoall_time): once per remote domain over
     # the scale-out network, forwarded on the scale-up fabric; the fabrics overlap.
     cdef double domains, remote

@@ -166,7 +166,7 @@ cdef void train_eval(const double* job, const double* chip, double n, double per
 
     t_ep = 0.0
     if ep > 1.0:
-        t_ep = layer_passes * collectives * expert_alltoall_time(
+        t_ep = layer_passes * collectives * alltoall_time(
             ep, fmin(ep, dp_in), setup.token_bytes, job[J_TOP_K], su_bw, su_lat, so_bw, so_lat)
     hidden_ep = fmin(t_ep, chip[C_A2A_OVERLAP] * t_compute)
     t_ep_exposed = t_ep - hidden_ep

@@ -39,18 +39,6 @@ def allreduce_time(chips: float, nbytes: float, bw: float, lat: float) -> float:
     return 2.0 * (chips - 1.0) / chips * nbytes / bw + 2.0 * rounds(chips) * lat
 
 
-def alltoall_time(group: float, in_domain: float, nbytes: float, su_bw: float, su_lat: float,
-                  so_bw: float, so_lat: float) -> float:
-    """All-to-all of `nbytes` per chip over `group` peers, `in_domain` of them on the
-    scale-up fabric.  One message per peer, each paying that fabric's latency: this is
-    where a large low-latency domain wins over crossing the scale-out network."""
-    if group <= 1:
-        return 0.0
-    out = group - in_domain
-    return (nbytes * (in_domain - 1.0) / group / su_bw + nbytes * out / group / so_bw
-            + (in_domain - 1.0) * su_lat + out * so_lat)
-
-
 def hierarchical_allreduce(group: float, in_domain: float, nbytes: float, su_bw: float, su_lat: float,
                            so_bw: float, so_lat: float) -> float:
     """All-reduce over `group` peers, `in_domain` of them per scale-up domain:
@@ -60,10 +48,11 @@ def hierarchical_allreduce(group: float, in_domain: float, nbytes: float, su_bw:
             + allreduce_time(math.ceil(group / in_domain), nbytes / in_domain, so_bw, so_lat))
 
 
-def expert_alltoall_time(group: float, in_domain: float, token_bytes: float, top_k: float, su_bw: float,
-                         su_lat: float, so_bw: float, so_lat: float) -> float:
+def alltoall_time(group: float, in_domain: float, token_bytes: float, top_k: float, su_bw: float,
+                  su_lat: float, so_bw: float, so_lat: float) -> float:
     """One token dispatch (or combine) over an expert-parallel group of `group`
-    chips, `in_domain` per scale-up domain, for `token_bytes` of tokens per chip.
+    chips, `in_domain` per scale-up domain, for `token_bytes` of tokens per chip
+    (serving's tensor-parallel experts: one domain).
 
     Hierarchical, as DeepEP and Megatron's HybridEP do it: a token crosses the
     scale-out network once per remote domain holding one of its top_k experts

@@ -67,8 +67,9 @@ class Infer:
         # all-to-alls) per layer, and pp - 1 pipeline hops: per token, and latency.
         if job[J_EXPERTS] > 1.0:
             per_token = (allreduce_time(tp, token_bytes, su_bw, 0.0)
-                         + 2.0 * alltoall_time(tp, tp, token_bytes * job[J_TOP_K], su_bw, 0.0, su_bw, 0.0))
-            fixed = allreduce_time(tp, 0.0, su_bw, lat) + 2.0 * alltoall_time(tp, tp, 0.0, su_bw, lat, su_bw, lat)
+                         + 2.0 * alltoall_time(tp, tp, token_bytes, job[J_TOP_K], su_bw, 0.0, su_bw, 0.0))
+            fixed = (allreduce_time(tp, 0.0, su_bw, lat)
+                     + 2.0 * alltoall_time(tp, tp, 0.0, job[J_TOP_K], su_bw, lat, su_bw, lat))
         else:
             per_token = 2.0 * allreduce_time(tp, token_bytes, su_bw, 0.0)
             fixed = 2.0 * allreduce_time(tp, 0.0, su_bw, lat)

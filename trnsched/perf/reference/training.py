@@ -15,7 +15,7 @@ from trnsched.perf.constants import (
     STATE_BYTES, VIRTUAL_MAX,
 )
 from trnsched.perf.reference.common import (
-    INF, Layout, allreduce_time, arithmetic, expert_alltoall_time, gemm_params, hierarchical_allreduce, pow2_at_least,
+    INF, Layout, allreduce_time, alltoall_time, arithmetic, gemm_params, hierarchical_allreduce, pow2_at_least,
 )
 
 
@@ -186,7 +186,7 @@ def train_eval(job, chip, n: float, per_domain: float, setup: TrainSetup, ep: fl
     t_ep = 0.0
     if ep > 1.0:
         ep_in = min(ep, dp_in)
-        t_ep = layer_passes * collectives * expert_alltoall_time(
+        t_ep = layer_passes * collectives * alltoall_time(
             ep, ep_in, setup.token_bytes, job[J_TOP_K], su_bw, su_lat, so_bw, so_lat)
     hidden_ep = min(t_ep, chip[C_A2A_OVERLAP] * t_compute)
     t_ep_exposed = t_ep - hidden_ep
