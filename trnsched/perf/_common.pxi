@@ -66,7 +66,7 @@ cdef inline double hierarchical_allreduce(double group, double in_domain, double
 
 cdef inline double alltoall_time(double group, double in_domain, double token_bytes, double top_k,
                                  double su_bw, double su_lat, double so_bw, double so_lat) noexcept nogil:
-    # Hierarchical dispatch (common.expert_alltoall_time): once per remote domain over
+    # Hierarchical dispatch (common.alltoall_time): once per remote domain over
     # the scale-out network, forwarded on the scale-up fabric; the fabrics overlap.
     cdef double domains, remote
     if group <= 1.0:
