@@ -14,14 +14,29 @@ there) for each size and for the energy and cost objectives:
   saving against greedy say how far greedy is from the best placement of the
   same work (an OPTIMAL status makes the saving the largest there is).
 `--quick` runs the two smallest sizes and finishes in under two minutes.
+
+    python bench/bench_solve.py --sizes 1000x375,5000x1250 --time-limit 30,60
+
+--time-limit takes one limit, or one per size.  By default a limit is wall
+seconds for the whole solve (issue 11's target: wall <= limit + max(2 s, 5%));
+--deterministic makes it CP-SAT deterministic seconds.  Every size runs in a
+process of its own, so its peak memory is its own, and every answer goes
+through the independent checker (tests/checker.py).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import platform
+import resource
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+
+from paths import ROOT
+
+sys.path.insert(0, str(ROOT / "tests"))
+from checker import check  # noqa: E402  (the tests' independent checker)
 
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.generate import generate_workload
@@ -32,7 +47,13 @@ SIZES = [(10, 25), (100, 100), (1000, 375), (5000, 1250)]    # (jobs, racks): ~1
 QUICK = [(10, 25), (100, 100)]
 
 
-def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: int) -> dict:
+def wall_allowed(time_limit: float) -> float:
+    """Issue 11: the whole solve within its limit plus max(2 s, 5%)."""
+    return time_limit + max(2.0, 0.05 * time_limit)
+
+
+def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: int,
+            deterministic: bool = False) -> dict:
     jobs_data, fleet_data = generate_workload(n_jobs, n_racks, seed)
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
@@ -41,13 +62,16 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
     for policy in ("greedy", "first-fit"):
         t = time.perf_counter()
         r = solve(jobs, fleet, objective=objective, policy=policy)
+        check(jobs_data, fleet_data, r.to_dict())
         row[policy] = {"seconds": time.perf_counter() - t, "priority": r.totals["priority_placed"],
                        "energy_kwh": r.totals["energy_kwh"], "cost_usd": r.totals["cost_usd"],
                        "objective": r.objective_value}
     trace: list = []
     t = time.perf_counter()
-    r = solve(jobs, fleet, objective=objective, policy="cpsat", time_limit=time_limit, trace=trace)
+    r = solve(jobs, fleet, objective=objective, policy="cpsat", time_limit=time_limit, trace=trace,
+              deterministic=deterministic)
     seconds = time.perf_counter() - t
+    check(jobs_data, fleet_data, r.to_dict())
     first = trace[0][0] if trace else None
     within = None
     if r.best_bound is not None:
@@ -55,14 +79,17 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
             if phase == 2 and value <= r.best_bound * 1.01 + 1e-9:
                 within = at
                 break
-    row["cpsat"] = {"seconds": seconds, "first_feasible_s": first, "within_1pct_s": within, "gap": r.gap,
+    row["cpsat"] = {"seconds": seconds, "within_limit": deterministic or seconds <= wall_allowed(time_limit),
+                    "first_feasible_s": first, "within_1pct_s": within, "gap": r.gap,
                     "status": r.status, "priority": r.totals["priority_placed"],
                     "energy_kwh": r.totals["energy_kwh"], "cost_usd": r.totals["cost_usd"],
                     "objective": r.objective_value, "candidates": r.stats["candidates_kept"], "notes": r.notes}
     placed = {p.job.id for p in solve(jobs, fleet, objective=objective, policy="greedy").placements}
     t = time.perf_counter()
-    same = solve([j for j in jobs if j.id in placed], fleet, objective=objective, policy="cpsat",
-                 time_limit=time_limit)
+    same_jobs = [j for j in jobs if j.id in placed]
+    same = solve(same_jobs, fleet, objective=objective, policy="cpsat", time_limit=time_limit,
+                 deterministic=deterministic)
+    check([j for j in jobs_data["jobs"] if j["id"] in placed], fleet_data, same.to_dict())
     row["cpsat_same_jobs"] = {"seconds": time.perf_counter() - t, "status": same.status,
                               "priority": same.totals["priority_placed"], "objective": same.objective_value,
                               "best_bound": same.best_bound,
@@ -77,30 +104,45 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
         same = r.totals["priority_placed"] == b["priority"] and b["objective"]
         row[f"saving_vs_{base}"] = (1.0 - r.objective_value / b["objective"]) if same else None
         row[f"extra_priority_vs_{base}"] = r.totals["priority_placed"] - b["priority"]
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
+
+
+def measure_size(n_jobs: int, n_racks: int, time_limit: float, seed: int, deterministic: bool) -> list[dict]:
+    return [measure(n_jobs, n_racks, objective, time_limit, seed, deterministic) for objective in ("energy", "cost")]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--time-limit", type=float, default=None, help="CP-SAT deterministic seconds (default 5 quick, 30 full)")
+    ap.add_argument("--time-limit", default=None,
+                    help="seconds, one or one per size, comma-separated (default 5 quick, 30 full)")
+    ap.add_argument("--deterministic", action="store_true",
+                    help="limits in CP-SAT deterministic seconds; answers repeat exactly")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sizes", help="comma-separated JOBSxRACKS, e.g. 1000x375")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else SIZES
     if args.sizes:
         sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
-    limit = args.time_limit or (5.0 if args.quick else 30.0)
+    limits = [float(x) for x in args.time_limit.split(",")] if args.time_limit else [5.0 if args.quick else 30.0]
+    if len(limits) == 1:
+        limits *= len(sizes)
+    if len(limits) != len(sizes):
+        ap.error("--time-limit takes one limit or one per size")
     rows = []
-    for n_jobs, n_racks in sizes:
-        for objective in ("energy", "cost"):
-            rows.append(measure(n_jobs, n_racks, objective, limit, args.seed))
-            if not args.json:
-                _print_row(rows[-1], header=len(rows) == 1)
+    for (n_jobs, n_racks), limit in zip(sizes, limits):
+        # A process per size: its peak memory is its own.
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            for row in pool.submit(measure_size, n_jobs, n_racks, limit, args.seed, args.deterministic).result():
+                row["time_limit"] = limit
+                rows.append(row)
+                if not args.json:
+                    _print_row(row, header=len(rows) == 1)
     if args.json:
         print(json.dumps({"machine": f"{platform.machine()} python {platform.python_version()}",
-                          "time_limit": limit, "seed": args.seed, "rows": rows}, indent=1))
+                          "deterministic": args.deterministic, "seed": args.seed, "rows": rows}, indent=1))
     return 0
 
 
@@ -116,12 +158,14 @@ def _versus(row: dict, base: str) -> str:
 
 def _print_row(row: dict, header: bool) -> None:
     if header:
-        print(f"{'jobs':>5} {'chips':>6} {'obj':6} | {'cpsat':>8} {'first s':>7} {'1% s':>6} {'all s':>6} {'gap':>6} {'prio':>5} "
+        print(f"{'jobs':>5} {'chips':>6} {'obj':6} {'limit':>5} {'MB':>5} | {'cpsat':>8} {'first s':>7} {'1% s':>6} {'all s':>6} {'gap':>6} {'prio':>5} "
               f"{'value':>12} | {'greedy prio':>11} {'value':>12} | {'ff prio':>7} {'value':>12} | {'vs greedy':>9} | "
               f"{'same jobs':>9} {'at most':>7}")
     c, g, f = row["cpsat"], row["greedy"], row["first-fit"]
-    print(f"{row['jobs']:>5} {row['chips']:>6} {row['objective']:6} | {c['status'][:8]:>8} "
-          f"{_fmt(c['first_feasible_s'], '7.1f')} {_fmt(c['within_1pct_s'], '6.1f')} {c['seconds']:6.1f} {_fmt(c['gap'], '6.1%')} "
+    late = "" if c["within_limit"] else "!"
+    print(f"{row['jobs']:>5} {row['chips']:>6} {row['objective']:6} {row['time_limit']:5g} {row['peak_rss_mb']:5.0f} | "
+          f"{c['status'][:8]:>8} {_fmt(c['first_feasible_s'], '7.1f')} {_fmt(c['within_1pct_s'], '6.1f')} "
+          f"{c['seconds']:5.1f}{late:1} {_fmt(c['gap'], '6.1%')} "
           f"{c['priority']:>5} {c['objective']:>12,.0f} | {g['priority']:>11} {g['objective']:>12,.0f} | "
           f"{f['priority']:>7} {f['objective']:>12,.0f} | {_versus(row, 'greedy'):>9} | "
           f"{_fmt(row['cpsat_same_jobs']['saving_vs_greedy'], '9.1%')} "

@@ -30,7 +30,8 @@ def problem_of(jobs_data, fleet_data, horizon=None):
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cset = generate(jobs, fleet)
     cset.candidates, costs = prune_and_price(cset.candidates, "energy")
-    p = Problem.whole(jobs, fleet, cset.candidates, costs, SolverConfig(time_limit=1.0, workers=1),
+    config = SolverConfig(time_limit=1.0, workers=1, deterministic=True)
+    p = Problem.whole(jobs, fleet, cset.candidates, costs, config,
                       None if horizon is None else Horizon(horizon, 0.0))
     return p, cset
 
@@ -128,7 +129,8 @@ def test_costs_refuse_candidates_no_solve_numbered():
 
 def test_no_room_names_the_largest_pod_not_the_fleet():
     fleet = {"racks": [{"id": "a", "pod": "A", "chips": {"h100": 8}}, {"id": "b", "pod": "B", "chips": {"h100": 8}}]}
-    result = solve({"jobs": [{"id": "twelve", "chips": 12, **TRAIN}]}, fleet, time_limit=1.0, workers=1).to_dict()
+    result = solve({"jobs": [{"id": "twelve", "chips": 12, **TRAIN}]}, fleet, time_limit=1.0, workers=1,
+                   deterministic=True).to_dict()
     (u,) = result["unplaced"]
     assert u["kind"] == "no_room"
     assert "the largest pod has 8 h100 free (16 h100 in the fleet)" in u["reason"]

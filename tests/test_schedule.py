@@ -32,6 +32,7 @@ def one_rack(chips=8, cap=None):
 def run(jobs, fleet, horizon, **kw):
     kw.setdefault("time_limit", 3.0)
     kw.setdefault("workers", 1)
+    kw.setdefault("deterministic", True)
     result = solve({"jobs": jobs}, fleet, horizon_h=horizon, **kw).to_dict()
     check(jobs, fleet, result)
     return result
@@ -90,7 +91,7 @@ def test_power_cap_holds_over_time():
     rack_kw = fleet.baseline_kw(fleet.racks[0]) + 1.5 * added_kw   # room for one job's draw, not two
     jobs = [service(0, 1.0, chips=4), service(1, 1.0, chips=4)]
     fleet = one_rack(cap=rack_kw)
-    both = solve({"jobs": jobs[:1]}, fleet, horizon_h=24, time_limit=1, workers=1).to_dict()
+    both = solve({"jobs": jobs[:1]}, fleet, horizon_h=24, time_limit=1, workers=1, deterministic=True).to_dict()
     assert both["placements"], "one job alone fits under the cap"
     result = run(jobs, fleet, horizon=24)
     (a0, a1), (b0, b1) = sorted(starts(result).values())
@@ -133,7 +134,7 @@ def test_a_job_may_outrun_the_horizon_once_started():
 
 def test_without_horizon_nothing_changes():
     jobs = [service(0, 5.0, chips=4), service(1, 1.0, chips=4, arrival_h=3.0)]
-    result = solve({"jobs": jobs}, one_rack(), time_limit=1, workers=1).to_dict()
+    result = solve({"jobs": jobs}, one_rack(), time_limit=1, workers=1, deterministic=True).to_dict()
     assert "horizon_h" not in result["totals"]
     assert starts(result) == {"s0": (0.0, 5.0), "s1": (3.0, 4.0)}
 

@@ -13,6 +13,7 @@ from checker import check
 from conftest import ROOT
 from trnsched.candidates import generate, prune_for
 from trnsched.policies.cpsat.model import rack_groups
+from trnsched.policies.cpsat.clock import Clock
 from trnsched.policies.cpsat.search import improve
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.jobs import parse_jobs
@@ -27,6 +28,7 @@ from trnsched.solve import solve
 def run_solve(jobs, fleet, **kw):
     kw.setdefault("time_limit", 2.0)
     kw.setdefault("workers", 1)
+    kw.setdefault("deterministic", True)
     result = solve(jobs, fleet, **kw).to_dict()
     check(jobs, fleet, result)
     return result
@@ -226,10 +228,71 @@ def strip_time(d):
 
 def test_same_inputs_same_answer():
     jobs, fleet = small_case()
-    a = solve(jobs, fleet, time_limit=1.0, workers=2).to_dict()
-    b = solve(jobs, fleet, time_limit=1.0, workers=2).to_dict()
+    a = solve(jobs, fleet, time_limit=1.0, workers=2, deterministic=True).to_dict()
+    b = solve(jobs, fleet, time_limit=1.0, workers=2, deterministic=True).to_dict()
     assert strip_time(a) == strip_time(b)
 
+
+
+def test_wall_clock_limit_spent_before_the_search_returns_the_baseline():
+    # The command "began" long ago: the limit is used up by the time CP-SAT could
+    # start, so the better baseline comes back at once, feasible and checked.
+    import time
+    jobs, fleet = small_case()
+    result = run_solve(jobs, fleet, time_limit=1.0, deterministic=False, began=time.perf_counter() - 100.0)
+    greedy = run_solve(jobs, fleet, policy="greedy")
+    assert result["status"] == "FEASIBLE" and result["best_bound"] is None
+    assert any("time limit was used up" in n for n in result["notes"])
+    assert result["totals"]["priority_placed"] >= greedy["totals"]["priority_placed"]
+
+
+def test_wall_clock_mode_within_its_limit_keeps_the_invariants():
+    jobs, fleet = small_case()
+    result = run_solve(jobs, fleet, time_limit=2.0, deterministic=False)
+    assert result["status"] in ("OPTIMAL", "FEASIBLE")
+
+
+def test_deterministic_mode_gives_no_solver_a_wall_clock_limit():
+    config = SolverConfig(time_limit=3.0, deterministic=True)
+    s = Clock(config).solver(3.0)
+    assert s.parameters.max_deterministic_time == 3.0
+    assert s.parameters.max_time_in_seconds > 1e300      # CP-SAT's default: no wall-clock limit
+    wall = Clock(SolverConfig(time_limit=3.0)).solver(100.0)
+    assert wall.parameters.max_time_in_seconds <= 3.0
+
+
+@pytest.mark.parametrize("kw, field", [
+    ({"time_limit": float("nan")}, "time_limit"), ({"time_limit": float("inf")}, "time_limit"),
+    ({"time_limit": 0}, "time_limit"), ({"time_limit": -1}, "time_limit"), ({"workers": 0}, "workers"),
+    ({"workers": -3}, "workers"), ({"seed": 2 ** 31}, "seed"), ({"seed": "x"}, "seed"),
+])
+def test_library_rejects_bad_solver_settings(kw, field):
+    from trnsched.inputs.errors import InputError
+    jobs, fleet = small_case()
+    with pytest.raises(InputError, match=field):
+        solve(jobs, fleet, **kw)
+
+
+@pytest.mark.parametrize("args", [["--time-limit", "nan"], ["--time-limit", "inf"], ["--time-limit", "0"],
+                                  ["--seed", "2147483648"], ["--workers", "0"]])
+def test_cli_rejects_bad_solver_options(tmp_path, args):
+    out = tmp_path / "out.json"
+    res = subprocess.run([sys.executable, "-m", "trnsched", "solve", str(ROOT / "examples" / "jobs.json"),
+                          "-o", str(out), *args], capture_output=True, text=True)
+    assert res.returncode == 2 and "Traceback" not in res.stderr and not out.exists()
+
+
+def test_live_progress_rewrites_one_line(capsys):
+    from trnsched.cli.render import LiveProgress
+    live = LiveProgress(0.0)
+    live.append((1.5, 1, 12.0, 14.0))
+    live.append((2.5, 2, 100.0, 90.0))
+    live.append((3.0, 3, 95.0, None))
+    live.close()
+    err = capsys.readouterr().err
+    assert "priority 12, bound 14" in err and "gap 10.00%" in err and "neighbourhood search" in err
+    assert "\n" not in err and err.endswith("\r\x1b[K")
+    assert len(live) == 3
 
 def test_cli_example_on_default_fleet(tmp_path):
     out = tmp_path / "placement.json"
@@ -303,7 +366,7 @@ def _setup(jobs_data, fleet_data, objective="energy"):
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cset = generate(jobs, fleet)
     cands, costs = prune_and_price(cset.candidates, objective)
-    return Problem.whole(jobs, fleet, cands, costs, SolverConfig(workers=1))
+    return Problem.whole(jobs, fleet, cands, costs, SolverConfig(workers=1, deterministic=True))
 
 
 def _checked(problem, choice, jobs_data, fleet_data):
@@ -324,7 +387,7 @@ def test_search_places_what_greedy_strands():
     problem = _setup(jobs_data, fleet_data)
     start = POLICIES["greedy"].decide(problem)
     assert sorted(start.placed) == [0], "greedy strands the picky job"
-    better, _ = improve(problem, start, work=2.0)
+    better, _ = improve(problem, start, Clock(problem.config), work=2.0)
     assert sorted(better.placed) == [0, 1]
     assert better.placed[1].candidate.chip_type == liked != better.placed[0].candidate.chip_type
     _checked(problem, better, jobs_data, fleet_data)
@@ -336,7 +399,7 @@ def test_search_never_makes_an_answer_worse(inst):
     jobs_data, fleet_data = inst
     problem = _setup(jobs_data, fleet_data)
     for start in (POLICIES["greedy"].decide(problem), POLICIES["first-fit"].decide(problem)):
-        better, _ = improve(problem, start, work=0.5)
+        better, _ = improve(problem, start, Clock(problem.config), work=0.5)
         before, after = problem.priority(start), problem.priority(better)
         assert after > before or (after == before and better.objective_value <= start.objective_value + 1e-6)
         _checked(problem, better, jobs_data, fleet_data)
@@ -361,7 +424,8 @@ def test_big_model_path_keeps_invariants_and_beats_the_baselines(monkeypatch, cu
     from trnsched.inputs.generate import generate_workload
     jobs_data, fleet_data = generate_workload(30, 8, seed=3)
     problem = _setup(jobs_data, fleet_data)
-    result = solve(list(problem.jobs), parse_fleet(fleet_data), time_limit=2.0, workers=1).to_dict()
+    result = solve(list(problem.jobs), parse_fleet(fleet_data), time_limit=2.0, workers=1,
+                   deterministic=True).to_dict()
     check(jobs_data, fleet_data, result)
     assert result["best_bound"] is None          # no whole-model phase 2 on this path, so no bound
     assert result["status"] == "FEASIBLE"

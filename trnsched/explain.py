@@ -19,7 +19,7 @@ from trnsched.candidates import CandidateSet, by_job
 from trnsched.inputs.jobs import Job
 from trnsched.perf import columns as col
 from trnsched.problem import Choice, Problem
-from trnsched.racks import Fit, RackLedger, Timeline
+from trnsched.racks import Fit, RackLedger, Timeline, watts_per_chip
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Explainer:
         self.totals = self.fleet.totals()
         self.candidates = by_job(cset.candidates)
         self.rejected = by_job(cset.rejected)
+        self.outcomes: dict = {}    # where a shape of candidate would go: the ledger no longer changes
 
     def __call__(self, j: int) -> Unplaced:
         job = self.jobs[j]
@@ -118,7 +119,12 @@ class Explainer:
         """Feasible somewhere, but not now: how many chips short, and who holds them."""
         best, shortfall = None, None
         for c in mine:
-            outcome = self.ledger.allocate(c)
+            # Type, count, rack count and pods fix the racks a candidate may use
+            # (candidates.generate), and its watts the power it needs there.
+            shape = (c.chip_type, c.chips, c.max_racks, c.pods, watts_per_chip(c, self.fleet))
+            if shape not in self.outcomes:
+                self.outcomes[shape] = self.ledger.allocate(c)
+            outcome = self.outcomes[shape]
             if isinstance(outcome, Fit):
                 where = "one rack" if not c.multi else f"{len(outcome.racks)} racks of one pod"
                 return Unplaced(job, f"not placed: {c.chips} {c.chip_type} fit in {where} beside the placed "

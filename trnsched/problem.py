@@ -20,12 +20,14 @@ from trnsched.racks import RackLedger, Timeline
 
 @dataclass(frozen=True)
 class SolverConfig:
-    """How long and how the CP-SAT policy may search."""
-    time_limit: float = 10.0       # CP-SAT deterministic seconds for the whole decision
+    """How long and how the CP-SAT policy may search (policies/cpsat/clock.py)."""
+    time_limit: float = 10.0       # wall seconds for the whole command, counted from `began`;
+                                   # deterministic: CP-SAT deterministic seconds for the decision
     workers: int = 2
     seed: int = 0
     trace: list | None = None      # receives (seconds since `began`, phase, objective, bound) per solution
     began: float | None = None     # perf_counter() at the start of the command; None: the decision's start
+    deterministic: bool = False    # answers that depend only on inputs and settings, never on load
     # Model only the jobs that fit now, and take greedy's answer without a model
     # when it places every one of them on its cheapest candidate (nothing can beat
     # that).  The replay sets it: most of its decisions end there.

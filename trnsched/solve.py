@@ -22,14 +22,28 @@ from trnsched.result import Result, build
 
 def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: str = "energy",
           policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0,
-          trace: list | None = None, horizon_h: float | None = None, time_weight: float = 1.0) -> Result:
+          trace: list | None = None, horizon_h: float | None = None, time_weight: float = 1.0,
+          deterministic: bool = False, began: float | None = None) -> Result:
     """Place jobs on a fleet (the built-in default fleet when None).  `jobs` may be
     Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json.
-    `trace` (CP-SAT only) receives (seconds since this call, phase, objective, bound)
-    per solution found.  With `horizon_h`, jobs are also scheduled in time: each
-    starts at or after its arrival and within the horizon, and the objective adds
-    `time_weight` times the priority-weighted completion time (objective.Horizon)."""
-    began = time.perf_counter()
+
+    `time_limit` is wall-clock seconds for the whole call, counted from `began`
+    (a time.perf_counter() reading; default: the start of this call); the best
+    answer found by then is returned.  With `deterministic`, it is CP-SAT
+    deterministic seconds instead, and the answer depends only on the inputs and
+    settings.  `trace` (CP-SAT only) receives (seconds since `began`, phase,
+    objective, bound) per solution found.  With `horizon_h`, jobs are also
+    scheduled in time: each starts at or after its arrival and within the
+    horizon, and the objective adds `time_weight` times the priority-weighted
+    completion time (objective.Horizon)."""
+    began = time.perf_counter() if began is None else began
+    if isinstance(time_limit, bool) or not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit)
+                                            and time_limit > 0):
+        raise InputError(f"must be a positive number of seconds, got {time_limit!r}", field="time_limit")
+    if isinstance(workers, bool) or not (isinstance(workers, int) and 1 <= workers <= 256):
+        raise InputError(f"must be a whole number from 1 to 256, got {workers!r}", field="workers")
+    if isinstance(seed, bool) or not (isinstance(seed, int) and 0 <= seed < 2 ** 31):
+        raise InputError(f"must be a whole number from 0 to 2^31 - 1, got {seed!r}", field="seed")
     if horizon_h is not None and not (isinstance(horizon_h, (int, float)) and math.isfinite(horizon_h)
                                       and horizon_h > 0):
         raise InputError(f"must be a positive number of hours, got {horizon_h!r}", field="horizon")
@@ -52,7 +66,7 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     horizon = None
     if horizon_h is not None:
         horizon = Horizon(horizon_h, completion_weight(jobs, cset.candidates, costs, horizon_h, time_weight))
-    problem = Problem.whole(jobs, fleet, cset.candidates, costs, SolverConfig(time_limit, workers, seed, trace, began),
-                            horizon)
+    config = SolverConfig(time_limit, workers, seed, trace, began, deterministic=deterministic)
+    problem = Problem.whole(jobs, fleet, cset.candidates, costs, config, horizon)
     choice = POLICIES[policy].decide(problem)
     return build(problem, cset, choice, policy)

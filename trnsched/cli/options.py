@@ -2,6 +2,7 @@
 commands take, declared once."""
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -53,4 +54,21 @@ def policy_option(command: str):
 
 
 def seed_option():
-    return click.option("--seed", type=int, default=0, show_default=True)
+    return click.option("--seed", type=click.IntRange(0, 2 ** 31 - 1), default=0, show_default=True)
+
+
+class Seconds(click.ParamType):
+    """A positive, finite number of seconds (click's FloatRange lets nan and inf through)."""
+    name = "seconds"
+
+    def __init__(self, least: float) -> None:
+        self.least = least
+
+    def convert(self, value, param, ctx):
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(seconds) or seconds < self.least:
+            self.fail(f"{value!r} is not a finite number of seconds >= {self.least:g}", param, ctx)
+        return seconds

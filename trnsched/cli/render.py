@@ -1,6 +1,7 @@
 """The readable tables the commands print (their --json forms are the objects' own)."""
 from __future__ import annotations
 
+import sys
 from typing import Mapping, Sequence
 
 import click
@@ -12,6 +13,36 @@ from trnsched.result import Result
 from trnsched.whatif import WhatIf
 
 UNITS = {"energy": "kWh", "cost": "USD", "time": "job-hours", "balanced": "(relative)"}
+
+
+class LiveProgress(list):
+    """The solver's trace (driver._Progress appends to it), echoed as one line
+    that rewrites itself on stderr: phase, incumbent, bound, gap, seconds.  The
+    CLI uses it only when stderr is a terminal."""
+
+    def __init__(self, began: float) -> None:
+        super().__init__()
+        self.began = began
+        self.shown = False
+
+    def append(self, entry) -> None:
+        super().append(entry)
+        at, phase, value, bound = entry
+        if phase == 1:
+            line = f"placing: priority {value:,.0f}, bound {bound:,.0f}"
+        else:
+            what = "objective" if phase == 2 else "neighbourhood search, objective"
+            line = f"{what} {value:,.2f}"
+            if bound is not None and value:
+                line += f", bound {bound:,.2f}, gap {abs(value - bound) / abs(value):.2%}"
+        sys.stderr.write(f"\r\x1b[K{at:7.1f} s  {line}")
+        sys.stderr.flush()
+        self.shown = True
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
 
 
 def _fmt(x, spec: str) -> str:

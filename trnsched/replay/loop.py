@@ -71,7 +71,7 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     rank = {t: i for i, t in enumerate(fleet.types_present())}
     for mine in options.values():
         mine.sort(key=lambda c: (costs[c], c.chips, rank[c.chip_type]))
-    config = SolverConfig(time_limit, workers, seed, greedy_first=True)
+    config = SolverConfig(time_limit, workers, seed, greedy_first=True, deterministic=True)
     decider = POLICIES[policy]
     ledger = RackLedger(fleet)
 

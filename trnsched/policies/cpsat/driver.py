@@ -24,6 +24,7 @@ from typing import Protocol
 from ortools.sat.python import cp_model
 
 from trnsched.candidates import Candidate, by_job
+from trnsched.policies.cpsat.clock import Clock
 from trnsched.policies.cpsat.model import (RackGroup, Vars, candidate_groups, hint_from, rack_groups,
                                            variables)
 from trnsched.objective import Costs
@@ -57,11 +58,12 @@ class Phases:
     phase2: cp_model.CpSolver
     status2: int
     phase2_ok: bool
-    spent: float             # deterministic seconds used by the passes before phase 2
+    spent: float             # what the passes before phase 2 used, in the clock's currency
     best_priority: int
     big: bool
     restricted: bool
     cands: list[Candidate]   # the candidates the model had
+    clock: Clock
 
 
 class Formulation(Protocol):
@@ -73,13 +75,12 @@ class Formulation(Protocol):
     words: Words
     each_rack: bool          # every rack its own group (exact per rack)
     large: int               # (candidate, group) pairs above which the model is cut down
-    work_per_unit: float     # deterministic seconds per unit of --time-limit
+    work_per_unit: float     # deterministic seconds per unit of a deterministic --time-limit
     reports_bound: bool
     tolerance: float         # how much cheaper the baseline must be to replace the answer
 
     def select(self, cands: list[Candidate]) -> list[Candidate]: ...
     def is_big(self, pairs: int, restricted: bool) -> bool: ...
-    def wall_limit(self, work: float, spent_wall: float) -> float: ...
     def restricted_note(self, kept: int, keep: int) -> str: ...
     def constrain(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate], groups: list[RackGroup],
                   cgroups: list[list[int]], of_rack: list[int], hint: Choice) -> None: ...
@@ -102,8 +103,8 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     config = problem.config
     start = time.perf_counter()
     began = start if config.began is None else config.began
+    clock = Clock(config, jobs=len(problem.jobs), work_per_unit=form.work_per_unit)
     hint = problem.better(Greedy().decide(problem), FirstFit().decide(problem))
-    budget = config.time_limit * form.work_per_unit
     cands = form.select(problem.candidates)
     if not cands:
         hint.status = "OPTIMAL"
@@ -112,6 +113,13 @@ def solve(problem: Problem, form: Formulation) -> Choice:
             hint.gap = 0.0
         hint.solve_time_s = time.perf_counter() - start
         return hint
+    if clock.spent():
+        hint.status = "FEASIBLE"
+        hint.notes = [f"the time limit was used up {time.perf_counter() - began:.1f} s into the command, before "
+                      f"the search began: the better {form.words.baseline} is returned"]
+        hint.solve_time_s = time.perf_counter() - start
+        return hint
+    budget = clock.budget()
     groups, of_rack = rack_groups(problem.fleet, each_rack=form.each_rack)
     cgroups = candidate_groups(cands, of_rack)
     notes: list[str] = []
@@ -134,17 +142,17 @@ def solve(problem: Problem, form: Formulation) -> Choice:
         # Presolve alone can outlast the limit here: a short pass without it gives
         # CP-SAT an answer of its own within seconds, phase 1 starts from it, and
         # it stands if phase 1 finds nothing better in time.
-        quick = new_solver(config, 0.1 * budget, form.wall_limit(0.1 * budget, 0.0))
+        quick = clock.solver(0.1 * budget)
         quick.parameters.cp_model_presolve = False
         quick_status = quick.solve(model, progress(config, 1, began, 1.0))
         if quick_status in ANSWERS:
             model.clear_hints()
             hint_from(model, v, quick)
-            spent = quick.deterministic_time
+            spent = clock.used(quick)
         else:
             quick = None
         share = 0.3
-    phase1 = new_solver(config, share * budget, form.wall_limit(share * budget, 0.0))
+    phase1 = clock.solver(share * budget)
     status1 = phase1.solve(model, progress(config, 1, began, 1.0))
     if status1 not in ANSWERS and quick is not None:
         phase1, status1 = quick, quick_status
@@ -166,8 +174,7 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     rival = form.start_phase2(model, v, cands, phase1, hint, best_priority)
     phase2, status2 = phase1, status1
     if not big:
-        work = max(0.2 * budget, budget - phase1.deterministic_time)
-        phase2 = new_solver(config, work, form.wall_limit(work, phase1.wall_time))
+        phase2 = clock.solver(clock.rest(max(0.2 * budget, budget - clock.used(phase1))))
         status2 = phase2.solve(model, progress(config, 2, began, step))
     phase2_ok = not big and status2 in ANSWERS
     if not big and not phase2_ok:
@@ -180,8 +187,8 @@ def solve(problem: Problem, form: Formulation) -> Choice:
         choice = Choice(dict(rival.placed), objective_value=rival.objective_value)
         notes.append(f"the {form.words.baseline} beat the solver's within the time limit and is returned")
     notes.extend(packing_notes)
-    phases = Phases(phase1, status1, phase2, status2, phase2_ok, spent + phase1.deterministic_time, best_priority,
-                    big, restricted, cands)
+    phases = Phases(phase1, status1, phase2, status2, phase2_ok, spent + clock.used(phase1), best_priority,
+                    big, restricted, cands, clock)
     choice = form.conclude(choice, phases, rival, packed_all, notes)
     choice.solve_time_s = time.perf_counter() - start
     choice.notes = notes
@@ -219,7 +226,9 @@ def restrict(cands: list[Candidate], cgroups: list[list[int]], hint: Choice, gro
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
-    """Records (seconds since the command began, phase, objective, bound) per solution."""
+    """Records (seconds since the command began, phase, objective, bound) per
+    solution: phase 1 is placed priority, phase 2 the objective (phase 3, the
+    neighbourhood search's objective, comes from `record`)."""
 
     def __init__(self, sink: list, phase: int, began: float, step: float) -> None:
         super().__init__()
@@ -230,21 +239,15 @@ class _Progress(cp_model.CpSolverSolutionCallback):
                           self.best_objective_bound * self.step))
 
 
+def record(config: SolverConfig, phase: int, objective: float, bound: float | None = None) -> None:
+    """One entry of `config.trace` from outside a CP-SAT solve (phase 3: the
+    neighbourhood search, whose rounds are solves of their own)."""
+    if config.trace is not None:
+        began = time.perf_counter() if config.began is None else config.began
+        config.trace.append((time.perf_counter() - began, phase, objective, bound))
+
+
 def progress(config: SolverConfig, phase: int, began: float, step: float) -> _Progress | None:
     """The solution callback that feeds `config.trace`, if one is wanted; `step`
     turns the model's integers back into objective units."""
     return None if config.trace is None else _Progress(config.trace, phase, began, step)
-
-
-def new_solver(config: SolverConfig, work: float, wall: float) -> cp_model.CpSolver:
-    """Deterministic: the limit is CP-SAT's deterministic time (about a second of
-    work each), with interleaved workers, so the same inputs and settings give the
-    same answer on a busy or an idle machine.  `wall` seconds back it up."""
-    s = cp_model.CpSolver()
-    s.parameters.max_deterministic_time = max(0.05, work)
-    s.parameters.max_time_in_seconds = wall
-    s.parameters.num_workers = config.workers
-    s.parameters.random_seed = config.seed
-    s.parameters.interleave_search = True
-    return s
-

@@ -26,8 +26,8 @@ from trnsched.racks import EPS
 
 TIME_STEPS = 2000          # the model's time resolution: steps per horizon
 # CP-SAT's deterministic clock runs ~5x slower against the wall on the interval
-# model than on the instant one; this keeps one unit of `time_limit` near the same
-# 1-3 s of wall time, under the wall-clock cap, so answers stay deterministic.
+# model than on the instant one; this keeps one unit of a deterministic
+# `time_limit` near the same 1-3 s of wall time.
 WORK_PER_UNIT = 0.2
 LARGE_SCHEDULE = LARGE_MODEL // 4   # intervals cost more than sums: cut the model down sooner
 
@@ -43,7 +43,6 @@ class Schedule:
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         self.horizon = problem.horizon
-        self.wall_cap = max(1.0, 4.0 * problem.config.time_limit)
         self.unit = self.horizon.hours / TIME_STEPS
         self.ready = [max(0, math.ceil(job.arrival_h / self.unit - EPS)) for job in problem.jobs]
 
@@ -59,9 +58,6 @@ class Schedule:
 
     def is_big(self, pairs: int, restricted: bool) -> bool:
         return False
-
-    def wall_limit(self, work: float, spent_wall: float) -> float:
-        return max(1.0, self.wall_cap - spent_wall)
 
     def restricted_note(self, kept: int, keep: int) -> str:
         return f"large instance: the model kept {kept} candidates (at most {keep} per job beside the baseline's)"

@@ -49,9 +49,6 @@ class Instant:
     def is_big(self, pairs: int, restricted: bool) -> bool:
         return restricted or pairs > self.big
 
-    def wall_limit(self, work: float, spent_wall: float) -> float:
-        return max(1.0, 4.0 * work)
-
     def restricted_note(self, kept: int, keep: int) -> str:
         return (f"large instance: the model kept {kept} candidates (at most {keep} per job beside the baseline's) "
                 f"on at most {KEEP_GROUPS} rack groups each, so its bound is not a bound for the whole problem "
@@ -121,11 +118,14 @@ class Instant:
         if phases.big:
             before = (p.priority(choice), choice.objective_value)
             budget = p.config.time_limit
-            work = max(0.5 * budget, budget - phases.spent)
+            work = phases.clock.rest(max(0.5 * budget, budget - phases.spent))
             # The search ends in a local optimum that depends on where it starts:
             # from the baseline too, when it places as much, and the better stands.
             starts = [choice] + ([rival] if rival is not None and rival.placed != choice.placed else [])
-            searched = [improve(p, s, work=work / len(starts)) for s in starts]
+            searched = []
+            for k, s in enumerate(starts):
+                share = work / len(starts) if phases.clock.deterministic else phases.clock.left() / (len(starts) - k)
+                searched.append(improve(p, s, phases.clock, work=share))
             choice, _ = min(searched, key=lambda cr: (-p.priority(cr[0]), cr[0].objective_value))
             if (p.priority(choice), choice.objective_value) != before:
                 notes.append(f"neighbourhood search ({sum(r for _, r in searched)} rounds on small exact models, from "

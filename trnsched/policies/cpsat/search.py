@@ -13,11 +13,12 @@ so the answer is deterministic.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+import time
 
 from ortools.sat.python import cp_model
 
-from trnsched.policies.cpsat.driver import new_solver
+from trnsched.policies.cpsat.clock import Clock
+from trnsched.policies.cpsat.driver import record
 from trnsched.policies.cpsat.model import (capacity_sums, candidate_groups, hint, rack_groups, read,
                                            resource_use, structure, variables)
 from trnsched.objective import IntegerScale
@@ -28,17 +29,24 @@ NEIGHBOURHOOD = 12      # jobs of each kind per round
 MAX_DEPTH = 4           # after a round finds nothing, the next for that type looks this much further down
 
 
-def improve(problem: Problem, choice: Choice, *, work: float) -> tuple[Choice, int]:
-    """Improve `choice` within `work` deterministic seconds; returns it and the rounds run."""
+def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float) -> tuple[Choice, int]:
+    """Improve `choice` within `work` seconds of the clock's currency (deterministic
+    seconds of the rounds' solves, or wall seconds, model building included, and
+    never past the deadline); returns it and the rounds run."""
     costs, jobs = problem.costs, problem.jobs
     by_job = problem.by_job
     cheapest = {j: min(cs, key=lambda c: costs[c]) for j, cs in by_job.items()}
     placed = dict(choice.placed)
     types = problem.fleet.types_present()
     depth = {t: 0 for t in types}       # per type: how many slices down the lists (0 after a success)
-    spent, rounds, idle = 0.0, 0, 0
+    solved, rounds, idle = 0.0, 0, 0
+    began = time.perf_counter()
     per_round = max(0.05, min(0.5, work / 20))
-    while spent + per_round <= work + 1e-9 and idle < len(types) * MAX_DEPTH:
+
+    def spent() -> float:
+        return solved if clock.deterministic else time.perf_counter() - began
+
+    while spent() + per_round <= work + 1e-9 and not clock.spent() and idle < len(types) * MAX_DEPTH:
         t = types[rounds % len(types)]
         rounds += 1
         take = slice(depth[t] * NEIGHBOURHOOD, (depth[t] + 1) * NEIGHBOURHOOD)
@@ -66,12 +74,11 @@ def improve(problem: Problem, choice: Choice, *, work: float) -> tuple[Choice, i
         for j, a in placed.items():
             if j not in free:
                 kept.commit(a.candidate, a.racks)
-        sub = problem.sub(free, [c for j in free for c in by_job[j]], ledger=RackLedger(kept.as_fleet()),
-                          config=replace(problem.config, time_limit=per_round))
+        sub = problem.sub(free, [c for j in free for c in by_job[j]], ledger=RackLedger(kept.as_fleet()))
         current = Choice({j: placed[j] for j in free if j in placed})
         current.objective_value = sub.value(current)
-        found = exact(sub, current)
-        spent += found.solve_time_s
+        found = exact(sub, current, clock.solver(per_round))
+        solved += found.solve_time_s
         gain = sub.priority(found) - sub.priority(current)
         if gain > 0 or (gain == 0 and found.objective_value < current.objective_value
                         - 1e-9 * max(1.0, current.objective_value)):
@@ -79,6 +86,7 @@ def improve(problem: Problem, choice: Choice, *, work: float) -> tuple[Choice, i
                 placed.pop(j, None)
             placed.update(found.placed)
             depth[t], idle = 0, 0
+            record(problem.config, 3, problem.value(Choice(placed)))
         else:
             depth[t] = min(depth[t] + 1, MAX_DEPTH)
             idle += 1
@@ -87,10 +95,10 @@ def improve(problem: Problem, choice: Choice, *, work: float) -> tuple[Choice, i
     return out, rounds
 
 
-def exact(problem: Problem, start: Choice) -> Choice:
+def exact(problem: Problem, start: Choice, solver: cp_model.CpSolver) -> Choice:
     """A sub-problem on a per-rack model: most priority, then least cost, starting
-    from `start`, within `config.time_limit` deterministic seconds; solve_time_s
-    holds the deterministic time spent."""
+    from `start`, within the limits `solver` carries; solve_time_s holds the
+    deterministic time spent."""
     fleet = problem.fleet
     groups, of_rack = rack_groups(fleet, each_rack=True)
     # Only racks with room: most are full with the other jobs held fixed, and a
@@ -113,8 +121,6 @@ def exact(problem: Problem, start: Choice) -> Choice:
     # One objective: any priority outweighs all costs.
     model.minimize(sum((k - big * problem.jobs[c.job].priority) * x for k, c, x in zip(costs, cands, v.take)))
     hint(model, v, cands, start, of_rack, cgroups, [r.pod for r in fleet.racks])
-    work = problem.config.time_limit
-    solver = new_solver(problem.config, work, max(1.0, 4.0 * work))
     solver.parameters.cp_model_presolve = False    # small models, short limits: search from the hint at once
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
