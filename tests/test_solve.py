@@ -88,9 +88,9 @@ def test_invariants_hold_for_every_policy(instance, objective):
 
 # --- known optima ------------------------------------------------------------------
 
-def brute_force(jobs_data, fleet_data, objective):
-    """Best (placed priority, -objective) over every choice of one candidate and one
-    rack per job; instances are built so that every candidate fits one rack."""
+def feasible_outcomes(jobs_data, fleet_data, objective):
+    """(placed priority, objective) of every feasible choice of one candidate and one
+    rack (or none) per job; instances are built so that every candidate fits one rack."""
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cands = generate(jobs, fleet).candidates
@@ -100,7 +100,7 @@ def brute_force(jobs_data, fleet_data, objective):
     options = [[None] + [(i, r) for i, c in enumerate(cands) if c.job == j for r in c.racks]
                for j in range(len(jobs))]
     headroom = headroom_watts(fleet)
-    best = (-1, 0.0)
+    outcomes = []
     for pick in itertools.product(*options):
         free = [{t: r.free(t) for t in r.chips} for r in fleet.racks]
         watts = list(headroom)
@@ -116,9 +116,14 @@ def brute_force(jobs_data, fleet_data, objective):
             ok &= free[r][c.chip_type] >= 0 and (watts[r] is None or watts[r] >= 0)
             prio += jobs[j].priority
             cost += costs[i]
-        if ok and (prio > best[0] or (prio == best[0] and cost < best[1])):
-            best = (prio, cost)
-    return best
+        if ok:
+            outcomes.append((prio, cost))
+    return outcomes
+
+
+def brute_force(jobs_data, fleet_data, objective):
+    """Best (placed priority, objective): most priority, then least objective."""
+    return min(feasible_outcomes(jobs_data, fleet_data, objective), key=lambda pc: (-pc[0], pc[1]))
 
 
 def small_case():
@@ -149,7 +154,25 @@ def test_cpsat_matches_brute_force_optimum(objective):
     assert result["totals"]["priority_placed"] == prio
     assert result["objective_value"] == pytest.approx(cost, rel=1e-6)
     assert result["best_bound"] <= result["objective_value"] + 1e-9
+    assert result["priority_bound"] == prio
 
+
+
+@pytest.mark.parametrize("objective", ["energy", "cost"])
+def test_whole_problem_bounds_hold_against_brute_force(objective):
+    # The aggregated relaxation's bounds, at every priority a placement reaches:
+    # never below the most placeable priority, never above the least objective
+    # among placements placing at least that much.
+    from trnsched.policies.cpsat.bounds import whole_bounds
+    jobs, fleet = small_case()
+    outcomes = feasible_outcomes(jobs, fleet, objective)
+    problem = _setup(jobs, fleet, objective)
+    most = max(p for p, _ in outcomes)
+    for at in sorted({p for p, _ in outcomes}):
+        b = whole_bounds(problem, at, Clock(problem.config), work=5.0)
+        assert b.priority >= most
+        assert b.objective <= min(c for p, c in outcomes if p >= at) + 1e-6
+    assert whole_bounds(problem, most, Clock(problem.config), work=5.0).objective > 0
 
 def test_priority_wins_when_capacity_is_short():
     fleet = {"racks": [{"id": "n0", "chips": {"h100": 8}}]}
@@ -427,8 +450,18 @@ def test_big_model_path_keeps_invariants_and_beats_the_baselines(monkeypatch, cu
     result = solve(list(problem.jobs), parse_fleet(fleet_data), time_limit=2.0, workers=1,
                    deterministic=True).to_dict()
     check(jobs_data, fleet_data, result)
-    assert result["best_bound"] is None          # no whole-model phase 2 on this path, so no bound
     assert result["status"] == "FEASIBLE"
+    # No whole-model phase 2 on this path: the bounds come from the aggregated
+    # relaxation, and hold against the monolithic model's answer.
+    placed, value = result["totals"]["priority_placed"], result["objective_value"]
+    assert result["priority_bound"] >= placed and result["best_bound"] <= value + 1e-6
+    assert result["gap"] == pytest.approx(max((result["priority_bound"] - placed) / result["priority_bound"],
+                                              (value - result["best_bound"]) / value), abs=1e-6)
+    monkeypatch.undo()
+    whole = solve(list(problem.jobs), parse_fleet(fleet_data), time_limit=5.0, workers=1, deterministic=True)
+    assert whole.totals["priority_placed"] <= result["priority_bound"]
+    if whole.totals["priority_placed"] >= placed:
+        assert whole.objective_value >= result["best_bound"] - 1e-6
     assert any("large instance" in n for n in result["notes"]) == cut_down
     for base in (POLICIES["greedy"].decide(problem), POLICIES["first-fit"].decide(problem)):
         prio = problem.priority(base)

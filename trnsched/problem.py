@@ -48,8 +48,9 @@ class Choice:
     placed: dict[int, Allocation]
     status: str = "FEASIBLE"
     objective_value: float | None = None
-    best_bound: float | None = None
-    gap: float | None = None
+    best_bound: float | None = None     # no placement placing at least this much priority costs less
+    gap: float | None = None            # the larger of the priority and objective gaps
+    priority_bound: int | None = None   # no placement places more priority
     solve_time_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     solver_calls: int = 0          # CP-SAT models built and solved to reach it

@@ -48,10 +48,12 @@ class Result:
     totals: dict
     notes: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+    priority_bound: int | None = None      # no placement places more priority
 
     def to_dict(self) -> dict:
         return {"status": self.status, "policy": self.policy, "objective": self.objective,
                 "objective_value": json_number(self.objective_value), "best_bound": json_number(self.best_bound),
+                "priority_bound": self.priority_bound,
                 "gap": json_number(self.gap), "solve_time_s": round(self.solve_time_s, 3),
                 "placements": [p.to_dict() for p in self.placements],
                 "unplaced": [u.to_dict() for u in self.unplaced],
@@ -110,7 +112,8 @@ def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> 
     stats = {"candidates_scored": cset.scored, "candidates_kept": len(cset.candidates),
              "candidates_rejected": len(cset.rejected)}
     return Result(policy, problem.costs.objective, choice.status, choice.objective_value, choice.best_bound,
-                  choice.gap, choice.solve_time_s, placements, unplaced, racks, totals, choice.notes, stats)
+                  choice.gap, choice.solve_time_s, placements, unplaced, racks, totals, choice.notes, stats,
+                  choice.priority_bound)
 
 
 def rack_usage(fleet: Fleet, ledger: RackLedger, peak: list[dict[str, int]] | None = None) -> list[dict]:

@@ -127,11 +127,13 @@ def result(res: Result) -> None:
     """`trnsched solve`: the headline, the placements, the unplaced jobs and rack use."""
     t = res.totals
     timed = "horizon_h" in t
-    bound = "" if res.best_bound is None else f", bound {res.best_bound:,.2f}, gap {res.gap:.2%}"
+    bound = "" if res.best_bound is None else f", bound {res.best_bound:,.2f}"
+    gap = "" if res.gap is None else f"; gap {res.gap:.2%}"
+    most = "" if res.priority_bound is None else f", at most {res.priority_bound}"
     value = "-" if res.objective_value is None else f"{res.objective_value:,.2f} {UNITS[res.objective]}"
     name = res.objective if not timed else f"{res.objective} + weighted completion, in"
     click.echo(f"{res.policy} {res.status}: {t['jobs_placed']} placed, {t['jobs_unplaced']} unplaced "
-               f"(priority {t['priority_placed']}/{t['priority_total']}); {name} {value}{bound}; "
+               f"(priority {t['priority_placed']}/{t['priority_total']}{most}); {name} {value}{bound}{gap}; "
                f"{res.solve_time_s:.1f} s")
     click.echo(f"energy {t['energy_kwh']:,.0f} kWh, cost ${t['cost_usd']:,.0f}, {t['chips_used']} chips, "
                f"{t['power_kw']:,.0f} kW at the wall")

@@ -38,6 +38,7 @@ class CpSat:
         if len(trial.placed) == len(fitting) and all(a.candidate is cheapest[j] for j, a in trial.placed.items()):
             trial.status = "OPTIMAL"
             trial.best_bound, trial.gap = trial.objective_value, 0.0
+            trial.priority_bound = problem.priority(trial)
             trial.notes = ["every job that fits is placed on its cheapest candidate: greedy's answer is optimal"]
             return trial
         return self.run(sub, Instant)

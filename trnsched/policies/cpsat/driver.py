@@ -110,6 +110,7 @@ def solve(problem: Problem, form: Formulation) -> Choice:
         hint.status = "OPTIMAL"
         if form.reports_bound:
             hint.objective_value = hint.best_bound = float(hint.objective_value)
+            hint.priority_bound = problem.priority(hint)
             hint.gap = 0.0
         hint.solve_time_s = time.perf_counter() - start
         return hint

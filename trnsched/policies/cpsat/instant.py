@@ -11,12 +11,16 @@ place, from the answer and from the baseline when that places as much.
 """
 from __future__ import annotations
 
+import math
+import time
+
 from ortools.sat.python import cp_model
 
 from trnsched.candidates import Candidate
 from trnsched.policies.cpsat.driver import KEEP_GROUPS, LARGE_MODEL, Phases, Words
 from trnsched.policies.cpsat.model import (RackGroup, Vars, capacity_sums, hint, hint_from, read,
                                            resource_use, structure)
+from trnsched.policies.cpsat.bounds import whole_bounds
 from trnsched.policies.cpsat.search import improve
 from trnsched.objective import IntegerScale
 from trnsched.policies.greedy import Greedy
@@ -51,8 +55,8 @@ class Instant:
 
     def restricted_note(self, kept: int, keep: int) -> str:
         return (f"large instance: the model kept {kept} candidates (at most {keep} per job beside the baseline's) "
-                f"on at most {KEEP_GROUPS} rack groups each, so its bound is not a bound for the whole problem "
-                "and is not reported")
+                f"on at most {KEEP_GROUPS} rack groups each; its own bounds hold for that model only, so the "
+                "reported bounds come from the aggregated relaxation of the whole problem")
 
     def constrain(self, model: cp_model.CpModel, v: Vars, cands: list[Candidate], groups: list[RackGroup],
                   cgroups: list[list[int]], of_rack: list[int], start: Choice) -> None:
@@ -115,16 +119,23 @@ class Instant:
     def conclude(self, choice: Choice, phases: Phases, rival: Choice | None, packed_all: bool,
                  notes: list[str]) -> Choice:
         p = self.problem
+        budget = p.config.time_limit
+        # Kept back for the whole-problem bounds, which this path may need.
+        bound_work = 0.1 * budget if phases.clock.deterministic else min(0.1 * phases.clock.budget(), 0.05 * budget)
         if phases.big:
             before = (p.priority(choice), choice.objective_value)
-            budget = p.config.time_limit
             work = phases.clock.rest(max(0.5 * budget, budget - phases.spent))
+            if not phases.clock.deterministic:
+                work = max(0.0, work - bound_work)
             # The search ends in a local optimum that depends on where it starts:
             # from the baseline too, when it places as much, and the better stands.
             starts = [choice] + ([rival] if rival is not None and rival.placed != choice.placed else [])
             searched = []
+            began = time.perf_counter()
             for k, s in enumerate(starts):
-                share = work / len(starts) if phases.clock.deterministic else phases.clock.left() / (len(starts) - k)
+                share = work / len(starts)
+                if not phases.clock.deterministic:     # what the earlier starts left
+                    share = (work - (time.perf_counter() - began)) / (len(starts) - k)
                 searched.append(improve(p, s, phases.clock, work=share))
             choice, _ = min(searched, key=lambda cr: (-p.priority(cr[0]), cr[0].objective_value))
             if (p.priority(choice), choice.objective_value) != before:
@@ -132,24 +143,39 @@ class Instant:
                              f"{len(starts)} starting point(s)) took the answer from priority {before[0]}, objective "
                              f"{before[1]:,.2f} to priority {p.priority(choice)}, objective "
                              f"{choice.objective_value:,.2f}")
-        # The exact objective of the placements; a bound that stays a bound despite
-        # rounding (each candidate's integer cost is within one step of its real cost).
+        # Bounds for the whole problem, lexicographic like the objective (DESIGN.md):
+        # placeable priority, and the objective among placements placing at least
+        # this answer's priority.  The group model relaxes the fleet, so its bounds
+        # hold unless it was cut down; phase 2's holds only at phase 1's priority.
         status = phases.phase2.status_name(phases.status2) if phases.phase2_ok else "FEASIBLE"
+        placed = p.priority(choice)
         if status == "OPTIMAL" and (phases.status1 != cp_model.OPTIMAL or not packed_all
-                                    or p.priority(choice) < phases.best_priority):
+                                    or placed < phases.best_priority or phases.restricted):
             status = "FEASIBLE"
-        bound = None
-        if phases.phase2_ok:
-            jobs = len({c.job for c in phases.cands})
-            bound = min(choice.objective_value, max(0.0, (phases.phase2.best_objective_bound - jobs) * self.step))
-        if p.priority(choice) < phases.best_priority or (bound is not None and bound > choice.objective_value):
-            bound = None      # a bound for a higher placed priority than this answer's
-        if phases.restricted:
-            bound = None      # it bounds the cut-down model only
-            if status == "OPTIMAL":
-                status = "FEASIBLE"
+        priority_bound = bound = None
+        if not phases.restricted:
+            priority_bound = max(placed, math.floor(phases.phase1.best_objective_bound + 1e-6))
+            if phases.phase2_ok and placed >= phases.best_priority:
+                # Each candidate's integer cost is within one step of its real cost.
+                jobs = len({c.job for c in phases.cands})
+                bound = max(0.0, (phases.phase2.best_objective_bound - jobs) * self.step)
+        if priority_bound is None or bound is None:
+            whole = whole_bounds(p, placed, phases.clock, bound_work)
+            if whole.priority is not None:
+                priority_bound = whole.priority if priority_bound is None else min(priority_bound, whole.priority)
+            if whole.objective is not None:
+                bound = whole.objective if bound is None else max(bound, whole.objective)
         choice.status = status
-        choice.best_bound = bound
-        choice.gap = None if bound is None else ((choice.objective_value - bound) / choice.objective_value
-                                                 if choice.objective_value > 0 else 0.0)
+        choice.priority_bound = priority_bound
+        choice.best_bound = None if bound is None else min(bound, choice.objective_value)
+        choice.gap = lexicographic_gap(placed, priority_bound, choice.objective_value, choice.best_bound)
         return choice
+
+
+def lexicographic_gap(placed: int, priority_bound: int | None, objective: float, bound: float | None) -> float | None:
+    """The larger of the relative priority gap and the relative objective gap."""
+    if priority_bound is None or bound is None:
+        return None
+    priority_gap = (priority_bound - placed) / priority_bound if priority_bound > 0 else 0.0
+    objective_gap = (objective - bound) / objective if objective > 0 else 0.0
+    return max(priority_gap, objective_gap)
