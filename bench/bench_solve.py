@@ -81,7 +81,8 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
                 break
     row["cpsat"] = {"seconds": seconds, "within_limit": deterministic or seconds <= wall_allowed(time_limit),
                     "first_feasible_s": first, "within_1pct_s": within, "gap": r.gap,
-                    "status": r.status, "priority": r.totals["priority_placed"],
+                    "status": r.status, "priority": r.totals["priority_placed"], "priority_bound": r.priority_bound,
+                    "best_bound": r.best_bound,
                     "energy_kwh": r.totals["energy_kwh"], "cost_usd": r.totals["cost_usd"],
                     "objective": r.objective_value, "candidates": r.stats["candidates_kept"], "notes": r.notes}
     placed = {p.job.id for p in solve(jobs, fleet, objective=objective, policy="greedy").placements}
@@ -158,7 +159,7 @@ def _versus(row: dict, base: str) -> str:
 
 def _print_row(row: dict, header: bool) -> None:
     if header:
-        print(f"{'jobs':>5} {'chips':>6} {'obj':6} {'limit':>5} {'MB':>5} | {'cpsat':>8} {'first s':>7} {'1% s':>6} {'all s':>6} {'gap':>6} {'prio':>5} "
+        print(f"{'jobs':>5} {'chips':>6} {'obj':6} {'limit':>5} {'MB':>5} | {'cpsat':>8} {'first s':>7} {'1% s':>6} {'all s':>6} {'gap':>6} {'prio':>5} {'<=':>5} "
               f"{'value':>12} | {'greedy prio':>11} {'value':>12} | {'ff prio':>7} {'value':>12} | {'vs greedy':>9} | "
               f"{'same jobs':>9} {'at most':>7}")
     c, g, f = row["cpsat"], row["greedy"], row["first-fit"]
@@ -166,7 +167,7 @@ def _print_row(row: dict, header: bool) -> None:
     print(f"{row['jobs']:>5} {row['chips']:>6} {row['objective']:6} {row['time_limit']:5g} {row['peak_rss_mb']:5.0f} | "
           f"{c['status'][:8]:>8} {_fmt(c['first_feasible_s'], '7.1f')} {_fmt(c['within_1pct_s'], '6.1f')} "
           f"{c['seconds']:5.1f}{late:1} {_fmt(c['gap'], '6.1%')} "
-          f"{c['priority']:>5} {c['objective']:>12,.0f} | {g['priority']:>11} {g['objective']:>12,.0f} | "
+          f"{c['priority']:>5} {_fmt(c['priority_bound'], '5d')} {c['objective']:>12,.0f} | {g['priority']:>11} {g['objective']:>12,.0f} | "
           f"{f['priority']:>7} {f['objective']:>12,.0f} | {_versus(row, 'greedy'):>9} | "
           f"{_fmt(row['cpsat_same_jobs']['saving_vs_greedy'], '9.1%')} "
           f"{_fmt(row['cpsat_same_jobs']['most_saving_possible'], '7.1%')}", flush=True)

@@ -121,3 +121,32 @@ def test_integer_scale():
     assert scale(2.0) == 1_000_000 and scale(1e-12) == 1 and scale(0.0) == 0
     assert abs(scale(1.2345678) * scale.step - 1.2345678) <= scale.step / 2
     assert IntegerScale.fitting(0.0).step == 1.0
+
+
+def test_indexed_fit_places_exactly_where_the_scan_does():
+    # A ledger's room finds racks through its FreeIndex and per-pod sums; a window
+    # scans.  Over a filling, part-released fleet they must agree on every
+    # candidate, and the index must track every take and give-back.
+    import random
+    from trnsched.inputs.generate import generate_workload
+    jobs_data, fleet_data = generate_workload(300, 60, seed=5)
+    jobs, fleet, cands = setup(jobs_data, fleet_data)
+    rng = random.Random(5)
+    ledger = RackLedger(fleet)
+    order = list(cands)
+    rng.shuffle(order)
+    checked = 0
+    for step, c in enumerate(order):
+        scan = Room(fleet, [dict(f) for f in ledger.room.free], list(ledger.room.watts))
+        assert not scan.indexed and ledger.room.indexed
+        found = ledger.fit(c)
+        assert found == scan.fit(c)
+        checked += 1
+        if found is not None and c.job not in ledger.held:
+            ledger.commit(c, found)
+        if step % 7 == 0 and ledger.held:
+            ledger.release(rng.choice(sorted(ledger.held)))
+    for t in fleet.types_present():
+        index = ledger.room.index(t)       # built during the fills, kept up to date since
+        assert [ledger.room.free[r][t] for r in index.racks] == index.tree[index.size:index.size + len(index.racks)]
+    assert checked == len(order) and len(ledger.held) > 10

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -135,9 +136,10 @@ class Explainer:
         if shortfall.reason == "power":
             return Unplaced(job, f"power cap: {best.chips} {best.chip_type} fit in {where} by chip count but "
                                  "would exceed the rack power cap after the placed jobs", "capacity")
-        holders = sorted(shortfall.holders, key=lambda k: (-self.jobs[k].priority, k))
-        named = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})" for k in holders]
-        taken = (f"; held by {', '.join(named[:5])}{f' and {len(named) - 5} more' if len(named) > 5 else ''}"
+        holders = shortfall.holders
+        named = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})"
+                 for k in heapq.nsmallest(5, holders, key=lambda k: (-self.jobs[k].priority, k))]
+        taken = (f"; held by {', '.join(named)}{f' and {len(holders) - 5} more' if len(holders) > 5 else ''}"
                  if named else "")
         return Unplaced(job, f"capacity taken: needs {best.chips} {best.chip_type} in {where}, "
                              f"{shortfall.short} short{taken}", "capacity")

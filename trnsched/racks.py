@@ -15,6 +15,7 @@ placed chip adds what its candidate draws above that (`watts_per_chip`).
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterable
@@ -74,22 +75,75 @@ class Shortfall:
         return self._ledger.holders(self.candidate)
 
 
+class FreeIndex:
+    """The racks holding one chip type, in fleet order, with a max-tree over their
+    free chips: the first rack from a position on with at least n free is found in
+    O(log racks) instead of a scan (a full fleet of 10,000 racks made greedy scan
+    thousands of racks per candidate)."""
+
+    __slots__ = ("racks", "position", "size", "tree")
+
+    def __init__(self, racks: list[int], free: list[int]) -> None:
+        self.racks = racks
+        self.position = {r: i for i, r in enumerate(racks)}
+        self.size = 1
+        while self.size < max(1, len(racks)):
+            self.size *= 2
+        self.tree = [0] * (2 * self.size)
+        self.tree[self.size:self.size + len(free)] = free
+        for i in range(self.size - 1, 0, -1):
+            self.tree[i] = max(self.tree[2 * i], self.tree[2 * i + 1])
+
+    def set(self, r: int, free: int) -> None:
+        i = self.position[r] + self.size
+        self.tree[i] = free
+        i //= 2
+        while i:
+            self.tree[i] = max(self.tree[2 * i], self.tree[2 * i + 1])
+            i //= 2
+
+    def first(self, need: int, start: int = 0) -> int | None:
+        """The first position >= start whose rack has at least `need` free."""
+        tree, size = self.tree, self.size
+        if start >= size or tree[1] < need:
+            return None
+        i = start + size
+        if tree[i] >= need:
+            return start
+        # Up while the rest of this subtree lacks room, then down the leftmost branch.
+        while True:
+            if i % 2 == 0 and tree[i + 1] >= need:
+                i += 1
+                break
+            i //= 2
+            if i <= 1:
+                return None
+        while i < size:
+            i = 2 * i if tree[2 * i] >= need else 2 * i + 1
+        return i - size
+
+
 class Room:
     """Free chips per (rack, chip type) and power headroom (IT watts, None where
     uncapped) per rack.  A Room is a value: windows of a Timeline are Rooms; only
-    a RackLedger changes its own."""
+    a RackLedger changes its own, through `take`.  A long-lived room (`indexed`,
+    a ledger's) builds the indexes that make `fit` fast on first use; a window,
+    asked once or twice, scans."""
 
-    __slots__ = ("fleet", "free", "watts")
+    __slots__ = ("fleet", "free", "watts", "indexed", "_index", "_pod_free")
 
-    def __init__(self, fleet: Fleet, free: list[dict[str, int]], watts: list[int | None]) -> None:
-        self.fleet, self.free, self.watts = fleet, free, watts
+    def __init__(self, fleet: Fleet, free: list[dict[str, int]], watts: list[int | None],
+                 indexed: bool = False) -> None:
+        self.fleet, self.free, self.watts, self.indexed = fleet, free, watts, indexed
+        self._index: dict[str, FreeIndex] = {}
+        self._pod_free: dict[str, dict[str, int]] = {}     # chip type -> pod -> free chips
 
     @classmethod
-    def of(cls, fleet: Fleet) -> "Room":
-        return cls(fleet, [{t: r.free(t) for t in r.chips} for r in fleet.racks], headroom_watts(fleet))
+    def of(cls, fleet: Fleet, indexed: bool = False) -> "Room":
+        return cls(fleet, [{t: r.free(t) for t in r.chips} for r in fleet.racks], headroom_watts(fleet), indexed)
 
     def copy(self) -> "Room":
-        return Room(self.fleet, [dict(f) for f in self.free], list(self.watts))
+        return Room(self.fleet, [dict(f) for f in self.free], list(self.watts), self.indexed)
 
     def fits(self, r: int, c: Candidate, chips: int, watts: int) -> bool:
         """Whether rack r has `chips` chips of the candidate's type and the watts for them."""
@@ -117,23 +171,75 @@ class Room:
                 need -= take
         return taken, need
 
-    def allocate(self, c: Candidate, ledger: "RackLedger | None" = None) -> Fit | Shortfall:
-        """Where the candidate goes now: a single-rack candidate on the first of its
-        racks (fleet order) with room; a multi-rack one on the roomiest racks of the
-        first of its pods that holds it."""
+    def take(self, r: int, chip_type: str, chips: int, watts: int) -> None:
+        """Take (or, negative, give back) chips and watts on rack r."""
+        self.free[r][chip_type] -= chips
+        if self.watts[r] is not None:
+            self.watts[r] -= watts
+        if chip_type in self._index:
+            self._index[chip_type].set(r, self.free[r][chip_type])
+        if chip_type in self._pod_free:
+            self._pod_free[chip_type][self.fleet.racks[r].pod] -= chips
+
+    def index(self, chip_type: str) -> FreeIndex:
+        if chip_type not in self._index:
+            racks = [r for r, f in enumerate(self.free) if chip_type in f]
+            self._index[chip_type] = FreeIndex(racks, [self.free[r][chip_type] for r in racks])
+        return self._index[chip_type]
+
+    def pod_free(self, chip_type: str, pod: str) -> int:
+        if chip_type not in self._pod_free:
+            sums: dict[str, int] = {}
+            for r, f in enumerate(self.free):
+                if chip_type in f:
+                    name = self.fleet.racks[r].pod
+                    sums[name] = sums.get(name, 0) + f[chip_type]
+            self._pod_free[chip_type] = sums
+        return self._pod_free[chip_type].get(pod, 0)
+
+    def fit(self, c: Candidate) -> dict[int, int] | None:
+        """Where the candidate goes now, or None: a single-rack candidate on the
+        first of its racks (fleet order) with room; a multi-rack one on the roomiest
+        racks of the first of its pods that holds it."""
         watts = watts_per_chip(c, self.fleet)
-        t, have = c.chip_type, 0
-        if not c.multi:
+        t = c.chip_type
+        if not c.multi and not self.indexed:
             for r in c.racks:
                 if self.fits(r, c, c.chips, watts):
-                    return Fit({r: c.chips})
-                have = max(have, self.free[r].get(t, 0))
-            return Shortfall(c, c.chips - have, ledger)
+                    return {r: c.chips}
+            return None
+        if not c.multi:
+            index = self.index(t)
+            at = index.first(c.chips)
+            while at is not None:
+                r = index.racks[at]
+                # One of its racks (sorted): the fleet may have more room than when
+                # the candidate was made.
+                k = bisect_left(c.racks, r)
+                if k < len(c.racks) and c.racks[k] == r and self.fits(r, c, c.chips, watts):
+                    return {r: c.chips}
+                at = index.first(c.chips, at + 1)
+            return None
         for racks in c.by_pod:
+            if self.indexed and racks and self.pod_free(t, self.fleet.racks[racks[0]].pod) < c.chips:
+                continue        # by chip count alone the pod cannot hold it
             taken, missing = self.fill(racks, t, c.chips, c.max_racks, watts)
             if missing == 0:
-                return Fit(taken)
-            have = max(have, sum(sorted((self.free[r].get(t, 0) for r in racks), reverse=True)[:c.max_racks]))
+                return taken
+        return None
+
+    def allocate(self, c: Candidate, ledger: "RackLedger | None" = None) -> Fit | Shortfall:
+        """`fit`, or when nothing fits, how far it is from fitting: the chips it
+        lacks in the best place it could go, and who holds them."""
+        found = self.fit(c)
+        if found is not None:
+            return Fit(found)
+        t = c.chip_type
+        if not c.multi:
+            have = max((self.free[r].get(t, 0) for r in c.racks), default=0)
+        else:
+            have = max((sum(sorted((self.free[r].get(t, 0) for r in racks), reverse=True)[:c.max_racks])
+                        for racks in c.by_pod), default=0)
         return Shortfall(c, c.chips - have, ledger)
 
 
@@ -143,45 +249,53 @@ class RackLedger:
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        self.room = Room.of(fleet)
+        self.room = Room.of(fleet, indexed=True)
         self.held: dict[int, tuple[Candidate, dict[int, int]]] = {}
+        self.held_by_type: dict[str, dict[int, dict[int, int]]] = {}   # type -> job -> racks, in commit order
         self.drawn = [0] * len(fleet.racks)           # IT watts placed jobs add, per rack
         self.version = 0                              # counts commits and releases
 
     def copy(self) -> "RackLedger":
         other = RackLedger.__new__(RackLedger)
         other.fleet, other.room, other.held, other.drawn = self.fleet, self.room.copy(), dict(self.held), list(self.drawn)
+        other.held_by_type = {t: dict(jobs) for t, jobs in self.held_by_type.items()}
         other.version = self.version
         return other
 
     def allocate(self, c: Candidate) -> Fit | Shortfall:
         return self.room.allocate(c, self)
 
+    def fit(self, c: Candidate) -> dict[int, int] | None:
+        return self.room.fit(c)
+
     def commit(self, c: Candidate, racks: dict[int, int]) -> None:
         if c.job in self.held:
             raise ValueError(f"job {c.job} already holds chips: release it first")
         self._take(c, racks, 1)
         self.held[c.job] = (c, racks)
+        self.held_by_type.setdefault(c.chip_type, {})[c.job] = racks
 
     def release(self, job: int) -> None:
         c, racks = self.held.pop(job)
+        del self.held_by_type[c.chip_type][job]
         self._take(c, racks, -1)
 
     def _take(self, c: Candidate, racks: dict[int, int], sign: int) -> None:
         self.version += 1
         watts = watts_per_chip(c, self.fleet)
-        free, headroom = self.room.free, self.room.watts
         for r, n in racks.items():
-            free[r][c.chip_type] -= sign * n
-            if headroom[r] is not None:
-                headroom[r] -= sign * watts * n
+            self.room.take(r, c.chip_type, sign * n, sign * watts * n)
             self.drawn[r] += sign * watts * n
 
     def holders(self, c: Candidate) -> list[int]:
         """Jobs holding chips of the candidate's type on racks it could use."""
-        mine = set(c.racks)
-        return [j for j, (h, racks) in self.held.items()
-                if h.chip_type == c.chip_type and not mine.isdisjoint(racks)]
+        mine = c.racks     # sorted
+
+        def on_mine(r: int) -> bool:
+            k = bisect_left(mine, r)
+            return k < len(mine) and mine[k] == r
+
+        return [j for j, racks in self.held_by_type.get(c.chip_type, {}).items() if any(map(on_mine, racks))]
 
     def placed(self, r: int, chip_type: str) -> int:
         """Chips of this type committed on rack r."""

@@ -181,13 +181,17 @@ def fleet(fleet_file, as_json):
 
 @main.command()
 @click.option("--jobs", "n_jobs", type=click.IntRange(min=1), required=True, help="How many jobs.")
-@click.option("--racks", "n_racks", type=click.IntRange(min=1), required=True, help="How many racks (~40 chips each).")
+@click.option("--racks", "n_racks", type=click.IntRange(min=1), required=True,
+              help="How many racks (~40 chips each; ~90 with --ultracluster).")
+@click.option("--ultracluster", is_flag=True,
+              help="An UltraCluster: pods of 64 racks, most of them Trn3 UltraServers (13,000 racks: ~1.2M chips), "
+                   "and pre-training jobs sized for it.")
 @seed_option()
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for jobs.json and fleet.json (created if missing).")
-def generate(n_jobs, n_racks, seed, out_dir):
+def generate(n_jobs, n_racks, ultracluster, seed, out_dir):
     """Write a seeded synthetic workload: jobs.json and fleet.json (distributions: trnsched/inputs/generate.py)."""
-    jobs, fleet = generate_workload(n_jobs, n_racks, seed)
+    jobs, fleet = generate_workload(n_jobs, n_racks, seed, ultracluster)
     os.makedirs(out_dir, exist_ok=True)
     write_atomic(os.path.join(out_dir, "jobs.json"), json.dumps(jobs, indent=1) + "\n")
     write_atomic(os.path.join(out_dir, "fleet.json"), json.dumps(fleet, indent=1) + "\n")

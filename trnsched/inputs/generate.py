@@ -28,6 +28,13 @@ Jobs:
   and output 64..1,024 tokens (log-uniform); 70% with SLOs (TTFT 300..3,000 ms,
   TPOT 20..100 ms); running 1..24 h.
 
+UltraCluster scale (`ultracluster=True`): pods of 64 racks, each pod one kind
+by share of pods: Trn3 Gen2 UltraServers 55%, GPU (the node and NVL72 kinds
+above, in their proportions) 30%, Trn2 UltraServers 10%, hybrid racks 5%.
+13,000 racks are ~7,200 Trn3 UltraServers: about 1.2M chips in ~200 pods.
+Busy chips and power caps as above.  Jobs as above, but pre-training asks for
+256 to 4,096 chips and up to 4x that, as a cluster of this size is for.
+
 `random_job` draws single jobs for the scoring core's tests and benchmark
 instead: every preset, and sizes, shapes, SLOs, hints and deadlines wide enough
 that every outcome (fits, memory, batch, SLO, rate, deadline) occurs.
@@ -58,6 +65,9 @@ FINETUNE = ["llama3-8b", "llama3-70b", "llama2-7b", "mpt-7b", "mixtral-8x7b"]
 SERVING = ["llama3-8b", "llama3-70b", "llama2-70b", "mixtral-8x7b", "gpt-oss-120b", "deepseek-v3",
            "qwen3-235b-a22b"]
 PODS_OF = 40
+ULTRA_PODS_OF = 64
+ULTRA_POD_KINDS = [(0.55, "trn3"), (0.30, "gpu"), (0.10, "trn2"), (0.05, "hybrid")]
+GPU_KINDS = [k for k in RACK_KINDS if k[3] in ("h100", "h200", "b200", "nvl72")]
 
 
 def _pick(rng: random.Random, table):
@@ -73,8 +83,10 @@ def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
     return math.exp(rng.uniform(math.log(lo), math.log(hi)))
 
 
-def generate_fleet(racks: int, seed: int) -> dict:
+def generate_fleet(racks: int, seed: int, ultracluster: bool = False) -> dict:
     rng = random.Random(f"fleet-{seed}")
+    if ultracluster:
+        return _ultracluster_fleet(rng, racks, seed)
     kinds = [(share, (chips, cap, name)) for share, chips, cap, name in RACK_KINDS]
     out = []
     for i in range(racks):
@@ -86,8 +98,28 @@ def generate_fleet(racks: int, seed: int) -> dict:
     return {"name": f"generated fleet ({racks} racks, seed {seed})", "pue": 1.2, "racks": out}
 
 
-def generate_jobs(count: int, seed: int) -> dict:
+def _ultracluster_fleet(rng: random.Random, racks: int, seed: int) -> dict:
+    by_name = {name: (chips, cap) for _, chips, cap, name in RACK_KINDS}
+    gpu = [(share, name) for share, _, _, name in GPU_KINDS]
+    total = sum(share for share, _ in gpu)
+    gpu = [(share / total, name) for share, name in gpu]
+    out = []
+    pod_kind = None
+    for i in range(racks):
+        pod = i // ULTRA_PODS_OF
+        if i % ULTRA_PODS_OF == 0:
+            pod_kind = _pick(rng, ULTRA_POD_KINDS)
+        name = {"trn3": "trn3us", "trn2": "trn2us", "hybrid": "hybrid"}.get(pod_kind) or _pick(rng, gpu)
+        chips, cap = by_name[name]
+        busy = _pick(rng, BUSY)
+        out.append({"id": f"u{pod}-{name}-{i}", "pod": f"pod-{pod}", "chips": dict(chips),
+                    "used": {t: int(n * busy) for t, n in chips.items() if int(n * busy)}, "power_cap_kw": cap})
+    return {"name": f"generated UltraCluster ({racks} racks, seed {seed})", "pue": 1.2, "racks": out}
+
+
+def generate_jobs(count: int, seed: int, ultracluster: bool = False) -> dict:
     rng = random.Random(f"jobs-{seed}")
+    sizes = [256, 512, 1024, 2048, 4096] if ultracluster else [64, 128, 256]
     jobs = []
     for i in range(count):
         kind = _pick(rng, [(0.12, "pretrain"), (0.28, "finetune"), (0.60, "serve")])
@@ -101,7 +133,7 @@ def generate_jobs(count: int, seed: int) -> dict:
         elif rule < 0.20:
             job["chip_types"] = rng.sample(["h100", "h200", "b200", "gb200", "trn2", "trn3"], 2)
         if kind == "pretrain":
-            lo = rng.choice([64, 128, 256])
+            lo = rng.choice(sizes)
             job.update(kind="train", model=rng.choice(PRETRAIN), tokens=float(f"{_log_uniform(rng, 1e10, 1e12):.3g}"),
                        seq_len=rng.choice([4096, 8192]), batch_seqs=rng.choice([512, 1024, 2048, 4096]),
                        chips={"min": lo, "max": 4 * lo})
@@ -122,9 +154,9 @@ def generate_jobs(count: int, seed: int) -> dict:
     return {"jobs": jobs}
 
 
-def generate_workload(jobs: int, racks: int, seed: int = 0) -> tuple[dict, dict]:
+def generate_workload(jobs: int, racks: int, seed: int = 0, ultracluster: bool = False) -> tuple[dict, dict]:
     """(jobs.json, fleet.json) contents for `jobs` jobs on `racks` racks."""
-    return generate_jobs(jobs, seed), generate_fleet(racks, seed)
+    return generate_jobs(jobs, seed, ultracluster), generate_fleet(racks, seed, ultracluster)
 
 
 def random_job(rng: np.random.Generator, i: int) -> dict:

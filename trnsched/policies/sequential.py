@@ -14,7 +14,7 @@ from trnsched.candidates import Candidate
 from trnsched.inputs.fleet import Fleet
 from trnsched.inputs.jobs import Job
 from trnsched.problem import Allocation, Choice, Problem
-from trnsched.racks import Fit, RackLedger
+from trnsched.racks import RackLedger
 
 CandidateKey = Callable[[Candidate], tuple]
 Option = tuple[Candidate, float, dict[int, int]]            # candidate, start, racks
@@ -30,9 +30,9 @@ def first_fit_key(fleet: Fleet) -> CandidateKey:
 def first_that_fits(ledger: RackLedger, cands: Iterable[Candidate]) -> tuple[Candidate, dict[int, int]] | None:
     """The first of these candidates that fits the ledger's room, and where."""
     for c in cands:
-        fit = ledger.allocate(c)
-        if isinstance(fit, Fit):
-            return c, fit.racks
+        racks = ledger.fit(c)
+        if racks is not None:
+            return c, racks
     return None
 
 
