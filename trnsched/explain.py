@@ -20,7 +20,7 @@ from trnsched.candidates import CandidateSet, by_job
 from trnsched.inputs.jobs import Job
 from trnsched.perf import columns as col
 from trnsched.problem import Choice, Problem
-from trnsched.racks import Fit, RackLedger, Timeline, watts_per_chip
+from trnsched.racks import RackLedger, Timeline
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Explainer:
         self.totals = self.fleet.totals()
         self.candidates = by_job(cset.candidates)
         self.rejected = by_job(cset.rejected)
-        self.outcomes: dict = {}    # where a shape of candidate would go: the ledger no longer changes
+        self.shortfalls: dict = {}    # per candidate shape: the ledger no longer changes
 
     def __call__(self, j: int) -> Unplaced:
         job = self.jobs[j]
@@ -120,16 +120,17 @@ class Explainer:
         """Feasible somewhere, but not now: how many chips short, and who holds them."""
         best, shortfall = None, None
         for c in mine:
-            # Type, count, rack count and pods fix the racks a candidate may use
-            # (candidates.generate), and its watts the power it needs there.
-            shape = (c.chip_type, c.chips, c.max_racks, c.pods, watts_per_chip(c, self.fleet))
-            if shape not in self.outcomes:
-                self.outcomes[shape] = self.ledger.allocate(c)
-            outcome = self.outcomes[shape]
-            if isinstance(outcome, Fit):
-                where = "one rack" if not c.multi else f"{len(outcome.racks)} racks of one pod"
+            found = self.ledger.fit(c)
+            if found is not None:
+                where = "one rack" if not c.multi else f"{len(found)} racks of one pod"
                 return Unplaced(job, f"not placed: {c.chips} {c.chip_type} fit in {where} beside the placed "
                                      "jobs; the solver left it out within its time limit", "capacity")
+            # Type, count, rack count and pods fix the racks a candidate may use
+            # (candidates.generate), so its shortfall is its shape's.
+            shape = (c.chip_type, c.chips, c.max_racks, c.pods)
+            if shape not in self.shortfalls:
+                self.shortfalls[shape] = self.ledger.room.shortfall(c, self.ledger)
+            outcome = self.shortfalls[shape]
             if shortfall is None or outcome.short < shortfall.short:
                 best, shortfall = c, outcome
         where = "one rack" if not best.multi else f"{best.max_racks} racks of one pod"

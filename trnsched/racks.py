@@ -229,11 +229,14 @@ class Room:
         return None
 
     def allocate(self, c: Candidate, ledger: "RackLedger | None" = None) -> Fit | Shortfall:
-        """`fit`, or when nothing fits, how far it is from fitting: the chips it
-        lacks in the best place it could go, and who holds them."""
+        """`fit`, or when nothing fits, its `shortfall`."""
         found = self.fit(c)
-        if found is not None:
-            return Fit(found)
+        return Fit(found) if found is not None else self.shortfall(c, ledger)
+
+    def shortfall(self, c: Candidate, ledger: "RackLedger | None" = None) -> Shortfall:
+        """How far the candidate is from fitting by chip count: the chips it lacks in
+        the best place it could go, and (from the ledger) who holds them.  The same
+        for every candidate with its chip type, chips, rack count and pods."""
         t = c.chip_type
         if not c.multi:
             have = max((self.free[r].get(t, 0) for r in c.racks), default=0)
