@@ -82,6 +82,11 @@ def check(jobs_data, fleet_data, result: dict) -> None:
     if result.get("best_bound") is not None and result.get("objective_value") is not None:
         assert result["best_bound"] <= result["objective_value"] * (1 + TOL) + TOL, "bound"
     t = result["totals"]
+    if result.get("priority_bound") is not None:
+        # Lexicographic bounds: no placement places more priority than the bound.
+        assert t["priority_placed"] <= result["priority_bound"] <= t["priority_total"], "priority bound"
+    if result.get("gap") is not None:
+        assert 0.0 <= result["gap"] <= 1.0 + TOL, "gap"
     assert t["jobs_placed"] == len(placed) and t["jobs_unplaced"] == len(unplaced)
 
 
