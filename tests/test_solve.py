@@ -2,6 +2,8 @@
 baselines, bad input, determinism."""
 import itertools
 import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -256,6 +258,27 @@ def test_same_inputs_same_answer():
     assert strip_time(a) == strip_time(b)
 
 
+
+
+def test_deterministic_answers_do_not_depend_on_load(monkeypatch):
+    # The same deterministic solve on an idle machine and with every core busy
+    # (two spinning processes, stopped by pid) gives the same bytes: no wall
+    # clock reaches the answer.  The big-model path (no-presolve pass,
+    # neighbourhood search, whole-problem bounds) is forced, as it has the most
+    # timed steps.
+    from trnsched.inputs.generate import generate_workload
+    from trnsched.policies.cpsat.instant import Instant
+    monkeypatch.setattr(Instant, "big", 10)
+    jobs, fleet = generate_workload(60, 12, seed=4)
+    quiet = strip_time(solve(jobs, fleet, time_limit=1.0, workers=2, deterministic=True).to_dict())
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        loaded = strip_time(solve(jobs, fleet, time_limit=1.0, workers=2, deterministic=True).to_dict())
+    finally:
+        for b in burners:
+            os.kill(b.pid, signal.SIGKILL)
+            b.wait()
+    assert json.dumps(quiet, sort_keys=True) == json.dumps(loaded, sort_keys=True)
 
 def test_wall_clock_limit_spent_before_the_search_returns_the_baseline():
     # The command "began" long ago: the limit is used up by the time CP-SAT could
