@@ -279,6 +279,7 @@ def test_deterministic_answers_do_not_depend_on_load(monkeypatch):
             os.kill(b.pid, signal.SIGKILL)
             b.wait()
     assert json.dumps(quiet, sort_keys=True) == json.dumps(loaded, sort_keys=True)
+    assert quiet["priority_bound"] is not None and quiet["best_bound"] is not None
 
 def test_wall_clock_limit_spent_before_the_search_returns_the_baseline():
     # The command "began" long ago: the limit is used up by the time CP-SAT could

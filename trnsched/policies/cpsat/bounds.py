@@ -97,10 +97,11 @@ def power_groups(problem: Problem) -> list[tuple[set[str], int]]:
 class Relaxation:
     """The relaxation's linear programme (GLOP): one column per item in [0, 1]."""
 
-    def __init__(self, problem: Problem, chosen: list[Item], seconds: float) -> None:
+    def __init__(self, problem: Problem, chosen: list[Item], seconds: float | None) -> None:
         self.problem, self.chosen = problem, chosen
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
-        self.lp.SetTimeLimit(max(1, int(seconds * 1000)))
+        if seconds is not None:
+            self.lp.SetTimeLimit(max(1, int(seconds * 1000)))
         self.x = [self.lp.NumVar(0.0, 1.0, f"x{i}") for i in range(len(chosen))]
         per_job: dict[int, object] = {}
         free: dict[str, int] = {}
@@ -148,14 +149,15 @@ def whole_bounds(problem: Problem, at_priority: int, clock: Clock, work: float) 
     """Bounds on placeable priority and, among placements placing at least
     `at_priority`, on the objective, from the relaxation's linear programme (its
     optimum bounds the relaxation's, which bounds the problem's).  GLOP solves it
-    to optimality in a fraction of a second at 1,000 jobs and a few at 5,000; a
-    bound it cannot finish within `work` seconds is None.  The programme is solved
-    the same way in both clock modes (no wall clock reaches its answer)."""
+    to optimality in a fraction of a second at 1,000 jobs and a few at 5,000.
+    Against the wall clock, a bound it cannot finish within `work` seconds (and
+    before the deadline) is None.  In deterministic mode GLOP runs to the end,
+    with no time limit: its limit is wall time, and a bound that appears or not
+    with the machine's load would make the answer depend on it."""
     chosen = items(problem)
     if not chosen:
         return WholeBounds(0, 0.0, at_priority)
-    seconds = max(0.05, work if clock.deterministic else min(work, clock.left()))
-    relaxation = Relaxation(problem, chosen, seconds)
+    relaxation = Relaxation(problem, chosen, None if clock.deterministic else max(0.05, min(work, clock.left())))
     most = relaxation.most_priority()
     # Margins for the solver's tolerances: a bound must never cut off an answer.
     priority = None if most is None else max(at_priority, math.floor(most + 1e-6))
