@@ -79,3 +79,11 @@ def test_cli_missing_file_and_bad_fleet(tmp_path):
     assert r.exit_code == 2 and "chip_types.h100.hbm_gb" in r.output
     r = CliRunner().invoke(main, ["score", str(jobs), "--chip-type", "tpu"])
     assert r.exit_code == 2 and "unknown chip type" in r.output
+
+
+def test_bounds_are_rounded_the_way_that_keeps_them_bounds():
+    from trnsched.inputs.io import json_number
+    assert json_number(2.3143008345) == 2.314301
+    assert json_number(2.3143008345, "down") == 2.3143
+    assert json_number(0.1000001, "up") == 0.100001
+    assert json_number(float("inf"), "down") is None

@@ -150,3 +150,12 @@ def test_indexed_fit_places_exactly_where_the_scan_does():
         index = ledger.room.index(t)       # built during the fills, kept up to date since
         assert [ledger.room.free[r][t] for r in index.racks] == index.tree[index.size:index.size + len(index.racks)]
     assert checked == len(order) and len(ledger.held) > 10
+
+
+def test_free_index_finds_the_first_rack_with_room_and_nothing_past_the_last():
+    from trnsched.racks import FreeIndex
+    index = FreeIndex([10, 11, 12], [3, 0, 5])
+    assert index.first(1) == 0 and index.first(4) == 2 and index.first(1, 1) == 2
+    assert index.first(6) is None and index.first(1, 3) is None and index.first(0, 3) is None
+    index.set(12, 1)
+    assert index.first(2) == 0 and index.first(2, 1) is None

@@ -105,7 +105,8 @@ class FreeIndex:
     def first(self, need: int, start: int = 0) -> int | None:
         """The first position >= start whose rack has at least `need` free."""
         tree, size = self.tree, self.size
-        if start >= size or tree[1] < need:
+        need = max(need, 1)         # the padding past the last rack holds 0
+        if start >= len(self.racks) or tree[1] < need:
             return None
         i = start + size
         if tree[i] >= need:

@@ -52,9 +52,9 @@ class Result:
 
     def to_dict(self) -> dict:
         return {"status": self.status, "policy": self.policy, "objective": self.objective,
-                "objective_value": json_number(self.objective_value), "best_bound": json_number(self.best_bound),
-                "priority_bound": self.priority_bound,
-                "gap": json_number(self.gap), "solve_time_s": round(self.solve_time_s, 3),
+                "objective_value": json_number(self.objective_value),
+                "best_bound": json_number(self.best_bound, "down"), "priority_bound": self.priority_bound,
+                "gap": json_number(self.gap, "up"), "solve_time_s": round(self.solve_time_s, 3),
                 "placements": [p.to_dict() for p in self.placements],
                 "unplaced": [u.to_dict() for u in self.unplaced],
                 "totals": {k: json_number(v) for k, v in self.totals.items()},

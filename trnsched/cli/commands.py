@@ -81,8 +81,8 @@ def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, w
 @objective_option()
 @click.option("--batch-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
               help="Decision window: events within this many seconds of the first are decided together.")
-@click.option("--time-limit", type=click.FloatRange(min=0.01), default=0.5, show_default=True,
-              help="CP-SAT work limit per decision, deterministic seconds.")
+@click.option("--time-limit", type=Seconds(0.01), default=0.5, show_default=True,
+              help="CP-SAT work limit per decision, deterministic seconds (replays repeat exactly).")
 @click.option("--chips-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
               help="openb traces: chips per requested GPU (the trace's scale factor).")
 @seed_option()
@@ -184,7 +184,7 @@ def fleet(fleet_file, as_json):
 @click.option("--racks", "n_racks", type=click.IntRange(min=1), required=True,
               help="How many racks (~40 chips each; ~90 with --ultracluster).")
 @click.option("--ultracluster", is_flag=True,
-              help="An UltraCluster: pods of 64 racks, most of them Trn3 UltraServers (13,000 racks: ~1.2M chips), "
+              help="An UltraCluster: pods of 64 racks, most of them Trn3 UltraServers (13,000 racks: ~1.1M chips), "
                    "and pre-training jobs sized for it.")
 @seed_option()
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,

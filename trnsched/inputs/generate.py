@@ -31,7 +31,7 @@ Jobs:
 UltraCluster scale (`ultracluster=True`): pods of 64 racks, each pod one kind
 by share of pods: Trn3 Gen2 UltraServers 55%, GPU (the node and NVL72 kinds
 above, in their proportions) 30%, Trn2 UltraServers 10%, hybrid racks 5%.
-13,000 racks are ~7,200 Trn3 UltraServers: about 1.2M chips in ~200 pods.
+13,000 racks (seed 0): 6,216 Trn3 UltraServers, 384 hybrid racks, 1.12M chips, 204 pods.
 Busy chips and power caps as above.  Jobs as above, but pre-training asks for
 256 to 4,096 chips and up to 4x that, as a cluster of this size is for.
 

@@ -40,8 +40,16 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
-def json_number(x: Any) -> Any:
-    """A float as output JSON carries it: six decimals, and null where it is not finite."""
+def json_number(x: Any, rounding: str = "nearest") -> Any:
+    """A float as output JSON carries it: six decimals, and null where it is not
+    finite.  A bound is rounded the way that keeps it a bound ("down" for a lower
+    bound, "up" for a gap): to the nearest could lift it past the optimum."""
     if isinstance(x, float):
-        return round(x, 6) if math.isfinite(x) else None
+        if not math.isfinite(x):
+            return None
+        if rounding == "down":
+            return math.floor(x * 1e6) / 1e6
+        if rounding == "up":
+            return math.ceil(x * 1e6) / 1e6
+        return round(x, 6)
     return x

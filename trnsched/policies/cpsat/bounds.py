@@ -7,14 +7,14 @@ hybrid racks whose racks are all capped, no more watts than their headroom.
 It forgets which rack and pod each job lands on.  Every placement the real
 problem allows satisfies these constraints, so:
 
-- the relaxation's most placeable priority (or CP-SAT's bound on it) bounds
-  the priority any placement can reach;
-- its least objective among selections placing at least P priority (or
-  CP-SAT's bound on it) bounds the objective of every placement placing at
-  least P.
+- the relaxation's most placeable priority bounds the priority any placement
+  can reach;
+- its least objective among selections placing at least P priority bounds the
+  objective of every placement placing at least P.
 
 Candidates that another of the same job and chip type dominates (no more
-chips, watts or cost) are dropped first: the relaxation's optimum is the same.
+chips, watts or cost) are dropped first: neither the integer nor the linear
+optimum moves.
 The bounds are the optima of its linear programme: on the generated 1,000-job
 instance it bounds priority at 2,124 like the integer programme and the
 objective within 0.3% of it (992,347 vs 994,760 kWh), in 0.2 s, where CP-SAT
@@ -24,6 +24,7 @@ relaxation is depends on how much packing matters: see docs/SOLVER.md.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from ortools.linear_solver import pywraplp
@@ -97,11 +98,9 @@ def power_groups(problem: Problem) -> list[tuple[set[str], int]]:
 class Relaxation:
     """The relaxation's linear programme (GLOP): one column per item in [0, 1]."""
 
-    def __init__(self, problem: Problem, chosen: list[Item], seconds: float | None) -> None:
+    def __init__(self, problem: Problem, chosen: list[Item]) -> None:
         self.problem, self.chosen = problem, chosen
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
-        if seconds is not None:
-            self.lp.SetTimeLimit(max(1, int(seconds * 1000)))
         self.x = [self.lp.NumVar(0.0, 1.0, f"x{i}") for i in range(len(chosen))]
         per_job: dict[int, object] = {}
         free: dict[str, int] = {}
@@ -125,23 +124,27 @@ class Relaxation:
             row.SetCoefficient(x, self.problem.jobs[it.job].priority)
         return row
 
-    def most_priority(self) -> float | None:
+    def most_priority(self, seconds: float | None) -> float | None:
         objective = self.lp.Objective()
         for it, x in zip(self.chosen, self.x):
             objective.SetCoefficient(x, self.problem.jobs[it.job].priority)
         objective.SetMaximization()
-        return self._solve()
+        return self._solve(seconds)
 
-    def least_cost(self, at_priority: int) -> float | None:
+    def least_cost(self, at_priority: int, seconds: float | None) -> float | None:
         self.priority_row(at_priority)
         objective = self.lp.Objective()
         objective.Clear()
         for it, x in zip(self.chosen, self.x):
             objective.SetCoefficient(x, it.cost)
         objective.SetMinimization()
-        return self._solve()
+        return self._solve(seconds)
 
-    def _solve(self) -> float | None:
+    def _solve(self, seconds: float | None) -> float | None:
+        """The optimum, or None if GLOP did not prove one within `seconds` (wall
+        time; None: no limit)."""
+        if seconds is not None:
+            self.lp.SetTimeLimit(max(1, int(seconds * 1000)))
         return self.lp.Objective().Value() if self.lp.Solve() == pywraplp.Solver.OPTIMAL else None
 
 
@@ -154,13 +157,24 @@ def whole_bounds(problem: Problem, at_priority: int, clock: Clock, work: float) 
     before the deadline) is None.  In deterministic mode GLOP runs to the end,
     with no time limit: its limit is wall time, and a bound that appears or not
     with the machine's load would make the answer depend on it."""
+    started = time.perf_counter()
+
+    def seconds() -> float | None:
+        """What is left of `work` (building included) and of the deadline."""
+        if clock.deterministic:
+            return None
+        return min(work - (time.perf_counter() - started), clock.left())
+
     chosen = items(problem)
     if not chosen:
         return WholeBounds(0, 0.0, at_priority)
-    relaxation = Relaxation(problem, chosen, None if clock.deterministic else max(0.05, min(work, clock.left())))
-    most = relaxation.most_priority()
+    relaxation = Relaxation(problem, chosen)
+    # The priority bound first: it is the cheaper solve and the one the gap needs most.
+    left = seconds()
+    most = relaxation.most_priority(left) if left is None or left > 0.01 else None
     # Margins for the solver's tolerances: a bound must never cut off an answer.
     priority = None if most is None else max(at_priority, math.floor(most + 1e-6))
-    least = relaxation.least_cost(at_priority)
+    left = seconds()
+    least = relaxation.least_cost(at_priority, left) if left is None or left > 0.01 else None
     objective = None if least is None else max(0.0, least * (1.0 - 1e-7) - 1e-9)
     return WholeBounds(priority, objective, at_priority)

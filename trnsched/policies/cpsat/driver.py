@@ -158,7 +158,9 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     if status1 not in ANSWERS and quick is not None:
         phase1, status1 = quick, quick_status
     if status1 not in ANSWERS:
-        hint.status = phase1.status_name(status1)
+        if status1 == cp_model.MODEL_INVALID:     # a bug, not a result (DESIGN.md: statuses)
+            raise RuntimeError(f"CP-SAT rejected the model: {phase1.solution_info() or 'MODEL_INVALID'}")
+        hint.status = "FEASIBLE"                  # the baseline is an answer; UNKNOWN means none
         hint.notes = [f"CP-SAT found no {form.words.answer} in time; the better {form.words.baseline} is returned"]
         hint.solve_time_s = time.perf_counter() - start
         return hint

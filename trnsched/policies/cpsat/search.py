@@ -32,14 +32,14 @@ CLEARING_MOVERS = 30    # jobs a clearing round may move off the racks it clears
 def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float) -> tuple[Choice, int]:
     """Improve `choice` within `work` seconds of the clock's currency (deterministic
     seconds of the rounds' solves, or wall seconds, model building included, and
-    never past the deadline); returns it and the rounds run.  Rounds alternate
+    never past the deadline); returns it and how many rounds it solved.  Rounds alternate
     between the two kinds of neighbourhood while both have one to offer."""
     costs = problem.costs
     cheapest = {j: min(cs, key=lambda c: costs[c]) for j, cs in problem.by_job.items()}
     placed = dict(choice.placed)
     by_type = TypeRounds(problem, cheapest)
     clearing = Clearing(problem, cheapest)
-    solved, rounds = 0.0, 0
+    solved, rounds, turn = 0.0, 0, 0
     began = time.perf_counter()
     per_round = max(0.05, min(0.5, work / 20))
 
@@ -47,14 +47,15 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float) -> t
         return solved if clock.deterministic else time.perf_counter() - began
 
     while spent() + per_round <= work + 1e-9 and not clock.spent():
-        kinds = [k for k in ((by_type, clearing) if rounds % 2 == 0 else (clearing, by_type)) if not k.done]
+        turn += 1
+        kinds = [k for k in ((by_type, clearing) if turn % 2 else (clearing, by_type)) if not k.done]
         if not kinds:
             break
         kind = kinds[0]
-        rounds += 1
         free = kind.neighbourhood(placed)
         if not free:
             continue
+        rounds += 1
         kept = RackLedger(problem.fleet)
         for j, a in placed.items():
             if j not in free:
@@ -72,6 +73,9 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float) -> t
                 placed.pop(j, None)
             placed.update(found.placed)
             record(problem.config, 3, problem.value(Choice(placed)))
+            for other in (by_type, clearing):
+                if other is not kind:
+                    other.changed()     # an exhausted kind may find moves again
         kind.outcome(better)
     out = Choice(placed)
     out.objective_value = problem.value(out)
@@ -121,6 +125,9 @@ class TypeRounds:
             return []
         return unhappy + holders + waiting
 
+    def changed(self) -> None:
+        self.idle = 0
+
     def outcome(self, better: bool) -> None:
         t = self.current
         if better:
@@ -132,7 +139,8 @@ class TypeRounds:
 
 class Clearing:
     """Room for one job on its cheapest candidate: the job and every job holding
-    the racks it would take there (one rack, or one pod's roomiest), so that the
+    the racks it would take there (the rack with the fewest jobs to move, or the
+    roomiest racks of the pod with the fewest), so that the
     exact model can move them elsewhere.  Unplaced jobs come first (highest
     priority first), then placed jobs by regret; each job is tried once until a
     round succeeds, which makes every job eligible again.  Type rounds rarely make
@@ -164,9 +172,10 @@ class Clearing:
         t = target.chip_type
 
         def room(r: int) -> int:
-            """Chips of the type on rack r once every other job on it has moved."""
+            """Chips of the type on rack r once every job on it, this one included,
+            has moved (chips only: the exact model checks the power)."""
             return ledger.room.free[r].get(t, 0) + sum(placed[k].racks[r] for k in on_rack.get(r, ())
-                                                      if k != j and placed[k].candidate.chip_type == t)
+                                                      if placed[k].candidate.chip_type == t)
 
         if not target.multi:
             fitting = [r for r in target.racks if room(r) >= target.chips]
@@ -184,9 +193,13 @@ class Clearing:
                          key=lambda k: (costs[placed[k].candidate], k))[:CLEARING_MOVERS]
         return [j] + holders
 
+    def changed(self) -> None:
+        self.tried.clear()
+        self.done = False
+
     def outcome(self, better: bool) -> None:
         if better:
-            self.tried.clear()
+            self.changed()
 
 
 def exact(problem: Problem, start: Choice, solver: cp_model.CpSolver) -> Choice:
