@@ -120,17 +120,18 @@ class Explainer:
         """Feasible somewhere, but not now: how many chips short, and who holds them."""
         best, shortfall = None, None
         for c in mine:
-            found = self.ledger.fit(c)
-            if found is not None:
-                where = "one rack" if not c.multi else f"{len(found)} racks of one pod"
-                return Unplaced(job, f"not placed: {c.chips} {c.chip_type} fit in {where} beside the placed "
-                                     "jobs; the solver left it out within its time limit", "capacity")
             # Type, count, rack count and pods fix the racks a candidate may use
-            # (candidates.generate), so its shortfall is its shape's.
+            # (candidates.generate), so its shortfall in chips is its shape's.
             shape = (c.chip_type, c.chips, c.max_racks, c.pods)
             if shape not in self.shortfalls:
                 self.shortfalls[shape] = self.ledger.room.shortfall(c, self.ledger)
             outcome = self.shortfalls[shape]
+            # Only where the chips are there can it fit: then its watts decide.
+            found = self.ledger.fit(c) if outcome.short <= 0 else None
+            if found is not None:
+                where = "one rack" if not c.multi else f"{len(found)} racks of one pod"
+                return Unplaced(job, f"not placed: {c.chips} {c.chip_type} fit in {where} beside the placed "
+                                     "jobs; the solver left it out within its time limit", "capacity")
             if shortfall is None or outcome.short < shortfall.short:
                 best, shortfall = c, outcome
         where = "one rack" if not best.multi else f"{best.max_racks} racks of one pod"
