@@ -48,7 +48,11 @@ class Explainer:
         self.totals = self.fleet.totals()
         self.candidates = by_job(cset.candidates)
         self.rejected = by_job(cset.rejected)
-        self.shortfalls: dict = {}    # per candidate shape: the ledger no longer changes
+        # Per candidate shape (the ledger no longer changes): its shortfall, and the
+        # holders it names (100,000 jobs: ranking thousands of holders per job took 75 s).
+        self.shortfalls: dict = {}
+        self.named_holders: dict = {}
+        self.pod_free: dict[str, int] = {}
 
     def __call__(self, j: int) -> Unplaced:
         job = self.jobs[j]
@@ -64,7 +68,10 @@ class Explainer:
         rejected = self.rejected.get(j, [])
         if not rejected:
             want = f"{job.chips_min}" if job.chips_min == job.chips_max else f"{job.chips_min}+"
-            pods = ", ".join(f"{self.fleet.largest_pod_free(t)} {t}" for t in allowed)
+            for t in allowed:
+                if t not in self.pod_free:
+                    self.pod_free[t] = self.fleet.largest_pod_free(t)
+            pods = ", ".join(f"{self.pod_free[t]} {t}" for t in allowed)
             fleet = ", ".join(f"{self.totals[t]['free']} {t}" for t in allowed)
             return Unplaced(job, f"no room: asks for {want} chips of {', '.join(allowed)}; the largest pod "
                                  f"has {pods} free ({fleet} in the fleet)", "no_room")
@@ -138,11 +145,15 @@ class Explainer:
         if shortfall.reason == "power":
             return Unplaced(job, f"power cap: {best.chips} {best.chip_type} fit in {where} by chip count but "
                                  "would exceed the rack power cap after the placed jobs", "capacity")
-        holders = shortfall.holders
-        named = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})"
-                 for k in heapq.nsmallest(5, holders, key=lambda k: (-self.jobs[k].priority, k))]
-        taken = (f"; held by {', '.join(named)}{f' and {len(holders) - 5} more' if len(holders) > 5 else ''}"
-                 if named else "")
+        shape = (best.chip_type, best.chips, best.max_racks, best.pods)
+        if shape not in self.named_holders:
+            holders = shortfall.holders
+            named = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})"
+                     for k in heapq.nsmallest(5, holders, key=lambda k: (-self.jobs[k].priority, k))]
+            self.named_holders[shape] = (
+                f"; held by {', '.join(named)}{f' and {len(holders) - 5} more' if len(holders) > 5 else ''}"
+                if named else "")
+        taken = self.named_holders[shape]
         return Unplaced(job, f"capacity taken: needs {best.chips} {best.chip_type} in {where}, "
                              f"{shortfall.short} short{taken}", "capacity")
 
