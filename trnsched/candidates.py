@@ -138,9 +138,9 @@ def _generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     type_index = {t: i for i, t in enumerate(types)}
     allowed = [[t for t in types if job.allows(t, fleet.chip_types[t].stack)] for job in jobs]
 
-    # (job, type, n, domains) -> list of (racks, max_racks, pod)
-    shapes: dict[tuple[int, str, int, int], list[tuple[tuple[int, ...], int, tuple[str, ...]]]] = {}
-    split: dict[tuple[tuple[int, ...], int], tuple[tuple[int, ...], ...]] = {}   # multi shape -> racks per pod
+    # (job, type, n, domains) -> list of (racks, max_racks, pods, racks per pod)
+    Shape = tuple[tuple[int, ...], int, tuple[str, ...], tuple[tuple[int, ...], ...]]
+    shapes: dict[tuple[int, str, int, int], list[Shape]] = {}
     for t in types:
         domain = fleet.chip_types[t].domain_size
         racks = [i for i, r in enumerate(fleet.racks) if r.free(t) > 0]
@@ -150,15 +150,15 @@ def _generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
         pod_free = {p: sum(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
         pod_most = {p: max(fleet.racks[i].free(t) for i in rs) for p, rs in pods.items()}
         largest = max(pod_free.values(), default=0)
-        per_count: dict[int, list[tuple[tuple[int, ...], int, tuple[str, ...], int]]] = {}
+        per_count: dict[int, list[tuple[Shape, int]]] = {}
 
-        def shapes_for(n: int) -> list[tuple[tuple[int, ...], int, tuple[str, ...], int]]:
+        def shapes_for(n: int) -> list[tuple[Shape, int]]:
             """Where n chips of this type can go; the same for every job, so computed once."""
             if n not in per_count:
                 out = []
                 single = tuple(i for i in racks if fleet.racks[i].free(t) >= n)
                 if single and n <= domain:
-                    out.append((single, 1, (), 1))
+                    out.append(((single, 1, (), ()), 1))
                 by_k: dict[int, tuple[list[int], list[str]]] = {}
                 for pod, members in pods.items():
                     if pod_free[pod] < n or n == 1:
@@ -173,8 +173,8 @@ def _generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
                 # Pods that would split the job over the same number of racks make one
                 # candidate (it scores the same); the solver picks the pod.
                 for k, (members, pod_names) in sorted(by_k.items()):
-                    out.append((tuple(sorted(members)), k, tuple(sorted(pod_names)), k))
-                    split[out[-1][0], k] = tuple(tuple(pods[p]) for p in sorted(pod_names))
+                    names = tuple(sorted(pod_names))
+                    out.append(((tuple(sorted(members)), k, names, tuple(tuple(pods[p]) for p in names)), k))
                 per_count[n] = out
             return per_count[n]
 
@@ -182,8 +182,8 @@ def _generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
             if t not in allowed[ji] or largest == 0:
                 continue
             for n in chip_counts(job, domain, largest):
-                for rack_set, k, pod_names, domains in shapes_for(n):
-                    shapes.setdefault((ji, t, n, domains), []).append((rack_set, k, pod_names))
+                for shape, domains in shapes_for(n):
+                    shapes.setdefault((ji, t, n, domains), []).append(shape)
 
     keys = list(shapes)
     candidates: list[Candidate] = []
@@ -199,8 +199,8 @@ def _generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
             if reason != col.OK:
                 rejected.append(Rejection(ji, t, n, d, reason, values))
                 continue
-            for racks, k, pod_names in shapes[key]:
-                candidates.append(Candidate(ji, t, n, racks, k, pod_names, values, split.get((racks, k), ())))
+            for racks, k, pod_names, by_pod in shapes[key]:
+                candidates.append(Candidate(ji, t, n, racks, k, pod_names, values, by_pod))
     return CandidateSet(candidates, rejected, allowed, len(keys))
 
 
