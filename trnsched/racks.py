@@ -131,13 +131,14 @@ class Room:
     a ledger's) builds the indexes that make `fit` fast on first use; a window,
     asked once or twice, scans."""
 
-    __slots__ = ("fleet", "free", "watts", "indexed", "_index", "_pod_free")
+    __slots__ = ("fleet", "free", "watts", "indexed", "_index", "_pod_free", "_pod_most")
 
     def __init__(self, fleet: Fleet, free: list[dict[str, int]], watts: list[int | None],
                  indexed: bool = False) -> None:
         self.fleet, self.free, self.watts, self.indexed = fleet, free, watts, indexed
         self._index: dict[str, FreeIndex] = {}
         self._pod_free: dict[str, dict[str, int]] = {}     # chip type -> pod -> free chips
+        self._pod_most: dict[str, int] = {}                 # chip type -> the most any pod has free
 
     @classmethod
     def of(cls, fleet: Fleet, indexed: bool = False) -> "Room":
@@ -181,6 +182,7 @@ class Room:
             self._index[chip_type].set(r, self.free[r][chip_type])
         if chip_type in self._pod_free:
             self._pod_free[chip_type][self.fleet.racks[r].pod] -= chips
+            self._pod_most.pop(chip_type, None)
 
     def index(self, chip_type: str) -> FreeIndex:
         if chip_type not in self._index:
@@ -188,7 +190,8 @@ class Room:
             self._index[chip_type] = FreeIndex(racks, [self.free[r][chip_type] for r in racks])
         return self._index[chip_type]
 
-    def pod_free(self, chip_type: str, pod: str) -> int:
+    def pods_free(self, chip_type: str) -> dict[str, int]:
+        """Free chips of this type per pod (kept up to date by `take`)."""
         if chip_type not in self._pod_free:
             sums: dict[str, int] = {}
             for r, f in enumerate(self.free):
@@ -196,7 +199,15 @@ class Room:
                     name = self.fleet.racks[r].pod
                     sums[name] = sums.get(name, 0) + f[chip_type]
             self._pod_free[chip_type] = sums
-        return self._pod_free[chip_type].get(pod, 0)
+        return self._pod_free[chip_type]
+
+    def pod_free(self, chip_type: str, pod: str) -> int:
+        return self.pods_free(chip_type).get(pod, 0)
+
+    def most_pod_free(self, chip_type: str) -> int:
+        if chip_type not in self._pod_most:
+            self._pod_most[chip_type] = max(self.pods_free(chip_type).values(), default=0)
+        return self._pod_most[chip_type]
 
     def fit(self, c: Candidate) -> dict[int, int] | None:
         """Where the candidate goes now, or None: a single-rack candidate on the
@@ -221,6 +232,8 @@ class Room:
                     return {r: c.chips}
                 at = index.first(c.chips, at + 1)
             return None
+        if self.indexed and self.most_pod_free(t) < c.chips:
+            return None         # no pod has the chips (a full fleet: most candidates end here)
         for racks in c.by_pod:
             if self.indexed and racks and self.pod_free(t, self.fleet.racks[racks[0]].pod) < c.chips:
                 continue        # by chip count alone the pod cannot hold it
