@@ -53,8 +53,8 @@ def wall_allowed(time_limit: float) -> float:
 
 
 def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: int,
-            deterministic: bool = False) -> dict:
-    jobs_data, fleet_data = generate_workload(n_jobs, n_racks, seed)
+            deterministic: bool = False, ultracluster: bool = False) -> dict:
+    jobs_data, fleet_data = generate_workload(n_jobs, n_racks, seed, ultracluster)
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     row = {"jobs": n_jobs, "racks": n_racks, "chips": sum(sum(r.chips.values()) for r in fleet.racks),
@@ -109,8 +109,10 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
     return row
 
 
-def measure_size(n_jobs: int, n_racks: int, time_limit: float, seed: int, deterministic: bool) -> list[dict]:
-    return [measure(n_jobs, n_racks, objective, time_limit, seed, deterministic) for objective in ("energy", "cost")]
+def measure_size(n_jobs: int, n_racks: int, time_limit: float, seed: int, deterministic: bool,
+                 ultracluster: bool) -> list[dict]:
+    return [measure(n_jobs, n_racks, objective, time_limit, seed, deterministic, ultracluster)
+            for objective in ("energy", "cost")]
 
 
 def main(argv=None) -> int:
@@ -123,6 +125,8 @@ def main(argv=None) -> int:
                     help="limits in CP-SAT deterministic seconds; answers repeat exactly")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sizes", help="comma-separated JOBSxRACKS, e.g. 1000x375")
+    ap.add_argument("--ultracluster", action="store_true",
+                    help="UltraCluster instances (trnsched generate --ultracluster), e.g. --sizes 100000x13000")
     args = ap.parse_args(argv)
     sizes = QUICK if args.quick else SIZES
     if args.sizes:
@@ -136,7 +140,8 @@ def main(argv=None) -> int:
     for (n_jobs, n_racks), limit in zip(sizes, limits):
         # A process per size: its peak memory is its own.
         with ProcessPoolExecutor(max_workers=1) as pool:
-            for row in pool.submit(measure_size, n_jobs, n_racks, limit, args.seed, args.deterministic).result():
+            for row in pool.submit(measure_size, n_jobs, n_racks, limit, args.seed, args.deterministic,
+                                   args.ultracluster).result():
                 row["time_limit"] = limit
                 rows.append(row)
                 if not args.json:
