@@ -117,7 +117,8 @@ class CandidateSet:
 @contextmanager
 def collector_paused() -> Iterator[None]:
     """Millions of new objects, none in a cycle: Python's cyclic collector would
-    rescan them again and again (a quarter of the time at 20,000 jobs)."""
+    rescan them again and again (a quarter of the time at 20,000 jobs).  Used as
+    a decorator; it switches the collector process-wide."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -127,12 +128,8 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+@collector_paused()
 def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
-    with collector_paused():
-        return _generate(jobs, fleet)
-
-
-def _generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     types = fleet.types_present()
     chips = [fleet.chip_types[t] for t in types]
     type_index = {t: i for i, t in enumerate(types)}
@@ -204,6 +201,7 @@ def _generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     return CandidateSet(candidates, rejected, allowed, len(keys))
 
 
+@collector_paused()
 def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     """Keep, per job, chip type and shape, only candidates on the front of chips,
     power and the objective (`costs`, by position): the solver weighs nothing else.
@@ -212,11 +210,6 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     same), so fewer chips, no more power, no more racks and no higher cost
     dominate.  The survivors are numbered: `index` is the position returned (a
     candidate belongs to one solve's list)."""
-    with collector_paused():
-        return _prune_for(cands, costs)
-
-
-def _prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     by_key: dict[tuple, list[tuple[int, float, float, int, Candidate]]] = {}
     for c, cost in zip(cands, costs):
         by_key.setdefault((c.job, c.chip_type, c.multi, c.pods), []).append(

@@ -103,11 +103,7 @@ class Relaxation:
         self.lp = pywraplp.Solver.CreateSolver("GLOP")
         self.x = [self.lp.NumVar(0.0, 1.0, f"x{i}") for i in range(len(chosen))]
         per_job: dict[int, object] = {}
-        free: dict[str, int] = {}
-        for r in problem.fleet.racks:
-            for t in r.chips:
-                free[t] = free.get(t, 0) + r.free(t)
-        chips = {t: self.lp.Constraint(-self.lp.infinity(), room) for t, room in free.items()}
+        chips = {t: self.lp.Constraint(-self.lp.infinity(), row["free"]) for t, row in problem.fleet.totals().items()}
         watts = [(types, self.lp.Constraint(-self.lp.infinity(), room)) for types, room in power_groups(problem)]
         for it, x in zip(chosen, self.x):
             if it.job not in per_job:
