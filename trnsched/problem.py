@@ -28,6 +28,8 @@ class SolverConfig:
     trace: list | None = None      # receives (seconds since `began`, phase, objective, bound) per solution
     began: float | None = None     # perf_counter() at the start of the command; None: the decision's start
     deterministic: bool = False    # answers that depend only on inputs and settings, never on load
+    backend: str = "local"         # where independent sub-problems run: "local" processes or "ray"
+    ray_address: str | None = None # backend "ray": join this cluster; None: start a local Ray
     # Model only the jobs that fit now, and take greedy's answer without a model
     # when it places every one of them on its cheapest candidate (nothing can beat
     # that).  The replay sets it: most of its decisions end there.
@@ -54,6 +56,7 @@ class Choice:
     solve_time_s: float = 0.0
     notes: list[str] = field(default_factory=list)
     solver_calls: int = 0          # CP-SAT models built and solved to reach it
+    subproblems: dict | None = None  # the search's parallel sub-problems (search.SearchStats.summary)
 
 
 @dataclass

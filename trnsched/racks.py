@@ -35,10 +35,12 @@ def watts_per_chip(c: Candidate, fleet: Fleet) -> int:
     return max(0, round(per_chip_kw * 1000.0 - chip.idle_w - chip.host_w))
 
 
-def headroom_watts(fleet: Fleet) -> list[int | None]:
-    """Per rack, the IT watts its cap leaves above its baseline (None: no cap)."""
+def headroom_watts(fleet: Fleet, racks: Iterable[int] | None = None) -> list[int | None]:
+    """Per rack (default: every rack), the IT watts its cap leaves above its
+    baseline (None: no cap)."""
+    chosen = fleet.racks if racks is None else [fleet.racks[i] for i in racks]
     return [None if r.power_cap_kw is None else int(r.power_cap_kw * 1000.0 - fleet.baseline_kw(r) * 1000.0)
-            for r in fleet.racks]
+            for r in chosen]
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,8 @@ def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> 
                        "completion_weight": horizon.lam})
     stats = {"candidates_scored": cset.scored, "candidates_kept": len(cset.candidates),
              "candidates_rejected": len(cset.rejected)}
+    if choice.subproblems is not None:
+        stats["subproblems"] = choice.subproblems
     return Result(policy, problem.costs.objective, choice.status, choice.objective_value, choice.best_bound,
                   choice.gap, choice.solve_time_s, placements, unplaced, racks, totals, choice.notes, stats,
                   choice.priority_bound)

@@ -16,6 +16,7 @@ from trnsched.inputs.fleet import Fleet, default_fleet, parse_fleet
 from trnsched.inputs.jobs import Job, parse_jobs
 from trnsched.objective import OBJECTIVES, Horizon, completion_weight, prune_and_price
 from trnsched.policies import POLICIES, offered
+from trnsched.policies.cpsat.backends import BACKENDS, ray_module
 from trnsched.problem import Problem, SolverConfig
 from trnsched.result import Result, build
 
@@ -23,7 +24,8 @@ from trnsched.result import Result, build
 def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: str = "energy",
           policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0,
           trace: list | None = None, horizon_h: float | None = None, time_weight: float = 1.0,
-          deterministic: bool = False, began: float | None = None) -> Result:
+          deterministic: bool = False, began: float | None = None, backend: str = "local",
+          ray_address: str | None = None) -> Result:
     """Place jobs on a fleet (the built-in default fleet when None).  `jobs` may be
     Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json.
 
@@ -35,7 +37,9 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     objective, bound) per solution found.  With `horizon_h`, jobs are also
     scheduled in time: each starts at or after its arrival and within the
     horizon, and the objective adds `time_weight` times the priority-weighted
-    completion time (objective.Horizon)."""
+    completion time (objective.Horizon).  `backend` is where the search's
+    independent sub-problems run: "local" (a pool of `workers` processes) or
+    "ray" (a local Ray started for the call, or the cluster at `ray_address`)."""
     began = time.perf_counter() if began is None else began
     if isinstance(time_limit, bool) or not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit)
                                             and time_limit > 0):
@@ -49,6 +53,13 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
         raise InputError(f"must be a positive number of hours, got {horizon_h!r}", field="horizon")
     if not (isinstance(time_weight, (int, float)) and math.isfinite(time_weight) and time_weight >= 0):
         raise InputError(f"must be a non-negative number, got {time_weight!r}", field="time_weight")
+    if backend not in BACKENDS:
+        raise InputError(f"must be one of {', '.join(BACKENDS)}, got {backend!r}", field="backend")
+    if ray_address is not None and (backend != "ray" or not isinstance(ray_address, str) or not ray_address):
+        raise InputError(f"is for --backend ray and must be a non-empty address, got {ray_address!r}",
+                         field="ray_address")
+    if backend == "ray":
+        ray_module()
     if objective not in OBJECTIVES:
         raise InputError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="objective")
     if policy not in offered("solve"):
@@ -66,7 +77,8 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     horizon = None
     if horizon_h is not None:
         horizon = Horizon(horizon_h, completion_weight(jobs, cset.candidates, costs, horizon_h, time_weight))
-    config = SolverConfig(time_limit, workers, seed, trace, began, deterministic=deterministic)
+    config = SolverConfig(time_limit, workers, seed, trace, began, deterministic=deterministic, backend=backend,
+                          ray_address=ray_address)
     problem = Problem.whole(jobs, fleet, cset.candidates, costs, config, horizon)
     choice = POLICIES[policy].decide(problem)
     return build(problem, cset, choice, policy)

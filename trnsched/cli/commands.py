@@ -16,6 +16,7 @@ from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import load_fleet
 from trnsched.inputs.generate import generate_workload
 from trnsched.inputs.io import write_atomic
+from trnsched.policies.cpsat.backends import BACKENDS
 from trnsched.inputs.jobs import load_jobs
 from trnsched.replay import load_trace, simulate as replay
 from trnsched.solve import solve as solve_jobs
@@ -41,7 +42,13 @@ def main() -> None:
 @click.option("--deterministic", is_flag=True,
               help="Results that depend only on the inputs and settings, never on load: --time-limit then counts "
                    "CP-SAT deterministic seconds (one is 1-3 s of wall time on a 2-core machine).")
-@click.option("--workers", type=click.IntRange(min=1, max=256), default=2, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1, max=256), default=2, show_default=True,
+              help="CP-SAT workers, and sub-problems solved side by side.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="local", show_default=True,
+              help="Where the search's independent sub-problems run: local processes, or Ray "
+                   "(pip install 'trnsched[ray]').")
+@click.option("--ray-address", metavar="ADDRESS",
+              help="With --backend ray: join this Ray cluster (default: start a local Ray for the command).")
 @seed_option()
 @click.option("--horizon", "horizon_h", type=click.FloatRange(min=0.0, min_open=True),
               help="Schedule in time over this many hours: jobs start at or after arrival_h and within the "
@@ -51,8 +58,8 @@ def main() -> None:
                    "(1 = holding every job for the whole horizon costs as much as running them all).")
 @json_option("Print the result as JSON.")
 @output_option("Write the JSON result here (atomically).")
-def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, workers, seed, horizon_h,
-          time_weight, as_json, output):
+def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, workers, backend, ray_address, seed,
+          horizon_h, time_weight, as_json, output):
     """Place jobs on the fleet; explain every job that cannot be placed."""
     began = time.perf_counter()
     fleet = load_fleet(fleet_file)
@@ -61,7 +68,8 @@ def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, w
     try:
         result = solve_jobs(jobs, fleet, objective=objective, policy=policy, time_limit=time_limit,
                             workers=workers, seed=seed, horizon_h=horizon_h, time_weight=time_weight,
-                            deterministic=deterministic, began=began, trace=live)
+                            deterministic=deterministic, began=began, trace=live, backend=backend,
+                            ray_address=ray_address)
     finally:
         if live is not None:
             live.close()

@@ -18,6 +18,7 @@ import time
 
 from ortools.sat.python import cp_model
 
+from trnsched.policies.cpsat.packing import Limits
 from trnsched.problem import SolverConfig
 
 # Set aside from a wall-clock limit for building, explaining and writing the
@@ -74,6 +75,13 @@ class Clock:
         # wall clock the default portfolio finds more in the same seconds.
         s.parameters.interleave_search = self.deterministic
         return s
+
+    def limits(self, work: float, *, workers: int | None = None) -> Limits:
+        """The same limit as `solver`, for a packing task that may run elsewhere
+        (packing.py); `workers` CP-SAT workers (default: the configured ones)."""
+        seconds = max(SHORTEST_SEARCH_S, work) if self.deterministic else max(0.01, min(work, self.left()))
+        return Limits(seconds, self.deterministic, self.config.seed,
+                      self.config.workers if workers is None else workers)
 
     def used(self, solver: cp_model.CpSolver) -> float:
         """What a finished solve cost in this clock's currency."""

@@ -21,7 +21,8 @@ from trnsched.policies.cpsat.driver import KEEP_GROUPS, LARGE_MODEL, Phases, Wor
 from trnsched.policies.cpsat.model import (RackGroup, Vars, capacity_sums, hint, hint_from, read,
                                            resource_use, structure)
 from trnsched.policies.cpsat.bounds import whole_bounds
-from trnsched.policies.cpsat.search import improve
+from trnsched.policies.cpsat.backends import open_backend
+from trnsched.policies.cpsat.search import SearchStats, improve
 from trnsched.objective import IntegerScale
 from trnsched.policies.greedy import Greedy
 from trnsched.problem import Allocation, Choice, Problem
@@ -135,12 +136,15 @@ class Instant:
             starts = [choice] + ([rival] if rival is not None and rival.placed != choice.placed else [])
             searched = []
             began = time.perf_counter()
-            for k, s in enumerate(starts):
-                share = work / len(starts)
-                if not phases.clock.deterministic:     # what the earlier starts left
-                    share = (work - (time.perf_counter() - began)) / (len(starts) - k)
-                searched.append(improve(p, s, phases.clock, work=share))
+            stats = SearchStats()
+            with open_backend(p.config) as backend:
+                for k, s in enumerate(starts):
+                    share = work / len(starts)
+                    if not phases.clock.deterministic:     # what the earlier starts left
+                        share = (work - (time.perf_counter() - began)) / (len(starts) - k)
+                    searched.append(improve(p, s, phases.clock, work=share, backend=backend, stats=stats))
             choice, _ = min(searched, key=lambda cr: (-p.priority(cr[0]), cr[0].objective_value))
+            choice.subproblems = stats.summary(p.config.backend, p.config.workers)
             if (p.priority(choice), choice.objective_value) != before:
                 notes.append(f"neighbourhood search ({sum(r for _, r in searched)} rounds on small exact models, from "
                              f"{len(starts)} starting point(s)) took the answer from priority {before[0]}, objective "

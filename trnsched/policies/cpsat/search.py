@@ -13,73 +13,203 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 
-from ortools.sat.python import cp_model
 
+from trnsched.policies.cpsat.backends import Backend, InProcess
 from trnsched.policies.cpsat.clock import Clock
 from trnsched.policies.cpsat.driver import record
-from trnsched.policies.cpsat.model import (capacity_sums, candidate_groups, hint, rack_groups, read,
-                                           resource_use, structure, variables)
-from trnsched.objective import IntegerScale
+from trnsched.policies.cpsat.packing import Limits, read_back, solve_task, task_for
 from trnsched.problem import Allocation, Choice, Problem
 from trnsched.racks import RackLedger
 
 NEIGHBOURHOOD = 12      # jobs of each kind per round
 MAX_DEPTH = 4           # after a round finds nothing, the next for that type looks this much further down
 CLEARING_MOVERS = 30    # jobs a clearing round may move off the racks it clears
+POD_MOVERS = 15         # placed jobs a pod's sub-problem may move within the pod (measured on
+POD_WAITING = 5         # 1,000 jobs: 40 + 10 found the same in 2 s as 15 + 5 in 0.5 s)
+PODS_PER_SLOT = 4       # a batch re-packs this many pods per parallel slot, the next batch the next ones
 
 
-def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float) -> tuple[Choice, int]:
+def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float,
+            backend: Backend | None = None, stats: SearchStats | None = None) -> tuple[Choice, int]:
     """Improve `choice` within `work` seconds of the clock's currency (deterministic
     seconds of the rounds' solves, or wall seconds, model building included, and
-    never past the deadline); returns it and how many rounds it solved.  Rounds alternate
-    between the two kinds of neighbourhood while both have one to offer."""
+    never past the deadline); returns it and how many rounds it solved.  The kinds
+    of neighbourhood take turns while they have one to offer; a pod batch's
+    sub-problems run side by side on `backend` (default: here, one by one)."""
     costs = problem.costs
+    backend = backend or InProcess()
+    stats = stats if stats is not None else SearchStats()
     cheapest = {j: min(cs, key=lambda c: costs[c]) for j, cs in problem.by_job.items()}
     placed = dict(choice.placed)
-    by_type = TypeRounds(problem, cheapest)
-    clearing = Clearing(problem, cheapest)
+    kinds = [PodBatches(problem, cheapest), TypeRounds(problem, cheapest), Clearing(problem, cheapest)]
     solved, rounds, turn = 0.0, 0, 0
     began = time.perf_counter()
     per_round = max(0.05, min(0.5, work / 20))
+    slots = problem.config.workers
 
     def spent() -> float:
         return solved if clock.deterministic else time.perf_counter() - began
 
     while spent() + per_round <= work + 1e-9 and not clock.spent():
+        ready = [k for k in kinds[turn % len(kinds):] + kinds[:turn % len(kinds)] if not k.done]
         turn += 1
-        kinds = [k for k in ((by_type, clearing) if turn % 2 else (clearing, by_type)) if not k.done]
-        if not kinds:
+        if not ready:
             break
-        kind = kinds[0]
-        free = kind.neighbourhood(placed)
-        if not free:
+        kind = ready[0]
+        hoods = kind.neighbourhoods(placed, slots * PODS_PER_SLOT)
+        if len(hoods) > 1:      # a batch takes one round per slot-full of tasks: keep within the work
+            fits = max(1, int((work - spent()) / per_round)) * slots
+            hoods = hoods[:fits]
+        if not hoods:
             continue
-        rounds += 1
+        rounds += len(hoods)
+        freed = {j for h in hoods for j in h.jobs}
         kept = RackLedger(problem.fleet)
         for j, a in placed.items():
-            if j not in free:
+            if j not in freed:
                 kept.commit(a.candidate, a.racks)
-        sub = problem.sub(free, [c for j in free for c in problem.by_job[j]], ledger=RackLedger(kept.as_fleet()))
-        current = Choice({j: placed[j] for j in free if j in placed})
-        current.objective_value = sub.value(current)
-        found = exact(sub, current, clock.solver(per_round))
-        solved += found.solve_time_s
-        gain = sub.priority(found) - sub.priority(current)
-        better = gain > 0 or (gain == 0 and found.objective_value < current.objective_value
-                              - 1e-9 * max(1.0, current.objective_value))
-        if better:
-            for j in free:
-                placed.pop(j, None)
-            placed.update(found.placed)
+        room = RackLedger(kept.as_fleet())
+        batch = len(hoods) > 1
+        # One task alone may use every CP-SAT worker; side by side, one each.
+        limits = clock.limits(per_round, workers=1 if batch else None)
+        work_items = []
+        for h in hoods:
+            sub = problem.sub(h.jobs, [c for j in h.jobs for c in problem.by_job[j]], ledger=room)
+            current = Choice({j: placed[j] for j in h.jobs if j in placed})
+            current.objective_value = sub.value(current)
+            work_items.append((sub, current, task_for(sub, current, limits, racks=h.racks, label=h.label)))
+        tasks = [t for _, _, t in work_items if t is not None]
+        batch_began = time.perf_counter()
+        answers = iter(backend.run(tasks) if batch else [solve_task(t) for t in tasks])
+        if batch:
+            stats.batch(time.perf_counter() - batch_began)
+        improved = False
+        for sub, current, task in work_items:
+            if task is None:
+                continue
+            answer = next(answers)
+            stats.task(answer.wall_s) if batch else None
+            # In deterministic mode a batch counts its work per slot, whatever
+            # the backend, so that every backend stops after the same rounds.
+            solved += answer.deterministic_s / (slots if batch else 1)
+            found = read_back(sub, task, answer)
+            gain = sub.priority(found) - sub.priority(current)
+            if gain > 0 or (gain == 0 and found.objective_value < current.objective_value
+                            - 1e-9 * max(1.0, current.objective_value)):
+                for j in sub.order:
+                    placed.pop(j, None)
+                placed.update(found.placed)
+                improved = True
+        if improved:
             record(problem.config, 3, problem.value(Choice(placed)))
-            for other in (by_type, clearing):
+            for other in kinds:
                 if other is not kind:
                     other.changed()     # an exhausted kind may find moves again
-        kind.outcome(better)
+        kind.outcome(improved)
     out = Choice(placed)
     out.objective_value = problem.value(out)
     return out, rounds
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    jobs: list[int]                 # freed and re-placed exactly
+    racks: list[int] | None = None  # the racks they may use (None: any)
+    label: str = ""
+
+
+@dataclass
+class SearchStats:
+    """The pod batches' parallel sub-problems, for a user projecting the speed-up
+    on more machines: wall seconds per task and per batch."""
+    task_seconds: list[float] = field(default_factory=list)
+    batch_seconds: list[float] = field(default_factory=list)
+
+    def task(self, seconds: float) -> None:
+        self.task_seconds.append(seconds)
+
+    def batch(self, seconds: float) -> None:
+        self.batch_seconds.append(seconds)
+
+    def summary(self, backend: str, workers: int) -> dict:
+        t = self.task_seconds
+        return {"backend": backend, "workers": workers, "batches": len(self.batch_seconds), "tasks": len(t),
+                "task_seconds_total": round(sum(t), 3), "task_seconds_max": round(max(t, default=0.0), 3),
+                "batch_seconds_total": round(sum(self.batch_seconds), 3)}
+
+
+class PodBatches:
+    """Pods are independent once each job is given to one pod (jobs never span
+    pods, and power caps are per rack): a batch gives each pod the jobs on it
+    that gain most by moving (largest regret first, then the costliest) and
+    the waiting jobs that could use it, each waiting job to the one pod with the
+    most free chips of its types, and re-packs every pod exactly, side by side.
+    A pod that found nothing looks further down its list next time."""
+
+    def __init__(self, problem: Problem, cheapest: dict) -> None:
+        self.problem, self.cheapest = problem, cheapest
+        members: dict[str, list[int]] = {}
+        for i, r in enumerate(problem.fleet.racks):
+            members.setdefault(r.pod, []).append(i)
+        self.pods = members if len(members) > 1 else {}
+        self.pod_of = {r: p for p, rs in members.items() for r in rs}
+        self.depth = dict.fromkeys(self.pods, 0)
+        self.labels: list[str] = []
+        self.next_pod = self.idle = 0
+        self.done = not self.pods
+
+    def neighbourhoods(self, placed: dict[int, Allocation], most: int) -> list[Neighbourhood]:
+        p, costs = self.problem, self.problem.costs
+        on_pod: dict[str, list[int]] = {pod: [] for pod in self.pods}
+        for j, a in placed.items():
+            on_pod[self.pod_of[next(iter(a.racks))]].append(j)
+        ledger = RackLedger(p.fleet)
+        for a in placed.values():
+            ledger.commit(a.candidate, a.racks)
+        free = {pod: {} for pod in self.pods}
+        for pod, racks in self.pods.items():
+            for r in racks:
+                for t, n in ledger.room.free[r].items():
+                    free[pod][t] = free[pod].get(t, 0) + n
+        waiting_of: dict[str, list[int]] = {pod: [] for pod in self.pods}
+        for j in p.job_order():
+            if j in placed or j not in self.cheapest:
+                continue
+            types = {c.chip_type for c in p.by_job[j]}
+            pods = {self.pod_of[r] for c in p.by_job[j] for r in c.racks}
+            best = max(sorted(pods), key=lambda pod: (sum(free[pod].get(t, 0) for t in types), -len(waiting_of[pod])))
+            if len(waiting_of[best]) < POD_WAITING:
+                waiting_of[best].append(j)
+                for t in types:     # what it may take, so the next waiting job looks elsewhere
+                    free[best][t] = free[best].get(t, 0) - min(c.chips for c in p.by_job[j] if c.chip_type == t)
+        hoods = []
+        names = list(self.pods)
+        turn = names[self.next_pod:] + names[:self.next_pod]
+        for pod in turn:
+            if len(hoods) == most:
+                break
+            self.next_pod = (names.index(pod) + 1) % len(names)
+            racks = self.pods[pod]
+            mine = sorted(on_pod[pod], key=lambda j: (-(costs[placed[j].candidate] - costs[self.cheapest[j]]),
+                                                      -costs[placed[j].candidate], j))
+            start = self.depth[pod] * POD_MOVERS // 2
+            movers = mine[start:start + POD_MOVERS] or mine[:POD_MOVERS]
+            if movers or waiting_of[pod]:
+                hoods.append(Neighbourhood(movers + waiting_of[pod], racks, f"pod {pod}"))
+        self.labels = [h.label[4:] for h in hoods]
+        return hoods
+
+    def changed(self) -> None:
+        self.idle = 0
+        self.done = not self.pods
+
+    def outcome(self, better: bool) -> None:
+        for pod in self.labels:
+            self.depth[pod] = 0 if better else self.depth[pod] + 1
+        self.idle = 0 if better else self.idle + 1
+        self.done = self.idle >= MAX_DEPTH * max(1, len(self.pods) // len(self.labels or [0]))
 
 
 class TypeRounds:
@@ -99,7 +229,7 @@ class TypeRounds:
     def done(self) -> bool:
         return not self.types or self.idle >= len(self.types) * MAX_DEPTH
 
-    def neighbourhood(self, placed: dict[int, Allocation]) -> list[int]:
+    def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
         p, costs, cheapest = self.problem, self.problem.costs, self.cheapest
         t = self.current = self.types[self.turn % len(self.types)]
         self.turn += 1
@@ -123,7 +253,7 @@ class TypeRounds:
             self.depth[t] = MAX_DEPTH            # nothing further down either
             self.idle += 1
             return []
-        return unhappy + holders + waiting
+        return [Neighbourhood(unhappy + holders + waiting, None, f"type {t}")]
 
     def changed(self) -> None:
         self.idle = 0
@@ -151,7 +281,7 @@ class Clearing:
         self.tried: set[int] = set()
         self.done = False
 
-    def neighbourhood(self, placed: dict[int, Allocation]) -> list[int]:
+    def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
         p, costs = self.problem, self.problem.costs
         waiting = [j for j in p.job_order() if j not in placed and j in self.cheapest and j not in self.tried]
         regret = {j: costs[a.candidate] - costs[self.cheapest[j]] for j, a in placed.items() if j not in self.tried}
@@ -191,7 +321,7 @@ class Clearing:
             return []
         holders = sorted({k for r in racks for k in on_rack.get(r, ()) if k != j},
                          key=lambda k: (costs[placed[k].candidate], k))[:CLEARING_MOVERS]
-        return [j] + holders
+        return [Neighbourhood([j] + holders, None, f"clearing for job {j}")]
 
     def changed(self) -> None:
         self.tried.clear()
@@ -202,38 +332,11 @@ class Clearing:
             self.changed()
 
 
-def exact(problem: Problem, start: Choice, solver: cp_model.CpSolver) -> Choice:
-    """A sub-problem on a per-rack model: most priority, then least cost, starting
-    from `start`, within the limits `solver` carries; solve_time_s holds the
-    deterministic time spent."""
-    fleet = problem.fleet
-    groups, of_rack = rack_groups(fleet, each_rack=True)
-    # Only racks with room: most are full with the other jobs held fixed, and a
-    # model over them all is mostly zeros.
-    cands = problem.candidates
-    cgroups = [[g for g in gs if groups[g].free.get(c.chip_type, 0) >= (1 if c.multi else c.chips)]
-               for c, gs in zip(cands, candidate_groups(cands, of_rack))]
-    usable = [i for i, c in enumerate(cands)
-              if cgroups[i] and (not c.multi or sum(groups[g].free[c.chip_type] for g in cgroups[i]) >= c.chips)]
-    cands, cgroups = [cands[i] for i in usable], [cgroups[i] for i in usable]
-    if not cands:
+def exact(problem: Problem, start: Choice, limits: Limits) -> Choice:
+    """A sub-problem on the exact per-rack model (packing.py), here in this
+    process: most priority, then least cost, starting from `start`, within
+    `limits`; solve_time_s holds the deterministic time spent."""
+    task = task_for(problem, start, limits)
+    if task is None:
         return Choice({}, objective_value=0.0)
-    scale = IntegerScale.fitting(max(problem.costs[c] for c in cands))
-    costs = [scale(problem.costs[c]) for c in cands]
-    big = max(costs, default=1) * (len({c.job for c in cands}) + 1)
-    model = cp_model.CpModel()
-    v = variables(model, cands, groups, cgroups)
-    structure(model, v, cands, groups, cgroups)
-    capacity_sums(model, resource_use(v, cands, fleet, groups, cgroups), groups)
-    # One objective: any priority outweighs all costs.
-    model.minimize(sum((k - big * problem.jobs[c.job].priority) * x for k, c, x in zip(costs, cands, v.take)))
-    hint(model, v, cands, start, of_rack, cgroups, [r.pod for r in fleet.racks])
-    solver.parameters.cp_model_presolve = False    # small models, short limits: search from the hint at once
-    status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return Choice({}, objective_value=math.inf, solve_time_s=solver.deterministic_time)
-    placed = {j: Allocation(c, {groups[g].racks[0]: n for g, (n, _) in parts.items()})
-              for j, (c, parts) in read(solver, v, cands, cgroups).items()}
-    found = Choice(placed, solve_time_s=solver.deterministic_time)
-    found.objective_value = problem.value(found)
-    return found
+    return read_back(problem, task, solve_task(task))

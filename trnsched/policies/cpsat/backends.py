@@ -1,0 +1,126 @@
+"""Where independent packing tasks (packing.py) run: in this process, in a pool
+of local processes (`--backend local`, the default), or as Ray tasks
+(`--backend ray`: a local Ray started for the command, or the cluster at
+`--ray-address`).
+
+Every backend returns the answers in the order of the tasks, and a task's
+answer in deterministic mode depends on the task alone, so the same inputs and
+settings give the same placement on any backend and any number of machines.
+A backend is opened once per decision that needs one (`open_backend`) and
+closed when it ends: the pool's processes, or the Ray runtime it started, go
+with it.
+"""
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Iterator, Protocol
+
+from trnsched.inputs.errors import InputError
+from trnsched.policies.cpsat.packing import PackAnswer, PackTask, solve_task
+from trnsched.problem import SolverConfig
+
+BACKENDS = ("local", "ray")
+
+
+class Backend(Protocol):
+    name: str
+    slots: int          # tasks that run at once
+
+    def run(self, tasks: list[PackTask]) -> list[PackAnswer]: ...
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """One task after another, here: one worker, or a single task."""
+    name = "local"
+    slots = 1
+
+    def run(self, tasks: list[PackTask]) -> list[PackAnswer]:
+        return [solve_task(t) for t in tasks]
+
+    def close(self) -> None:
+        pass
+
+
+class LocalPool:
+    """A pool of `slots` processes, started at the first batch that has more than
+    one task.  Forked from a fork server that has imported the packing code
+    (a process that has run CP-SAT's threads is not forked itself)."""
+    name = "local"
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.pool: ProcessPoolExecutor | None = None
+
+    def run(self, tasks: list[PackTask]) -> list[PackAnswer]:
+        if len(tasks) <= 1:
+            return [solve_task(t) for t in tasks]
+        if self.pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["trnsched.policies.cpsat.packing"])
+            self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context)
+        return list(self.pool.map(solve_task, tasks))
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+class RayBackend:
+    """Ray tasks of one CPU each.  Without an address, a local Ray is started for
+    the command and stopped after it; with one, the tasks join that cluster,
+    whose CPUs set how many run at once."""
+    name = "ray"
+
+    def __init__(self, address: str | None, slots: int) -> None:
+        ray = ray_module()
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
+            try:
+                if address is None:
+                    ray.init(num_cpus=slots, include_dashboard=False, log_to_driver=False,
+                             configure_logging=False)
+                else:
+                    ray.init(address=address, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                where = f"join Ray at {address}" if address else "start a local Ray"
+                raise InputError(f"could not {where}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                                 field="ray_address" if address else "backend") from None
+        cpus = int(ray.cluster_resources().get("CPU", slots))
+        self.slots = max(1, cpus if address is not None else slots)
+        self.remote = ray.remote(num_cpus=1, max_retries=1)(solve_task)
+
+    def run(self, tasks: list[PackTask]) -> list[PackAnswer]:
+        return self.ray.get([self.remote.remote(t) for t in tasks])
+
+    def close(self) -> None:
+        if self.started and self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+def ray_module():
+    """Ray, or a one-line error saying how to install it (checked before any work)."""
+    try:
+        import ray
+    except ImportError:
+        raise InputError("needs Ray, which is not installed: pip install 'trnsched[ray]'", field="backend") from None
+    return ray
+
+
+@contextmanager
+def open_backend(config: SolverConfig) -> Iterator[Backend]:
+    """The backend the settings ask for, closed when the block ends."""
+    if config.backend == "ray":
+        backend: Backend = RayBackend(config.ray_address, config.workers)
+    elif config.backend == "local":
+        backend = LocalPool(config.workers) if config.workers > 1 else InProcess()
+    else:
+        raise ValueError(f"unknown backend {config.backend!r}; choose from {', '.join(BACKENDS)}")
+    try:
+        yield backend
+    finally:
+        backend.close()
