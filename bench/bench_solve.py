@@ -53,12 +53,13 @@ def wall_allowed(time_limit: float) -> float:
 
 
 def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: int,
-            deterministic: bool = False, ultracluster: bool = False) -> dict:
+            deterministic: bool = False, ultracluster: bool = False, workers: int = 2,
+            backend: str = "local") -> dict:
     jobs_data, fleet_data = generate_workload(n_jobs, n_racks, seed, ultracluster)
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     row = {"jobs": n_jobs, "racks": n_racks, "chips": sum(sum(r.chips.values()) for r in fleet.racks),
-           "objective": objective}
+           "objective": objective, "workers": workers, "backend": backend}
     for policy in ("greedy", "first-fit"):
         t = time.perf_counter()
         r = solve(jobs, fleet, objective=objective, policy=policy)
@@ -69,7 +70,7 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
     trace: list = []
     t = time.perf_counter()
     r = solve(jobs, fleet, objective=objective, policy="cpsat", time_limit=time_limit, trace=trace,
-              deterministic=deterministic)
+              deterministic=deterministic, workers=workers, backend=backend)
     seconds = time.perf_counter() - t
     check(jobs_data, fleet_data, r.to_dict())
     first = trace[0][0] if trace else None
@@ -84,12 +85,13 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
                     "status": r.status, "priority": r.totals["priority_placed"], "priority_bound": r.priority_bound,
                     "best_bound": r.best_bound,
                     "energy_kwh": r.totals["energy_kwh"], "cost_usd": r.totals["cost_usd"],
-                    "objective": r.objective_value, "candidates": r.stats["candidates_kept"], "notes": r.notes}
+                    "objective": r.objective_value, "candidates": r.stats["candidates_kept"], "notes": r.notes,
+                    "subproblems": r.stats.get("subproblems")}
     placed = {p.job.id for p in solve(jobs, fleet, objective=objective, policy="greedy").placements}
     t = time.perf_counter()
     same_jobs = [j for j in jobs if j.id in placed]
     same = solve(same_jobs, fleet, objective=objective, policy="cpsat", time_limit=time_limit,
-                 deterministic=deterministic)
+                 deterministic=deterministic, workers=workers, backend=backend)
     check([j for j in jobs_data["jobs"] if j["id"] in placed], fleet_data, same.to_dict())
     row["cpsat_same_jobs"] = {"seconds": time.perf_counter() - t, "status": same.status,
                               "priority": same.totals["priority_placed"], "objective": same.objective_value,
@@ -110,9 +112,9 @@ def measure(n_jobs: int, n_racks: int, objective: str, time_limit: float, seed: 
 
 
 def measure_size(n_jobs: int, n_racks: int, time_limit: float, seed: int, deterministic: bool,
-                 ultracluster: bool) -> list[dict]:
-    return [measure(n_jobs, n_racks, objective, time_limit, seed, deterministic, ultracluster)
-            for objective in ("energy", "cost")]
+                 ultracluster: bool, workers: int, backend: str, objectives: tuple[str, ...]) -> list[dict]:
+    return [measure(n_jobs, n_racks, objective, time_limit, seed, deterministic, ultracluster, workers, backend)
+            for objective in objectives]
 
 
 def main(argv=None) -> int:
@@ -125,6 +127,11 @@ def main(argv=None) -> int:
                     help="limits in CP-SAT deterministic seconds; answers repeat exactly")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sizes", help="comma-separated JOBSxRACKS, e.g. 1000x375")
+    ap.add_argument("--workers", default="2",
+                    help="CP-SAT workers and parallel sub-problems: one count, or several (e.g. 1,2) to run each size "
+                         "with each")
+    ap.add_argument("--backend", choices=("local", "ray"), default="local")
+    ap.add_argument("--objectives", default="energy,cost", help="comma-separated (default energy,cost)")
     ap.add_argument("--ultracluster", action="store_true",
                     help="UltraCluster instances (trnsched generate --ultracluster), e.g. --sizes 100000x13000")
     args = ap.parse_args(argv)
@@ -136,16 +143,20 @@ def main(argv=None) -> int:
         limits *= len(sizes)
     if len(limits) != len(sizes):
         ap.error("--time-limit takes one limit or one per size")
+    workers = [int(x) for x in args.workers.split(",")]
+    objectives = tuple(args.objectives.split(","))
     rows = []
-    for (n_jobs, n_racks), limit in zip(sizes, limits):
+    for ((n_jobs, n_racks), limit), w in ((sl, w) for sl in zip(sizes, limits) for w in workers):
         # A process per size: its peak memory is its own.
         with ProcessPoolExecutor(max_workers=1) as pool:
             for row in pool.submit(measure_size, n_jobs, n_racks, limit, args.seed, args.deterministic,
-                                   args.ultracluster).result():
+                                   args.ultracluster, w, args.backend, objectives).result():
                 row["time_limit"] = limit
                 rows.append(row)
                 if not args.json:
                     _print_row(row, header=len(rows) == 1)
+    if not args.json:
+        _print_subproblems(rows)
     if args.json:
         print(json.dumps({"machine": f"{platform.machine()} python {platform.python_version()}",
                           "deterministic": args.deterministic, "seed": args.seed, "rows": rows}, indent=1))
@@ -176,6 +187,29 @@ def _print_row(row: dict, header: bool) -> None:
           f"{f['priority']:>7} {f['objective']:>12,.0f} | {_versus(row, 'greedy'):>9} | "
           f"{_fmt(row['cpsat_same_jobs']['saving_vs_greedy'], '9.1%')} "
           f"{_fmt(row['cpsat_same_jobs']['most_saving_possible'], '7.1%')}", flush=True)
+
+
+def _print_subproblems(rows: list[dict]) -> None:
+    """The search's parallel sub-problems: how many, their seconds, and what N
+    slots (cores or machines) would make of the same batches: each batch takes
+    ceil(tasks / N) rounds of the mean task (the rest of the solve does not
+    shrink, and with more slots a batch could hold more pods)."""
+    print("\nsub-problems (pod batches of the neighbourhood search; seconds are wall time)")
+    print(f"{'jobs':>6} {'obj':6} {'workers':>7} {'backend':7} | {'batches':>7} {'tasks':>6} {'task s':>7} {'max':>5} "
+          f"{'batch s':>7} {'parallel':>8} | {'on 1':>5} {'on 8':>5} {'on 64':>5}")
+    for row in rows:
+        sp = row["cpsat"]["subproblems"]
+        if not sp or not sp["tasks"]:
+            continue
+        mean = sp["task_seconds_total"] / sp["tasks"]
+        parallel = sp["task_seconds_total"] / sp["batch_seconds_total"] if sp["batch_seconds_total"] else 0.0
+
+        def on(n: int) -> float:
+            return sum(-(-k // n) for k in sp["tasks_per_batch"]) * mean
+
+        print(f"{row['jobs']:>6} {row['objective']:6} {row['workers']:>7} {row['backend']:7} | {sp['batches']:>7} "
+              f"{sp['tasks']:>6} {sp['task_seconds_total']:7.1f} {sp['task_seconds_max']:5.2f} "
+              f"{sp['batch_seconds_total']:7.1f} {parallel:7.2f}x | {on(1):5.1f} {on(8):5.1f} {on(64):5.1f}")
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_pod_batches_improve_the_whole_answer_within_the_checker(three_pods):
     start = POLICIES["greedy"].decide(problem)
     stats = SearchStats()
     better, rounds = improve(problem, start, Clock(problem.config), work=3.0, stats=stats)
-    assert stats.summary("local", 1)["batches"] >= 1 and stats.task_seconds
+    assert stats.summary("local", 1)["batches"] >= 1 and stats.task_seconds and stats.batch_tasks
     assert (problem.priority(better), -better.objective_value) > (problem.priority(start), -start.objective_value)
     _checked(problem, better, jobs_data, fleet_data)
 
@@ -176,3 +176,24 @@ def test_missing_ray_is_a_one_line_error(tmp_path, monkeypatch):
 def test_bad_backend_settings_are_input_errors(kw, field):
     with pytest.raises(InputError, match=field):
         solve([], parse_fleet({"racks": [{"id": "a", "chips": {"h100": 8}}]}), **kw)
+
+
+def test_displacing_trades_one_big_job_for_more_priority():
+    # Greedy places the priority-3 job that needs the whole rack first; the two
+    # priority-2 jobs that each need half of it wait.  Dropping it for them wins
+    # priority, a move no round that frees one waiting job at a time can make.
+    from trnsched.policies.cpsat.search import Displacing
+    svc = {"kind": "infer", "model": "llama3-8b", "prompt_tokens": 128, "output_tokens": 64, "rate_rps": 0,
+           "duration_h": 1.0, "chip_types": ["h100"]}
+    jobs_data = [{"id": "big", "priority": 3, "chips": 8, **svc},
+                 {"id": "half-a", "priority": 2, "chips": 4, **svc}, {"id": "half-b", "priority": 2, "chips": 4, **svc}]
+    fleet_data = {"racks": [{"id": "n", "chips": {"h100": 8}}]}
+    problem = _setup(jobs_data, fleet_data)
+    start = POLICIES["greedy"].decide(problem)
+    assert sorted(start.placed) == [0]
+    cheapest = {j: min(cs, key=lambda c: problem.costs[c]) for j, cs in problem.by_job.items()}
+    (hood,) = Displacing(problem, cheapest).neighbourhoods(start.placed)
+    assert sorted(hood.jobs) == [0, 1, 2]
+    better, _ = improve(problem, start, Clock(problem.config), work=1.0)
+    assert sorted(better.placed) == [1, 2]
+    _checked(problem, better, jobs_data, fleet_data)

@@ -12,6 +12,7 @@ with it.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -46,8 +47,11 @@ class InProcess:
 
 class LocalPool:
     """A pool of `slots` processes, started at the first batch that has more than
-    one task.  Forked from a fork server that has imported the packing code
-    (a process that has run CP-SAT's threads is not forked itself)."""
+    one task.  Forked, not spawned: a spawned or fork-server child runs the
+    caller's main script again, which breaks a library user's script without a
+    `__main__` guard.  The fork happens between solves, when CP-SAT has joined
+    its threads; the collector's objects are frozen first, so that a child's
+    collections do not touch (and copy) the parent's millions of objects."""
     name = "local"
 
     def __init__(self, slots: int) -> None:
@@ -58,15 +62,15 @@ class LocalPool:
         if len(tasks) <= 1:
             return [solve_task(t) for t in tasks]
         if self.pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["trnsched.policies.cpsat.packing"])
-            self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=context)
+            gc.freeze()
+            self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("fork"))
         return list(self.pool.map(solve_task, tasks))
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+            gc.unfreeze()
 
 
 class RayBackend:

@@ -31,8 +31,8 @@ POD_WAITING = 5         # 1,000 jobs: 40 + 10 found the same in 2 s as 15 + 5 in
 PODS_PER_SLOT = 4       # a batch re-packs this many pods per parallel slot, the next batch the next ones
 
 
-def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float,
-            backend: Backend | None = None, stats: SearchStats | None = None) -> tuple[Choice, int]:
+def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, backend: Backend | None = None,
+            stats: SearchStats | None = None) -> tuple[Choice, int]:
     """Improve `choice` within `work` seconds of the clock's currency (deterministic
     seconds of the rounds' solves, or wall seconds, model building included, and
     never past the deadline); returns it and how many rounds it solved.  The kinds
@@ -43,7 +43,8 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float,
     stats = stats if stats is not None else SearchStats()
     cheapest = {j: min(cs, key=lambda c: costs[c]) for j, cs in problem.by_job.items()}
     placed = dict(choice.placed)
-    kinds = [PodBatches(problem, cheapest), TypeRounds(problem, cheapest), Clearing(problem, cheapest)]
+    kinds = [PodBatches(problem, cheapest), TypeRounds(problem, cheapest), Clearing(problem, cheapest),
+             Displacing(problem, cheapest)]
     solved, rounds, turn = 0.0, 0, 0
     began = time.perf_counter()
     per_round = max(0.05, min(0.5, work / 20))
@@ -84,13 +85,14 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float,
         batch_began = time.perf_counter()
         answers = iter(backend.run(tasks) if batch else [solve_task(t) for t in tasks])
         if batch:
-            stats.batch(time.perf_counter() - batch_began)
+            stats.batch(time.perf_counter() - batch_began, len(tasks))
         improved = False
         for sub, current, task in work_items:
             if task is None:
                 continue
             answer = next(answers)
-            stats.task(answer.wall_s) if batch else None
+            if batch:
+                stats.task(answer.wall_s)
             # In deterministic mode a batch counts its work per slot, whatever
             # the backend, so that every backend stops after the same rounds.
             solved += answer.deterministic_s / (slots if batch else 1)
@@ -126,18 +128,20 @@ class SearchStats:
     on more machines: wall seconds per task and per batch."""
     task_seconds: list[float] = field(default_factory=list)
     batch_seconds: list[float] = field(default_factory=list)
+    batch_tasks: list[int] = field(default_factory=list)
 
     def task(self, seconds: float) -> None:
         self.task_seconds.append(seconds)
 
-    def batch(self, seconds: float) -> None:
+    def batch(self, seconds: float, tasks: int) -> None:
         self.batch_seconds.append(seconds)
+        self.batch_tasks.append(tasks)
 
     def summary(self, backend: str, workers: int) -> dict:
         t = self.task_seconds
         return {"backend": backend, "workers": workers, "batches": len(self.batch_seconds), "tasks": len(t),
                 "task_seconds_total": round(sum(t), 3), "task_seconds_max": round(max(t, default=0.0), 3),
-                "batch_seconds_total": round(sum(self.batch_seconds), 3)}
+                "batch_seconds_total": round(sum(self.batch_seconds), 3), "tasks_per_batch": self.batch_tasks}
 
 
 class PodBatches:
@@ -322,6 +326,65 @@ class Clearing:
         holders = sorted({k for r in racks for k in on_rack.get(r, ()) if k != j},
                          key=lambda k: (costs[placed[k].candidate], k))[:CLEARING_MOVERS]
         return [Neighbourhood([j] + holders, None, f"clearing for job {j}")]
+
+    def changed(self) -> None:
+        self.tried.clear()
+        self.done = False
+
+    def outcome(self, better: bool) -> None:
+        if better:
+            self.changed()
+
+
+class Displacing:
+    """Room for several waiting jobs where one big job runs: the placed job with
+    the most chips per unit of priority, and the waiting jobs that could use
+    its chip type in its pod, best priority per chip first, until they would
+    fill its chips twice over.  The exact model keeps the big job, or drops it
+    for more priority (or as much for less).  No other kind makes this move:
+    greedy places big jobs first, and each round of the others frees one
+    waiting job at a time, never enough priority to outweigh a big job."""
+
+    def __init__(self, problem: Problem, cheapest: dict) -> None:
+        self.problem, self.cheapest = problem, cheapest
+        self.pod_of = [r.pod for r in problem.fleet.racks]
+        self.tried: set[int] = set()
+        self.done = False
+
+    def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
+        p = self.problem
+        waiting = [j for j in p.by_job if j not in placed]
+        if not waiting:
+            self.done = True
+            return []
+        big = sorted((j for j in placed if j not in self.tried),
+                     key=lambda j: (-placed[j].candidate.chips / p.jobs[j].priority, j))
+        if not big:
+            self.done = True
+            return []
+        h = big[0]
+        self.tried.add(h)
+        held = placed[h]
+        t, pod = held.candidate.chip_type, self.pod_of[next(iter(held.racks))]
+
+        def smallest(j: int) -> int:
+            """The fewest chips of the type the job can run on in this pod (0: none)."""
+            return min((c.chips for c in p.by_job[j] if c.chip_type == t and any(self.pod_of[r] == pod
+                                                                                  for r in c.racks)), default=0)
+
+        takers = sorted(((j, n) for j in waiting if (n := smallest(j)) > 0),
+                        key=lambda jn: (-p.jobs[jn[0]].priority / jn[1], jn[0]))
+        chosen, chips = [], 0
+        for j, n in takers:
+            if chips >= 2 * held.candidate.chips or len(chosen) == CLEARING_MOVERS:
+                break
+            chosen.append(j)
+            chips += n
+        if sum(p.jobs[j].priority for j in chosen) < p.jobs[h].priority:
+            return []       # dropping it could not win priority
+        # The jobs sharing its racks may have to move for the newcomers to fit.
+        sharing = sorted(k for k, a in placed.items() if k != h and not a.racks.keys().isdisjoint(held.racks))
+        return [Neighbourhood([h] + chosen + sharing[:CLEARING_MOVERS], None, f"displacing job {h}")]
 
     def changed(self) -> None:
         self.tried.clear()
