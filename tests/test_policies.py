@@ -152,3 +152,23 @@ def test_cli_policy_choices_come_from_the_registry():
     res = subprocess.run([sys.executable, "-m", "trnsched", "simulate", str(ROOT / "examples" / "arrivals.json"),
                           "--policy", "fifo", "--json"], capture_output=True, text=True)
     assert res.returncode == 0 and json.loads(res.stdout)["policy"] == "fifo"
+
+
+def test_densest_first_places_more_priority_on_a_full_rack_and_cpsat_starts_from_it():
+    # One rack: the priority-3 job needs all of it, two priority-2 jobs half each.
+    # Priority order (greedy, first-fit) places 3; priority per chip places 4.
+    from trnsched.policies.first_fit import densest_first
+    svc = {"kind": "infer", "model": "llama3-8b", "prompt_tokens": 128, "output_tokens": 64, "rate_rps": 0,
+           "duration_h": 1.0, "chip_types": ["h100"]}
+    jobs_data = [{"id": "big", "priority": 3, "chips": 8, **svc},
+                 {"id": "half-a", "priority": 2, "chips": 4, **svc}, {"id": "half-b", "priority": 2, "chips": 4, **svc}]
+    fleet_data = {"racks": [{"id": "n", "chips": {"h100": 8}}]}
+    fleet = parse_fleet(fleet_data)
+    jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
+    cands, costs = prune_and_price(generate(jobs, fleet).candidates, "energy")
+    problem = Problem.whole(jobs, fleet, cands, costs, SolverConfig(workers=1, deterministic=True))
+    assert problem.priority(POLICIES["first-fit"].decide(problem)) == 3
+    assert sorted(densest_first(problem).placed) == [1, 2]
+    result = solve(jobs_data, fleet_data, time_limit=1.0, workers=1, deterministic=True).to_dict()
+    check(jobs_data, fleet_data, result)
+    assert result["totals"]["priority_placed"] == 4 and result["status"] == "OPTIMAL"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Iterator, Protocol
@@ -63,7 +64,8 @@ class LocalPool:
             return [solve_task(t) for t in tasks]
         if self.pool is None:
             gc.freeze()
-            self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("fork"))
+            self.pool = ProcessPoolExecutor(max_workers=self.slots, mp_context=multiprocessing.get_context("fork"),
+                                            initializer=_leave_interrupts_to_the_parent)
         return list(self.pool.map(solve_task, tasks))
 
     def close(self) -> None:
@@ -71,6 +73,13 @@ class LocalPool:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
             gc.unfreeze()
+
+
+def _leave_interrupts_to_the_parent() -> None:
+    """Ctrl-C reaches the whole process group: the command stops the pool itself
+    (a task ends within its limit of a fraction of a second), and a worker that
+    died of it would print a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class RayBackend:

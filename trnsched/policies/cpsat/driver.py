@@ -1,8 +1,8 @@
 """The two-phase CP-SAT driver: one flow, whether jobs are placed now
 (instant.py) or scheduled over a horizon (horizon.py).
 
-1. The better of greedy and first-fit is the hint, the fallback, and the rival
-   the answer must beat.
+1. The best of greedy, first-fit and (placing now) first-fit in order of
+   priority per chip is the hint, the fallback, and the rival the answer must beat.
 2. A model over LARGE pairs of (candidate, rack group) is cut down to a few
    candidates per job on a few groups.
 3. Phase 1 maximises placed priority.  On big models a short pass without
@@ -28,7 +28,7 @@ from trnsched.policies.cpsat.clock import Clock
 from trnsched.policies.cpsat.model import (RackGroup, Vars, candidate_groups, hint_from, rack_groups,
                                            variables)
 from trnsched.objective import Costs
-from trnsched.policies.first_fit import FirstFit
+from trnsched.policies.first_fit import FirstFit, densest_first
 from trnsched.policies.greedy import Greedy
 from trnsched.problem import Choice, Problem, SolverConfig
 from trnsched.racks import RackLedger
@@ -105,6 +105,8 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     began = start if config.began is None else config.began
     clock = Clock(config, jobs=len(problem.jobs), work_per_unit=form.work_per_unit)
     hint = problem.better(Greedy().decide(problem), FirstFit().decide(problem))
+    if problem.horizon is None:
+        hint = problem.better(hint, densest_first(problem))
     cands = form.select(problem.candidates)
     if not cands:
         hint.status = "OPTIMAL"
