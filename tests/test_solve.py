@@ -160,12 +160,16 @@ def test_cpsat_matches_brute_force_optimum(objective):
 
 
 
+@pytest.mark.parametrize("dual", [False, True])
 @pytest.mark.parametrize("objective", ["energy", "cost"])
-def test_whole_problem_bounds_hold_against_brute_force(objective):
+def test_whole_problem_bounds_hold_against_brute_force(objective, dual, monkeypatch):
     # The aggregated relaxation's bounds, at every priority a placement reaches:
     # never below the most placeable priority, never above the least objective
-    # among placements placing at least that much.
+    # among placements placing at least that much.  Both solvers of it: GLOP,
+    # and (dual) the Lagrangian dual that large instances use.
+    from trnsched.policies.cpsat import bounds
     from trnsched.policies.cpsat.bounds import whole_bounds
+    monkeypatch.setattr(bounds, "LAGRANGIAN_ITEMS", 0 if dual else 10**9)
     jobs, fleet = small_case()
     outcomes = feasible_outcomes(jobs, fleet, objective)
     problem = _setup(jobs, fleet, objective)
@@ -175,6 +179,22 @@ def test_whole_problem_bounds_hold_against_brute_force(objective):
         assert b.priority >= most
         assert b.objective <= min(c for p, c in outcomes if p >= at) + 1e-6
     assert whole_bounds(problem, most, Clock(problem.config), work=5.0).objective > 0
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_lagrangian_dual_reaches_the_linear_optimum(seed):
+    # Cutting planes on the dual stop at GLOP's optimum of the same programme
+    # (strong duality), for the priority bound and the objective bound.
+    from trnsched.inputs.generate import generate_workload
+    from trnsched.policies.cpsat.bounds import Lagrangian, Relaxation, items
+    from trnsched.policies.first_fit import densest_first
+    problem = _setup(*generate_workload(300, 100, seed=seed))
+    chosen = items(problem)
+    at = problem.priority(densest_first(problem))
+    glop, dual = Relaxation(problem, chosen), Lagrangian(problem, chosen)
+    assert dual.most_priority(None) == pytest.approx(glop.most_priority(None), rel=1e-4)
+    assert dual.least_cost(at, None) == pytest.approx(glop.least_cost(at, None), rel=1e-4)
+
 
 def test_priority_wins_when_capacity_is_short():
     fleet = {"racks": [{"id": "n0", "chips": {"h100": 8}}]}
