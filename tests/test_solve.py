@@ -510,3 +510,23 @@ def test_big_model_path_keeps_invariants_and_beats_the_baselines(monkeypatch, cu
     for base in (POLICIES["greedy"].decide(problem), POLICIES["first-fit"].decide(problem)):
         prio = problem.priority(base)
         assert (result["totals"]["priority_placed"], -result["objective_value"]) >= (prio, -base.objective_value - 1e-6)
+
+
+def test_a_huge_cut_down_model_hands_the_limit_to_the_search(monkeypatch):
+    # Thresholds lowered so that a small instance takes the path 100,000-job
+    # instances take: no whole-fleet phases, the search from the baseline, and
+    # bounds from the relaxation.
+    from trnsched.inputs.generate import generate_workload
+    from trnsched.policies.cpsat import driver
+    from trnsched.policies.cpsat.instant import Instant
+    monkeypatch.setattr(Instant, "large", 40)
+    monkeypatch.setattr(driver, "HUGE_MODEL", 50)
+    jobs_data, fleet_data = generate_workload(30, 8, seed=3)
+    result = solve(jobs_data, fleet_data, time_limit=2.0, workers=1, deterministic=True).to_dict()
+    check(jobs_data, fleet_data, result)
+    assert any("phases are skipped" in n for n in result["notes"])
+    problem = _setup(jobs_data, fleet_data)
+    base = problem.better(POLICIES["greedy"].decide(problem), POLICIES["first-fit"].decide(problem))
+    placed = result["totals"]["priority_placed"]
+    assert (placed, -result["objective_value"]) >= (problem.priority(base), -base.objective_value - 1e-6)
+    assert result["priority_bound"] >= placed and result["best_bound"] <= result["objective_value"] + 1e-6

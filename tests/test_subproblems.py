@@ -197,3 +197,39 @@ def test_displacing_trades_one_big_job_for_more_priority():
     better, _ = improve(problem, start, Clock(problem.config), work=1.0)
     assert sorted(better.placed) == [1, 2]
     _checked(problem, better, jobs_data, fleet_data)
+
+
+def test_ray_address_joins_a_running_cluster(tmp_path, monkeypatch):
+    # A Ray head started here (as a user's cluster would be), joined by address,
+    # stopped by its process id; the answer is the local backend's.
+    ray_or_skip()
+    import socket
+    import time
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                             "--include-dashboard=false", "--disable-usage-stats"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _big_path(monkeypatch)
+        jobs_data, fleet_data = generate_workload(60, 18, seed=5)
+        local = solve(jobs_data, fleet_data, time_limit=2.0, workers=2, deterministic=True).to_dict()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                joined = solve(jobs_data, fleet_data, time_limit=2.0, workers=2, deterministic=True, backend="ray",
+                               ray_address=f"127.0.0.1:{port}").to_dict()
+                break
+            except InputError:           # the head is still starting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+        check(jobs_data, fleet_data, joined)
+        assert joined["placements"] == local["placements"]
+        import ray
+        assert not ray.is_initialized(), "a cluster it joined is left to run, its connection closed"
+    finally:
+        os.killpg(head.pid, 15)
+        head.wait(timeout=60)
