@@ -129,6 +129,11 @@ def test_the_same_deterministic_answer_on_every_backend(monkeypatch, three_pods)
 
 def test_ray_backend_from_the_command_line_starts_and_stops_its_own_ray(tmp_path):
     ray_or_skip()
+
+    def raylets() -> set[str]:
+        return set(subprocess.run(["pgrep", "-f", "raylet"], capture_output=True, text=True).stdout.split())
+
+    before = raylets()
     subprocess.run([sys.executable, "-m", "trnsched", "generate", "--jobs", "300", "--racks", "100",
                     "-o", str(tmp_path)], check=True, capture_output=True)
     run = subprocess.run([sys.executable, "-m", "trnsched", "solve", str(tmp_path / "jobs.json"), "--fleet",
@@ -140,7 +145,7 @@ def test_ray_backend_from_the_command_line_starts_and_stops_its_own_ray(tmp_path
           result)
     assert result["stats"]["subproblems"]["backend"] == "ray" and result["stats"]["subproblems"]["tasks"] > 0
     # The local Ray it started went with it.
-    left = subprocess.run(["pgrep", "-f", "raylet"], capture_output=True, text=True).stdout.split()
+    left = raylets() - before
     assert not left, f"raylet processes left behind: {left}"
 
 
@@ -199,7 +204,7 @@ def test_displacing_trades_one_big_job_for_more_priority():
     _checked(problem, better, jobs_data, fleet_data)
 
 
-def test_ray_address_joins_a_running_cluster(tmp_path, monkeypatch):
+def test_ray_address_joins_a_running_cluster(tmp_path, monkeypatch, three_pods):
     # A Ray head started here (as a user's cluster would be), joined by address,
     # stopped by its process id; the answer is the local backend's.
     ray_or_skip()
@@ -214,7 +219,7 @@ def test_ray_address_joins_a_running_cluster(tmp_path, monkeypatch):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _big_path(monkeypatch)
-        jobs_data, fleet_data = generate_workload(60, 18, seed=5)
+        jobs_data, fleet_data = three_pods
         local = solve(jobs_data, fleet_data, time_limit=2.0, workers=2, deterministic=True).to_dict()
         deadline = time.monotonic() + 60
         while True:
@@ -227,6 +232,7 @@ def test_ray_address_joins_a_running_cluster(tmp_path, monkeypatch):
                     raise
                 time.sleep(2)
         check(jobs_data, fleet_data, joined)
+        assert joined["stats"]["subproblems"]["backend"] == "ray" and joined["stats"]["subproblems"]["tasks"] > 0
         assert joined["placements"] == local["placements"]
         import ray
         assert not ray.is_initialized(), "a cluster it joined is left to run, its connection closed"

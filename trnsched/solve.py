@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from typing import Any, Sequence
 
 from trnsched.candidates import generate
@@ -16,7 +17,7 @@ from trnsched.inputs.fleet import Fleet, default_fleet, parse_fleet
 from trnsched.inputs.jobs import Job, parse_jobs
 from trnsched.objective import OBJECTIVES, Horizon, completion_weight, prune_and_price
 from trnsched.policies import POLICIES, offered
-from trnsched.policies.cpsat.backends import BACKENDS, ray_module
+from trnsched.policies.cpsat.backends import BACKENDS, ray_module, session
 from trnsched.problem import Problem, SolverConfig
 from trnsched.result import Result, build
 
@@ -80,5 +81,6 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     config = SolverConfig(time_limit, workers, seed, trace, began, deterministic=deterministic, backend=backend,
                           ray_address=ray_address)
     problem = Problem.whole(jobs, fleet, cset.candidates, costs, config, horizon)
-    choice = POLICIES[policy].decide(problem)
+    with session(config) if policy == "cpsat" else nullcontext():
+        choice = POLICIES[policy].decide(problem)
     return build(problem, cset, choice, policy)

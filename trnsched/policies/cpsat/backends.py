@@ -6,9 +6,9 @@ of local processes (`--backend local`, the default), or as Ray tasks
 Every backend returns the answers in the order of the tasks, and a task's
 answer in deterministic mode depends on the task alone, so the same inputs and
 settings give the same placement on any backend and any number of machines.
-A backend is opened once per decision that needs one (`open_backend`) and
-closed when it ends: the pool's processes, or the Ray runtime it started, go
-with it.
+A backend is opened once per command (`session`; or, called outside one, per
+decision that needs it) and closed when it ends: the pool's processes, or the
+Ray runtime it started, go with it.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import multiprocessing
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Iterator, Protocol
 
 from trnsched.inputs.errors import InputError
@@ -83,14 +84,17 @@ def _leave_interrupts_to_the_parent() -> None:
 
 
 class RayBackend:
-    """Ray tasks of one CPU each.  Without an address, a local Ray is started for
-    the command and stopped after it; with one, the tasks join that cluster,
-    whose CPUs set how many run at once."""
+    """Ray tasks of one CPU each.  Without an address, a local Ray of `slots`
+    CPUs is started for the command and stopped after it; with one, the tasks
+    join that cluster (whose nodes need the same trnsched and OR-Tools for the
+    same answers) and the connection is closed after it.  How many tasks a
+    batch holds is set by --workers either way; a Ray this process has already
+    started is used as it is."""
     name = "ray"
 
     def __init__(self, address: str | None, slots: int) -> None:
         ray = ray_module()
-        self.ray = ray
+        self.ray, self.slots = ray, slots
         self.started = not ray.is_initialized()
         if self.started:
             try:
@@ -100,11 +104,10 @@ class RayBackend:
                 else:
                     ray.init(address=address, log_to_driver=False, configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as e:
+                self.close()
                 where = f"join Ray at {address}" if address else "start a local Ray"
                 raise InputError(f"could not {where}: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
                                  field="ray_address" if address else "backend") from None
-        cpus = int(ray.cluster_resources().get("CPU", slots))
-        self.slots = max(1, cpus if address is not None else slots)
         self.remote = ray.remote(num_cpus=1, max_retries=1)(solve_task)
 
     def run(self, tasks: list[PackTask]) -> list[PackAnswer]:
@@ -124,9 +127,36 @@ def ray_module():
     return ray
 
 
+_ACTIVE: ContextVar[Backend | None] = ContextVar("trnsched_backend", default=None)
+
+
+@contextmanager
+def session(config: SolverConfig) -> Iterator[None]:
+    """The backend for a whole command: opened at its start, so that a Ray that
+    cannot be started or joined fails before any work, and shared by every
+    decision in it (a replay's too), then closed."""
+    with _opened(config) as backend:
+        token = _ACTIVE.set(backend)
+        try:
+            yield
+        finally:
+            _ACTIVE.reset(token)
+
+
 @contextmanager
 def open_backend(config: SolverConfig) -> Iterator[Backend]:
-    """The backend the settings ask for, closed when the block ends."""
+    """The command's backend (`session`), or one of the settings' own, closed
+    when the block ends."""
+    active = _ACTIVE.get()
+    if active is not None:
+        yield active
+        return
+    with _opened(config) as backend:
+        yield backend
+
+
+@contextmanager
+def _opened(config: SolverConfig) -> Iterator[Backend]:
     if config.backend == "ray":
         backend: Backend = RayBackend(config.ray_address, config.workers)
     elif config.backend == "local":

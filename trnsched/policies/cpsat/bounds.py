@@ -164,9 +164,9 @@ class Lagrangian:
     chip type, watts per power group and, for the objective, the priority row --
     so pricing them with multipliers leaves one independent choice per job,
     made in one vectorised pass over the items.  Any multipliers >= 0 give a
-    valid bound (weak duality), so the search may stop at any time; a
-    subgradient search (Polyak steps towards a known answer) tightens it, and at
-    its optimum it equals the linear programme's (strong duality)."""
+    valid bound (weak duality), so the search may stop at any time; cutting
+    planes over the multipliers tighten it, and at their optimum it equals the
+    linear programme's (strong duality)."""
 
     def __init__(self, problem: Problem, chosen: list[Item]) -> None:
         order = sorted(range(len(chosen)), key=lambda i: chosen[i].job)
@@ -219,10 +219,10 @@ class Lagrangian:
 
     def most_priority(self, seconds: float | None) -> float:
         """An upper bound on the relaxation's most placeable priority."""
+        # Past top priority / a row's least use, its price rules out every item
+        # that uses it, so the optimum lies within these caps.
         top = float(self.prio.max(initial=0.0))
-        smallest = self.use.max(axis=0)          # beyond top / its smallest use, a row prices out every item
-        with np.errstate(divide="ignore"):
-            cap = np.where(smallest > 0, top / np.where(smallest > 0, self.use_min, 1.0), 0.0)
+        cap = np.where(self.use_min > 0, top / np.where(self.use_min > 0, self.use_min, 1.0), 0.0)
 
         def evaluate(mult: np.ndarray) -> tuple[float, np.ndarray]:
             picked_sum, picked = self._pick(self.prio - self.use @ mult, True)
@@ -232,31 +232,39 @@ class Lagrangian:
 
     def least_cost(self, at_priority: float, seconds: float | None) -> float:
         """A lower bound on the relaxation's least cost placing at least `at_priority`."""
-        unit = float(self.cost.max(initial=0.0)) or 1.0     # costs of order one keep GLOP's numbers tame
-        cost = self.cost / unit
-        ratio = float((cost / self.prio).max(initial=0.0))
-        with np.errstate(divide="ignore"):
-            cap_rows = np.where(self.use.max(axis=0) > 0,
-                                ratio * float(self.prio.max(initial=0.0)) / np.where(self.use_min > 0, self.use_min, 1.0),
-                                0.0)
+        # Costs in units of the largest and priority in units of `at_priority`:
+        # numbers of order one keep the planes' small programme well conditioned
+        # (in raw units GLOP gave up on it after 49 planes).
+        unit = float(self.cost.max(initial=0.0)) or 1.0
+        need = max(float(at_priority), 1.0)
+        cost, prio = self.cost / unit, self.prio / need
+        # Starting boxes only: where the optimum needs more (the priority row and
+        # a full chip type both binding), cutting_planes widens them.
+        ratio = float((cost / prio).max(initial=0.0))
+        cap_rows = np.where(self.use_min > 0, ratio * float(prio.max(initial=0.0))
+                            / np.where(self.use_min > 0, self.use_min, 1.0), 0.0)
         cap = np.r_[ratio, cap_rows]
+        asked = at_priority / need
 
         def evaluate(m: np.ndarray) -> tuple[float, np.ndarray]:
             lam, mult = m[0], m[1:]
-            picked_sum, picked = self._pick(cost - lam * self.prio + self.use @ mult, False)
-            value = picked_sum + lam * at_priority - float(mult @ self.rhs)
-            return value, np.r_[at_priority - float(self.prio[picked].sum()), self.use[picked].sum(axis=0) - self.rhs]
+            picked_sum, picked = self._pick(cost - lam * prio + self.use @ mult, False)
+            value = picked_sum + lam * asked - float(mult @ self.rhs)
+            return value, np.r_[asked - float(prio[picked].sum()), self.use[picked].sum(axis=0) - self.rhs]
 
         return unit * cutting_planes(evaluate, cap, minimise=False, seconds=seconds)
 
 
 def cutting_planes(evaluate, cap: np.ndarray, *, minimise: bool, seconds: float | None,
                    iterations: int = 300, tolerance: float = 1e-6) -> float:
-    """Kelley's cutting planes for a Lagrangian dual over multipliers in [0, cap]:
+    """Kelley's cutting planes for a Lagrangian dual over multipliers >= 0:
     each evaluation gives the dual's value and a subgradient, and the next point
-    is the optimum of the planes so far (a small linear programme).  Returns the
-    best value evaluated, which is a valid bound whenever the search stops."""
+    is the optimum of the planes so far (a small linear programme) within a box
+    that starts at `cap` and widens wherever that optimum sits on its edge.
+    Returns the best value evaluated, which is a valid bound whenever the
+    search stops."""
     lp = pywraplp.Solver.CreateSolver("GLOP")
+    cap = np.array(cap, dtype=float)
     m = [lp.NumVar(0.0, float(c), f"m{k}") for k, c in enumerate(cap)]
     z = lp.NumVar(-lp.infinity(), lp.infinity(), "z")
     lp.Objective().SetCoefficient(z, 1.0)
@@ -278,12 +286,20 @@ def cutting_planes(evaluate, cap: np.ndarray, *, minimise: bool, seconds: float 
             row.SetCoefficient(x, -float(grad[k]))
         if lp.Solve() != pywraplp.Solver.OPTIMAL:
             break
-        model = lp.Objective().Value()
-        if abs(best - model) <= tolerance * max(1.0, abs(best)):
-            break
         if seconds is not None and time.perf_counter() - started > seconds:
             break
         point = np.array([x.solution_value() for x in m])
+        if abs(best - lp.Objective().Value()) <= tolerance * max(1.0, abs(best)):
+            # The optimum within the box; only where it sits on the box's edge
+            # could a wider box do better.  (Widening earlier, while few planes
+            # leave the optimum at a corner, ran the box to 1e8 and GLOP into
+            # trouble.)
+            on_edge = (cap > 0) & (point >= cap * (1.0 - 1e-9))
+            if not on_edge.any():
+                break
+            cap[on_edge] *= 4.0
+            for k in np.flatnonzero(on_edge):
+                m[k].SetUb(float(cap[k]))
     return best
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
@@ -65,7 +65,6 @@ class PackAnswer:
     deterministic_s: float
     wall_s: float
     label: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def solve_task(task: PackTask) -> PackAnswer:
@@ -73,7 +72,7 @@ def solve_task(task: PackTask) -> PackAnswer:
     In deterministic mode the answer depends on the task alone, wherever it runs."""
     began = time.perf_counter()
     model = cp_model.CpModel()
-    take, on, chips, used = [], {}, {}, {}
+    take, on, chips, used, in_pod = [], {}, {}, {}, {}
     for i, o in enumerate(task.options):
         take.append(model.new_bool_var(f"take_{i}"))
         if o.max_racks == 1:
@@ -90,10 +89,11 @@ def solve_task(task: PackTask) -> PackAnswer:
         model.add(sum(used[i, r] for r in o.racks) <= o.max_racks)
         pods = sorted({task.pods[r] for r in o.racks})
         if len(pods) > 1:       # all of its racks in one pod
-            in_pod = {p: model.new_bool_var(f"pod_{i}_{p}") for p in pods}
-            model.add(sum(in_pod.values()) == take[i])
+            for p in pods:
+                in_pod[i, p] = model.new_bool_var(f"pod_{i}_{p}")
+            model.add(sum(in_pod[i, p] for p in pods) == take[i])
             for r in o.racks:
-                model.add_implication(used[i, r], in_pod[task.pods[r]])
+                model.add_implication(used[i, r], in_pod[i, task.pods[r]])
     by_job: dict[int, list] = {}
     for i, o in enumerate(task.options):
         by_job.setdefault(o.job, []).append(take[i])
@@ -116,9 +116,9 @@ def solve_task(task: PackTask) -> PackAnswer:
     for r, terms in watt_terms.items():
         if task.headroom[r] is not None:
             model.add(sum(terms) <= max(0, task.headroom[r]))
-    big = max((o.cost for o in task.options), default=1) * (len(by_job) + 1)
+    big = max(1, max((o.cost for o in task.options), default=1)) * (len(by_job) + 1)
     model.minimize(sum((o.cost - big * task.priority[o.job]) * x for o, x in zip(task.options, take)))
-    _hint(model, task, take, on, chips, used)
+    _hint(model, task, take, on, chips, used, in_pod)
 
     solver = cp_model.CpSolver()
     if task.limits.deterministic:
@@ -144,8 +144,12 @@ def solve_task(task: PackTask) -> PackAnswer:
     return PackAnswer(placed, found, solver.deterministic_time, time.perf_counter() - began, task.label)
 
 
-def _hint(model: cp_model.CpModel, task: PackTask, take: list, on: dict, chips: dict, used: dict) -> None:
+def _hint(model: cp_model.CpModel, task: PackTask, take: list, on: dict, chips: dict, used: dict,
+          in_pod: dict) -> None:
     chosen = {i: racks for i, racks in task.start.values()}
+    for (i, p), x in in_pod.items():
+        racks = chosen.get(i)
+        model.add_hint(x, racks is not None and any(task.pods[r] == p for r in racks))
     for i, o in enumerate(task.options):
         racks = chosen.get(i)
         model.add_hint(take[i], racks is not None)
@@ -183,7 +187,7 @@ def task_for(problem, start, limits: Limits, *, racks: list[int] | None = None, 
         else:
             mine = tuple(position[r] for r in c.racks if r in position
                          and free[position[r]].get(c.chip_type, 0) >= c.chips
-                         and (headroom[position[r]] is None or headroom[position[r]] >= watts * c.chips))
+                         and (headroom[position[r]] is None or max(0, headroom[position[r]]) >= watts * c.chips))
         if mine:
             usable.append((c, watts, mine))
     if not usable:
@@ -195,7 +199,8 @@ def task_for(problem, start, limits: Limits, *, racks: list[int] | None = None, 
     begin = {}
     for j, a in start.placed.items():
         i = at.get(a.candidate.index)
-        if i is not None and all(r in position for r in a.racks):
+        # A start the task's options cannot express (a rack left out) is no hint.
+        if i is not None and all(r in position and position[r] in options[i].racks for r in a.racks):
             begin[j] = (i, {position[r]: n for r, n in a.racks.items()})
     priority = {o.job: problem.jobs[o.job].priority for o in options}
     return PackTask(tuple(chosen), free, headroom, pods, options, priority, begin, limits, label)

@@ -3,11 +3,14 @@
 On big instances CP-SAT's whole-fleet model improves slowly, while greedy leaves
 much on the table (each job, in priority order, takes its cheapest candidate
 that still fits, stranding later jobs on expensive ones).  The search frees a
-few dozen jobs at a time and re-places them exactly (per-rack model, everything
-else held fixed), keeping the result when it places more priority, or as much
-for less.  Two kinds of neighbourhood take turns: by chip type (TypeRounds) and
-clearing the racks one job needs (Clearing).  Each round's neighbourhood is
-chosen without randomness, so in deterministic mode the answer repeats.
+few dozen jobs at a time and re-places them exactly (per-rack model,
+packing.py, everything else held fixed), keeping the result when it places
+more priority, or as much for less.  Four kinds of neighbourhood take turns:
+pods re-packed side by side (PodBatches, on a backend), by chip type
+(TypeRounds), clearing the racks one job needs (Clearing), and one big job
+against the waiting jobs that could share its chips (Displacing).  Each round's
+neighbourhood is chosen without randomness, so in deterministic mode the answer
+repeats.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 from trnsched.policies.cpsat.backends import Backend, InProcess
 from trnsched.policies.cpsat.clock import Clock
 from trnsched.policies.cpsat.driver import record
-from trnsched.policies.cpsat.packing import Limits, read_back, solve_task, task_for
+from trnsched.policies.cpsat.packing import read_back, solve_task, task_for
 from trnsched.problem import Allocation, Choice, Problem
 from trnsched.racks import RackLedger
 
@@ -59,13 +62,11 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
         if not ready:
             break
         kind = ready[0]
-        hoods = kind.neighbourhoods(placed, slots * PODS_PER_SLOT)
-        if len(hoods) > 1:      # a batch takes one round per slot-full of tasks: keep within the work
-            fits = max(1, int((work - spent()) / per_round)) * slots
-            hoods = hoods[:fits]
+        # A batch takes one round per slot-full of tasks: no more than the work left holds.
+        fits = max(1, int((work - spent()) / per_round)) * slots
+        hoods = kind.neighbourhoods(placed, min(slots * PODS_PER_SLOT, fits))
         if not hoods:
             continue
-        rounds += len(hoods)
         freed = {j for h in hoods for j in h.jobs}
         kept = RackLedger(problem.fleet)
         for j, a in placed.items():
@@ -82,12 +83,13 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
             current.objective_value = sub.value(current)
             work_items.append((sub, current, task_for(sub, current, limits, racks=h.racks, label=h.label)))
         tasks = [t for _, _, t in work_items if t is not None]
+        rounds += len(tasks)
         batch_began = time.perf_counter()
         answers = iter(backend.run(tasks) if batch else [solve_task(t) for t in tasks])
         if batch:
             stats.batch(time.perf_counter() - batch_began, len(tasks))
-        improved = False
-        for sub, current, task in work_items:
+        improved: set[str] = set()
+        for (sub, current, task), hood in zip(work_items, hoods):
             if task is None:
                 continue
             answer = next(answers)
@@ -95,7 +97,7 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
                 stats.task(answer.wall_s)
             # In deterministic mode a batch counts its work per slot, whatever
             # the backend, so that every backend stops after the same rounds.
-            solved += answer.deterministic_s / (slots if batch else 1)
+            solved += answer.deterministic_s / (min(slots, len(tasks)) if batch else 1)
             found = read_back(sub, task, answer)
             gain = sub.priority(found) - sub.priority(current)
             if gain > 0 or (gain == 0 and found.objective_value < current.objective_value
@@ -103,7 +105,7 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
                 for j in sub.order:
                     placed.pop(j, None)
                 placed.update(found.placed)
-                improved = True
+                improved.add(hood.label)
         if improved:
             record(problem.config, 3, problem.value(Choice(placed)))
             for other in kinds:
@@ -203,16 +205,17 @@ class PodBatches:
             if movers or waiting_of[pod]:
                 hoods.append(Neighbourhood(movers + waiting_of[pod], racks, f"pod {pod}"))
         self.labels = [h.label[4:] for h in hoods]
+        self.done = not hoods
         return hoods
 
     def changed(self) -> None:
         self.idle = 0
         self.done = not self.pods
 
-    def outcome(self, better: bool) -> None:
+    def outcome(self, improved: set[str]) -> None:
         for pod in self.labels:
-            self.depth[pod] = 0 if better else self.depth[pod] + 1
-        self.idle = 0 if better else self.idle + 1
+            self.depth[pod] = 0 if f"pod {pod}" in improved else self.depth[pod] + 1
+        self.idle = 0 if improved else self.idle + 1
         self.done = self.idle >= MAX_DEPTH * max(1, len(self.pods) // len(self.labels or [0]))
 
 
@@ -262,7 +265,8 @@ class TypeRounds:
     def changed(self) -> None:
         self.idle = 0
 
-    def outcome(self, better: bool) -> None:
+    def outcome(self, improved: set[str]) -> None:
+        better = bool(improved)
         t = self.current
         if better:
             self.depth[t], self.idle = 0, 0
@@ -331,8 +335,8 @@ class Clearing:
         self.tried.clear()
         self.done = False
 
-    def outcome(self, better: bool) -> None:
-        if better:
+    def outcome(self, improved: set[str]) -> None:
+        if improved:
             self.changed()
 
 
@@ -390,16 +394,6 @@ class Displacing:
         self.tried.clear()
         self.done = False
 
-    def outcome(self, better: bool) -> None:
-        if better:
+    def outcome(self, improved: set[str]) -> None:
+        if improved:
             self.changed()
-
-
-def exact(problem: Problem, start: Choice, limits: Limits) -> Choice:
-    """A sub-problem on the exact per-rack model (packing.py), here in this
-    process: most priority, then least cost, starting from `start`, within
-    `limits`; solve_time_s holds the deterministic time spent."""
-    task = task_for(problem, start, limits)
-    if task is None:
-        return Choice({}, objective_value=0.0)
-    return read_back(problem, task, solve_task(task))
