@@ -43,7 +43,7 @@ from trnsched.racks import headroom_watts, watts_per_chip
 # Above this many items the Lagrangian dual (cutting planes) replaces GLOP on
 # the whole programme: at 5,000 jobs (33,000 items) 0.1 s against 1.7 s, at
 # 100,000 (633,000 items) 0.8 s against 97 s for the priority bound, equal to
-# GLOP's optima within 3e-5 relative on the generated instances.
+# GLOP's optima within 1e-5 relative on the generated instances.
 LAGRANGIAN_ITEMS = 20_000
 
 
