@@ -99,7 +99,9 @@ class RayBackend:
         if self.started:
             try:
                 if address is None:
-                    ray.init(num_cpus=slots, include_dashboard=False, log_to_driver=False,
+                    # "local": a new Ray of its own, never a cluster that RAY_ADDRESS
+                    # or a stale /tmp/ray/ray_current_cluster points at.
+                    ray.init(address="local", num_cpus=slots, include_dashboard=False, log_to_driver=False,
                              configure_logging=False)
                 else:
                     ray.init(address=address, log_to_driver=False, configure_logging=False)
