@@ -29,6 +29,17 @@ def random_instance_of(rng, make_job, jobs: int, size: int, multiples=(1, 1, 3, 
     return jobs, chips, jt, ct, (ji, ci, n.astype(np.int64), dom)
 
 
+def one_rack_three_jobs():
+    """One 8-chip H100 node; a priority-3 job that needs all of it and two
+    priority-2 jobs that need half of it each: priority order places 3, priority
+    per chip 4."""
+    svc = {"kind": "infer", "model": "llama3-8b", "prompt_tokens": 128, "output_tokens": 64, "rate_rps": 0,
+           "duration_h": 1.0, "chip_types": ["h100"]}
+    jobs_data = [{"id": "big", "priority": 3, "chips": 8, **svc},
+                 {"id": "half-a", "priority": 2, "chips": 4, **svc}, {"id": "half-b", "priority": 2, "chips": 4, **svc}]
+    return jobs_data, {"racks": [{"id": "n", "chips": {"h100": 8}}]}
+
+
 @pytest.fixture(scope="session")
 def random_instance():
     """Random jobs (the benchmark's distribution), all chip types, 4,000 candidates."""

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from checker import check
-from conftest import ROOT
+from conftest import ROOT, one_rack_three_jobs
 from trnsched.candidates import generate
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.jobs import parse_jobs
@@ -158,11 +158,7 @@ def test_densest_first_places_more_priority_on_a_full_rack_and_cpsat_starts_from
     # One rack: the priority-3 job needs all of it, two priority-2 jobs half each.
     # Priority order (greedy, first-fit) places 3; priority per chip places 4.
     from trnsched.policies.first_fit import densest_first
-    svc = {"kind": "infer", "model": "llama3-8b", "prompt_tokens": 128, "output_tokens": 64, "rate_rps": 0,
-           "duration_h": 1.0, "chip_types": ["h100"]}
-    jobs_data = [{"id": "big", "priority": 3, "chips": 8, **svc},
-                 {"id": "half-a", "priority": 2, "chips": 4, **svc}, {"id": "half-b", "priority": 2, "chips": 4, **svc}]
-    fleet_data = {"racks": [{"id": "n", "chips": {"h100": 8}}]}
+    jobs_data, fleet_data = one_rack_three_jobs()
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cands, costs = prune_and_price(generate(jobs, fleet).candidates, "energy")

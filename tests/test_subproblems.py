@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from checker import check
-from conftest import ROOT
+from conftest import ROOT, one_rack_three_jobs
 from test_solve import _checked, _setup
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import parse_fleet
@@ -188,11 +188,7 @@ def test_displacing_trades_one_big_job_for_more_priority():
     # priority-2 jobs that each need half of it wait.  Dropping it for them wins
     # priority, a move no round that frees one waiting job at a time can make.
     from trnsched.policies.cpsat.search import Displacing
-    svc = {"kind": "infer", "model": "llama3-8b", "prompt_tokens": 128, "output_tokens": 64, "rate_rps": 0,
-           "duration_h": 1.0, "chip_types": ["h100"]}
-    jobs_data = [{"id": "big", "priority": 3, "chips": 8, **svc},
-                 {"id": "half-a", "priority": 2, "chips": 4, **svc}, {"id": "half-b", "priority": 2, "chips": 4, **svc}]
-    fleet_data = {"racks": [{"id": "n", "chips": {"h100": 8}}]}
+    jobs_data, fleet_data = one_rack_three_jobs()
     problem = _setup(jobs_data, fleet_data)
     start = POLICIES["greedy"].decide(problem)
     assert sorted(start.placed) == [0]

@@ -275,7 +275,25 @@ class TypeRounds:
             self.idle += 1
 
 
-class Clearing:
+class OncePerJob:
+    """A kind that tries each job once until a round succeeds, which makes every
+    job eligible again."""
+
+    def __init__(self, problem: Problem, cheapest: dict) -> None:
+        self.problem, self.cheapest = problem, cheapest
+        self.tried: set[int] = set()
+        self.done = False
+
+    def changed(self) -> None:
+        self.tried.clear()
+        self.done = False
+
+    def outcome(self, improved: set[str]) -> None:
+        if improved:
+            self.changed()
+
+
+class Clearing(OncePerJob):
     """Room for one job on its cheapest candidate: the job and every job holding
     the racks it would take there (the rack with the fewest jobs to move, or the
     roomiest racks of the pod with the fewest), so that the
@@ -283,11 +301,6 @@ class Clearing:
     priority first), then placed jobs by regret; each job is tried once until a
     round succeeds, which makes every job eligible again.  Type rounds rarely make
     such moves: a big job's racks are held by many small jobs on other lists."""
-
-    def __init__(self, problem: Problem, cheapest: dict) -> None:
-        self.problem, self.cheapest = problem, cheapest
-        self.tried: set[int] = set()
-        self.done = False
 
     def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
         p, costs = self.problem, self.problem.costs
@@ -331,16 +344,8 @@ class Clearing:
                          key=lambda k: (costs[placed[k].candidate], k))[:CLEARING_MOVERS]
         return [Neighbourhood([j] + holders, None, f"clearing for job {j}")]
 
-    def changed(self) -> None:
-        self.tried.clear()
-        self.done = False
 
-    def outcome(self, improved: set[str]) -> None:
-        if improved:
-            self.changed()
-
-
-class Displacing:
+class Displacing(OncePerJob):
     """Room for several waiting jobs where one big job runs: the placed job with
     the most chips per unit of priority, and the waiting jobs that could use
     its chip type in its pod, best priority per chip first, until they would
@@ -350,10 +355,8 @@ class Displacing:
     waiting job at a time, never enough priority to outweigh a big job."""
 
     def __init__(self, problem: Problem, cheapest: dict) -> None:
-        self.problem, self.cheapest = problem, cheapest
+        super().__init__(problem, cheapest)
         self.pod_of = [r.pod for r in problem.fleet.racks]
-        self.tried: set[int] = set()
-        self.done = False
 
     def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
         p = self.problem
@@ -389,11 +392,3 @@ class Displacing:
         # The jobs sharing its racks may have to move for the newcomers to fit.
         sharing = sorted(k for k, a in placed.items() if k != h and not a.racks.keys().isdisjoint(held.racks))
         return [Neighbourhood([h] + chosen + sharing[:CLEARING_MOVERS], None, f"displacing job {h}")]
-
-    def changed(self) -> None:
-        self.tried.clear()
-        self.done = False
-
-    def outcome(self, improved: set[str]) -> None:
-        if improved:
-            self.changed()
