@@ -163,6 +163,7 @@ class PodBatches:
         self.pod_of = {r: p for p, rs in members.items() for r in rs}
         self.depth = dict.fromkeys(self.pods, 0)
         self.labels: list[str] = []
+        self.reached: dict[int, tuple[list[str], dict[str, int]]] = {}
         self.next_pod = self.idle = 0
         self.done = not self.pods
 
@@ -183,13 +184,12 @@ class PodBatches:
         for j in p.job_order():
             if j in placed or j not in self.cheapest:
                 continue
-            types = {c.chip_type for c in p.by_job[j]}
-            pods = {self.pod_of[r] for c in p.by_job[j] for r in c.racks}
-            best = max(sorted(pods), key=lambda pod: (sum(free[pod].get(t, 0) for t in types), -len(waiting_of[pod])))
+            pods, least = self.reach(j)
+            best = max(pods, key=lambda pod: (sum(free[pod].get(t, 0) for t in least), -len(waiting_of[pod])))
             if len(waiting_of[best]) < POD_WAITING:
                 waiting_of[best].append(j)
-                for t in types:     # what it may take, so the next waiting job looks elsewhere
-                    free[best][t] = free[best].get(t, 0) - min(c.chips for c in p.by_job[j] if c.chip_type == t)
+                for t, n in least.items():     # what it may take, so the next waiting job looks elsewhere
+                    free[best][t] = free[best].get(t, 0) - n
         hoods = []
         names = list(self.pods)
         turn = names[self.next_pod:] + names[:self.next_pod]
@@ -207,6 +207,17 @@ class PodBatches:
         self.labels = [h.label[4:] for h in hoods]
         self.done = not hoods
         return hoods
+
+    def reach(self, j: int) -> tuple[list[str], dict[str, int]]:
+        """The pods a job's candidates reach, and its fewest chips per chip type
+        (once per job: a single-rack candidate lists every rack of its type)."""
+        if j not in self.reached:
+            cands = self.problem.by_job[j]
+            least: dict[str, int] = {}
+            for c in cands:
+                least[c.chip_type] = min(least.get(c.chip_type, c.chips), c.chips)
+            self.reached[j] = (sorted({self.pod_of[r] for c in cands for r in c.racks}), least)
+        return self.reached[j]
 
     def changed(self) -> None:
         self.idle = 0
@@ -357,6 +368,17 @@ class Displacing(OncePerJob):
     def __init__(self, problem: Problem, cheapest: dict) -> None:
         super().__init__(problem, cheapest)
         self.pod_of = [r.pod for r in problem.fleet.racks]
+        self.least: dict[int, dict[tuple[str, str], int]] = {}
+
+    def fewest(self, j: int) -> dict[tuple[str, str], int]:
+        """The fewest chips the job can run on per (chip type, pod), once per job."""
+        if j not in self.least:
+            out: dict[tuple[str, str], int] = {}
+            for c in self.problem.by_job[j]:
+                for pod in {self.pod_of[r] for r in c.racks}:
+                    out[c.chip_type, pod] = min(out.get((c.chip_type, pod), c.chips), c.chips)
+            self.least[j] = out
+        return self.least[j]
 
     def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
         p = self.problem
@@ -374,12 +396,7 @@ class Displacing(OncePerJob):
         held = placed[h]
         t, pod = held.candidate.chip_type, self.pod_of[next(iter(held.racks))]
 
-        def smallest(j: int) -> int:
-            """The fewest chips of the type the job can run on in this pod (0: none)."""
-            return min((c.chips for c in p.by_job[j] if c.chip_type == t and any(self.pod_of[r] == pod
-                                                                                  for r in c.racks)), default=0)
-
-        takers = sorted(((j, n) for j in waiting if (n := smallest(j)) > 0),
+        takers = sorted(((j, n) for j in waiting if (n := self.fewest(j).get((t, pod), 0)) > 0),
                         key=lambda jn: (-p.jobs[jn[0]].priority / jn[1], jn[0]))
         chosen, chips = [], 0
         for j, n in takers:
