@@ -7,14 +7,16 @@ import sys
 
 import click
 
-from trnsched.inputs.errors import InputError
+from trnsched.inputs.errors import InputError, OutputError
+from trnsched.inputs.io import check_output
 from trnsched.objective import OBJECTIVES
 from trnsched.policies import offered
 
 
 class Guarded(click.Group):
-    """Bad input: one line on stderr, exit 2.  Anything else: one line, exit 1.
-    No traceback either way."""
+    """Bad input: one line on stderr, exit 2.  An output that cannot be written:
+    one line naming it, exit 1.  Anything else: one line, exit 1.  No traceback
+    either way."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -22,6 +24,9 @@ class Guarded(click.Group):
         except InputError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except OutputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
         except BrokenPipeError:  # output piped into `head`: not an error
             sys.stderr.close()
             sys.exit(0)
@@ -41,7 +46,13 @@ def json_option(help: str | None = None):
 
 
 def output_option(help: str):
-    return click.option("-o", "--output", type=click.Path(dir_okay=False), help=help)
+    """-o FILE, checked when the command line is read, before any work."""
+    def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            check_output(value)
+        return value
+
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), callback=checked, help=help)
 
 
 def objective_option():

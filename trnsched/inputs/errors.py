@@ -22,3 +22,15 @@ class InputError(ValueError):
         """The same error with the file or job filled in where it was missing."""
         return InputError(self.detail, file=self.file or file, job=self.job if self.job is not None else job,
                           field=self.field)
+
+
+class OutputError(OSError):
+    """An output file that could not be written: the CLI prints the path and the
+    reason on one line and exits 1 (the input was fine; the machine refused)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+        super().__init__(f"{path}: cannot write: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: cannot write: {self.reason}"

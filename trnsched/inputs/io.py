@@ -1,14 +1,16 @@
-"""JSON in and out: reading input files as one-line errors, writing outputs atomically."""
+"""JSON in and out: reading input files as one-line errors, writing outputs
+atomically (checked before any work, never replacing a device or a link)."""
 from __future__ import annotations
 
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from trnsched.inputs.errors import InputError
+from trnsched.inputs.errors import InputError, OutputError
 
 
 def read_json(path: str | Path) -> Any:
@@ -24,20 +26,67 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=name) from None
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: no half-written output."""
-    folder = os.path.dirname(os.path.abspath(path))
+def check_output(path: str) -> None:
+    """Before any work: an output path is not empty, not a folder, and its folder
+    exists and may be written to.  (What it points at decides how it is written:
+    `write_atomic`.)"""
+    if not path:
+        raise InputError("is empty: name a file to write", field="output")
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        raise InputError("is a folder: name a file in it", file=path, field="output")
+    if os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode):
+        return      # a device or a fifo: written through, its folder untouched
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
-        raise InputError("folder does not exist", file=path)
-    fd, tmp = tempfile.mkstemp(prefix=".trnsched-", suffix=".json", dir=folder)
+        raise InputError(f"folder {folder} does not exist", file=path, field="output")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"folder {folder} is not writable", file=path, field="output")
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` without ever leaving it half-written.
+
+    A regular file (or none yet) is written to a temporary file beside it and
+    renamed over it: a new file gets the mode the umask gives, a replaced one
+    keeps its own.  A symlink is followed and its target written the same way
+    (the link stays a link).  A device or a fifo is written through, never
+    replaced (`-o /dev/stdout` works; `-o /dev/full` fails).  Errors name the
+    path and the reason (OutputError)."""
+    check_output(path)
+    target = os.path.realpath(path)
+    try:
+        if os.path.exists(target) and not stat.S_ISREG(os.stat(target).st_mode):
+            with open(target, "w") as fh:
+                fh.write(text)
+            return
+        mode = _mode_for(target)
+        fd, tmp = tempfile.mkstemp(prefix=".trnsched-", suffix=".json", dir=os.path.dirname(target))
+    except OSError as exc:
+        raise OutputError(path, exc.strerror or str(exc)) from None
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise OutputError(path, exc.strerror or str(exc)) from None
         raise
+
+
+def _mode_for(target: str) -> int:
+    """The permission bits a written file gets: an existing file's own, else
+    0666 less the umask (mkstemp's 0600 would hide results from a team)."""
+    if os.path.exists(target):
+        return stat.S_IMODE(os.stat(target).st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def json_number(x: Any, rounding: str = "nearest") -> Any:
