@@ -49,9 +49,11 @@ class Result:
     notes: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
     priority_bound: int | None = None      # no placement places more priority
+    interrupted: bool = False              # the best answer when a signal arrived (--on-interrupt best)
 
     def to_dict(self) -> dict:
-        return {"status": self.status, "policy": self.policy, "objective": self.objective,
+        marked = {"interrupted": True} if self.interrupted else {}
+        return {**marked, "status": self.status, "policy": self.policy, "objective": self.objective,
                 "objective_value": json_number(self.objective_value),
                 "best_bound": json_number(self.best_bound, "down"), "priority_bound": self.priority_bound,
                 "gap": json_number(self.gap, "up"), "solve_time_s": round(self.solve_time_s, 3),

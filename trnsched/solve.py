@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import math
+import signal
 import time
 from contextlib import nullcontext
 from typing import Any, Sequence
 
 from trnsched.candidates import generate
+from trnsched.interrupts import INTERRUPTS
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet, default_fleet, parse_fleet
 from trnsched.inputs.jobs import Job, parse_jobs
@@ -22,11 +24,14 @@ from trnsched.problem import Problem, SolverConfig
 from trnsched.result import Result, build
 
 
+ON_INTERRUPT = ("stop", "best")
+
+
 def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: str = "energy",
           policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0,
           trace: list | None = None, horizon_h: float | None = None, time_weight: float = 1.0,
           deterministic: bool = False, began: float | None = None, backend: str = "local",
-          ray_address: str | None = None) -> Result:
+          ray_address: str | None = None, on_interrupt: str = "stop") -> Result:
     """Place jobs on a fleet (the built-in default fleet when None).  `jobs` may be
     Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json.
 
@@ -40,7 +45,11 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     horizon, and the objective adds `time_weight` times the priority-weighted
     completion time (objective.Horizon).  `backend` is where the search's
     independent sub-problems run: "local" (a pool of `workers` processes) or
-    "ray" (a local Ray started for the call, or the cluster at `ray_address`)."""
+    "ray" (a local Ray started for the call, or the cluster at `ray_address`).
+    Inside `interrupts.catching()` (the CLI), a SIGINT or SIGTERM ends every
+    search at once: with `on_interrupt` "stop" the call raises Interrupted at
+    the next stage, with "best" it returns the best answer so far, marked
+    `interrupted`."""
     began = time.perf_counter() if began is None else began
     if isinstance(time_limit, bool) or not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit)
                                             and time_limit > 0):
@@ -54,6 +63,8 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
         raise InputError(f"must be a positive number of hours, got {horizon_h!r}", field="horizon")
     if not (isinstance(time_weight, (int, float)) and math.isfinite(time_weight) and time_weight >= 0):
         raise InputError(f"must be a non-negative number, got {time_weight!r}", field="time_weight")
+    if on_interrupt not in ON_INTERRUPT:
+        raise InputError(f"must be one of {', '.join(ON_INTERRUPT)}, got {on_interrupt!r}", field="on_interrupt")
     if backend not in BACKENDS:
         raise InputError(f"must be one of {', '.join(BACKENDS)}, got {backend!r}", field="backend")
     if ray_address is not None and (backend != "ray" or not isinstance(ray_address, str) or not ray_address):
@@ -73,7 +84,10 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
         jobs = parse_jobs(jobs, chip_names=fleet.chip_types)
     jobs = list(jobs)
 
+    keep_best = on_interrupt == "best"
     cset = generate(jobs, fleet)
+    if not keep_best:
+        INTERRUPTS.check()
     cset.candidates, costs = prune_and_price(cset.candidates, objective)
     horizon = None
     if horizon_h is not None:
@@ -83,4 +97,10 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     problem = Problem.whole(jobs, fleet, cset.candidates, costs, config, horizon)
     with session(config) if policy == "cpsat" else nullcontext():
         choice = POLICIES[policy].decide(problem)
-    return build(problem, cset, choice, policy)
+    if not keep_best:
+        INTERRUPTS.check()
+    result = build(problem, cset, choice, policy)
+    if INTERRUPTS.requested:
+        result.interrupted = True
+        result.notes.append(f"interrupted by {signal.Signals(INTERRUPTS.signal).name}: the best answer found by then")
+    return result

@@ -19,7 +19,8 @@ from trnsched.inputs.io import write_atomic
 from trnsched.policies.cpsat.backends import BACKENDS
 from trnsched.inputs.jobs import load_jobs
 from trnsched.replay import load_trace, simulate as replay
-from trnsched.solve import solve as solve_jobs
+from trnsched.interrupts import EXIT_CODES, catching
+from trnsched.solve import ON_INTERRUPT, solve as solve_jobs
 from trnsched.whatif import what_if
 
 JOBS = click.argument("jobs_file", metavar="JOBS", type=click.Path(dir_okay=False))
@@ -56,30 +57,38 @@ def main() -> None:
 @click.option("--time-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
               help="With --horizon: weight of priority-weighted completion time in the objective "
                    "(1 = holding every job for the whole horizon costs as much as running them all).")
+@click.option("--on-interrupt", type=click.Choice(ON_INTERRUPT), default="stop", show_default=True,
+              help="On Ctrl-C or SIGTERM: stop and write nothing, or return the best answer so far (marked "
+                   "\"interrupted\"); the exit code is 130 or 143 either way.")
 @json_option("Print the result as JSON.")
 @output_option("Write the JSON result here (atomically).")
 def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, workers, backend, ray_address, seed,
-          horizon_h, time_weight, as_json, output):
+          horizon_h, time_weight, on_interrupt, as_json, output):
     """Place jobs on the fleet; explain every job that cannot be placed."""
     began = time.perf_counter()
-    fleet = load_fleet(fleet_file)
-    jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
-    live = render.LiveProgress(began) if policy == "cpsat" and sys.stderr.isatty() else None
-    try:
-        result = solve_jobs(jobs, fleet, objective=objective, policy=policy, time_limit=time_limit,
-                            workers=workers, seed=seed, horizon_h=horizon_h, time_weight=time_weight,
-                            deterministic=deterministic, began=began, trace=live, backend=backend,
-                            ray_address=ray_address)
-    finally:
-        if live is not None:
-            live.close()
-    text = json.dumps(result.to_dict(), indent=1)
-    if output:
-        write_atomic(output, text + "\n")
-    if as_json:
-        click.echo(text)
-    else:
-        render.result(result)
+    with catching() as interrupts:
+        fleet = load_fleet(fleet_file)
+        jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
+        live = render.LiveProgress(began) if policy == "cpsat" and sys.stderr.isatty() else None
+        try:
+            result = solve_jobs(jobs, fleet, objective=objective, policy=policy, time_limit=time_limit,
+                                workers=workers, seed=seed, horizon_h=horizon_h, time_weight=time_weight,
+                                deterministic=deterministic, began=began, trace=live, backend=backend,
+                                ray_address=ray_address, on_interrupt=on_interrupt)
+        finally:
+            if live is not None:
+                live.close()
+        text = json.dumps(result.to_dict(), indent=1)
+        if on_interrupt == "stop":
+            interrupts.check()          # a signal while the result was built: still nothing written
+        if output:
+            write_atomic(output, text + "\n")
+        if as_json:
+            click.echo(text)
+        else:
+            render.result(result)
+        if interrupts.requested:
+            sys.exit(EXIT_CODES[interrupts.signal])
 
 
 @main.command()

@@ -8,6 +8,7 @@ import sys
 import click
 
 from trnsched.inputs.errors import InputError, OutputError
+from trnsched.interrupts import EXIT_CODES, Interrupted
 from trnsched.inputs.io import check_output
 from trnsched.objective import OBJECTIVES
 from trnsched.policies import offered
@@ -27,10 +28,16 @@ class Guarded(click.Group):
         except OutputError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except Interrupted as exc:
+            click.echo(f"{exc}: nothing written", err=True)
+            sys.exit(EXIT_CODES[exc.signum])
         except BrokenPipeError:  # output piped into `head`: not an error
             sys.stderr.close()
             sys.exit(0)
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt, SystemExit):
+        except KeyboardInterrupt:       # Ctrl-C before a command's own handling began
+            click.echo("interrupted by SIGINT: nothing written", err=True)
+            sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the contract is one line, no traceback
             click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)

@@ -77,10 +77,12 @@ class LocalPool:
 
 
 def _leave_interrupts_to_the_parent() -> None:
-    """Ctrl-C reaches the whole process group: the command stops the pool itself
-    (a task ends within its limit of a fraction of a second), and a worker that
-    died of it would print a traceback of its own."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Ctrl-C (and a SIGTERM to the process group) reaches every worker too: the
+    command stops the pool itself (a task ends within its limit of a fraction
+    of a second, interrupts.py), where a worker that died of it would break the
+    pool and print a traceback of its own."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 class RayBackend:

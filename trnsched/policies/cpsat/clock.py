@@ -18,6 +18,7 @@ import time
 
 from ortools.sat.python import cp_model
 
+from trnsched.interrupts import INTERRUPTS
 from trnsched.policies.cpsat.packing import Limits
 from trnsched.problem import SolverConfig
 
@@ -48,12 +49,16 @@ class Clock:
         return self.work if self.deterministic else self.left()
 
     def left(self) -> float:
-        """Wall seconds to the deadline (infinite in deterministic mode)."""
+        """Wall seconds to the deadline (infinite in deterministic mode); none
+        once the command is interrupted (interrupts.py)."""
+        if INTERRUPTS.requested:
+            return 0.0
         return max(0.0, self.deadline - time.perf_counter())
 
     def spent(self) -> bool:
-        """Whether the wall-clock limit leaves no room for another search."""
-        return self.left() < SHORTEST_SEARCH_S
+        """Whether the wall-clock limit leaves no room for another search, or
+        the command was interrupted (in either currency)."""
+        return INTERRUPTS.requested or self.left() < SHORTEST_SEARCH_S
 
     def rest(self, planned: float) -> float:
         """What the search that ends a decision may use: `planned` deterministic
@@ -74,6 +79,9 @@ class Clock:
         # Interleaved workers make the parallel search repeatable; against the
         # wall clock the default portfolio finds more in the same seconds.
         s.parameters.interleave_search = self.deterministic
+        # A signal stops every search, not just the one CP-SAT happens to be in.
+        s.parameters.catch_sigint_signal = False
+        INTERRUPTS.register(s)
         return s
 
     def limits(self, work: float, *, workers: int | None = None) -> Limits:

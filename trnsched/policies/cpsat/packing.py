@@ -129,6 +129,7 @@ def solve_task(task: PackTask) -> PackAnswer:
     solver.parameters.interleave_search = task.limits.deterministic and task.limits.workers > 1
     solver.parameters.random_seed = task.limits.seed
     solver.parameters.cp_model_presolve = False    # small models, short limits: search from the hint at once
+    solver.parameters.catch_sigint_signal = False  # the command handles signals (interrupts.py)
     status = solver.solve(model)
     placed: dict[int, tuple[int, dict[int, int]]] = {}
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)

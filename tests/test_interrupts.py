@@ -1,0 +1,58 @@
+"""Ctrl-C and SIGTERM on a real solve (DESIGN.md, "Time, interrupts and exit
+codes"): prompt, one line, exit 130/143, nothing written and an existing -o
+untouched -- or, with --on-interrupt best, the best answer so far, marked."""
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from checker import check
+from conftest import ROOT
+
+SOLVING_BY_S = 6.0      # well inside the solve: generation takes about a second
+PROMPT_S = 15.0         # the most an interrupted command may take to end
+
+
+@pytest.fixture(scope="module")
+def instance(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("interrupt")
+    subprocess.run([sys.executable, "-m", "trnsched", "generate", "--jobs", "600", "--racks", "200", "-o",
+                    str(folder)], check=True, capture_output=True)
+    return folder
+
+
+def interrupted(instance, signum, *extra):
+    proc = subprocess.Popen([sys.executable, "-m", "trnsched", "solve", str(instance / "jobs.json"), "--fleet",
+                             str(instance / "fleet.json"), "--time-limit", "120", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(SOLVING_BY_S)
+    assert proc.poll() is None, "the solve ended before the signal"
+    proc.send_signal(signum)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, time.monotonic() - sent, out, err
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_the_solve_and_writes_nothing(instance, signum, code):
+    out_file = instance / f"kept-{code}.json"
+    out_file.write_text("earlier result\n")
+    rc, took, out, err = interrupted(instance, signum, "-o", str(out_file))
+    assert rc == code and took < PROMPT_S
+    assert err == f"interrupted by {signal.Signals(signum).name}: nothing written\n"
+    assert out == "" and out_file.read_text() == "earlier result\n"
+    assert not [p for p in instance.iterdir() if p.name.startswith(".trnsched-")], "no temporary file left"
+
+
+def test_on_interrupt_best_returns_the_best_answer_marked(instance):
+    out_file = instance / "best.json"
+    rc, took, out, err = interrupted(instance, signal.SIGINT, "--on-interrupt", "best", "-o", str(out_file))
+    assert rc == 130 and took < PROMPT_S
+    result = json.loads(out_file.read_text())
+    assert result["interrupted"] is True and result["status"] == "FEASIBLE" and result["placements"]
+    assert result["priority_bound"] >= result["totals"]["priority_placed"]
+    check(json.loads((instance / "jobs.json").read_text()), json.loads((instance / "fleet.json").read_text()),
+          result)
