@@ -38,7 +38,7 @@ class Interrupts:
     def __init__(self) -> None:
         self.signal: int | None = None
         self._solvers: weakref.WeakSet = weakref.WeakSet()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()     # the main thread's handler may run while it holds it
 
     @property
     def requested(self) -> bool:
