@@ -10,7 +10,7 @@ import time
 import pytest
 
 from checker import check
-from conftest import ROOT
+from conftest import ROOT, SHARED
 
 SOLVING_BY_S = 6.0      # well inside the solve: generation takes about a second
 PROMPT_S = 15.0         # the most an interrupted command may take to end
@@ -56,3 +56,19 @@ def test_on_interrupt_best_returns_the_best_answer_marked(instance):
     assert result["priority_bound"] >= result["totals"]["priority_placed"]
     check(json.loads((instance / "jobs.json").read_text()), json.loads((instance / "fleet.json").read_text()),
           result)
+
+
+def test_a_replay_stops_between_events_and_writes_nothing(tmp_path):
+    out_file = tmp_path / "replay.json"
+    proc = subprocess.Popen([sys.executable, "-m", "trnsched", "simulate",
+                             str(SHARED / "traces" / "alibaba-openb-2023" / "openb_pod_list_default.csv"),
+                             "--fleet", str(ROOT / "examples" / "openb_fleet.json"), "-o", str(out_file)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    time.sleep(SOLVING_BY_S)
+    assert proc.poll() is None, "the replay ended before the signal"
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and time.monotonic() - sent < PROMPT_S
+    assert err.rstrip("\n").splitlines()[-1].endswith("interrupted by SIGINT: nothing written")
+    assert out == "" and not out_file.exists()

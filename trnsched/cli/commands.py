@@ -110,8 +110,9 @@ def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chi
     under a policy; report completion times, queueing, utilisation, energy and cost."""
     fleet = load_fleet(fleet_file)
     trace = load_trace(trace_file, chips_per_gpu=chips_per_gpu, chip_names=fleet.chip_types)
-    with click.progressbar(length=len(trace.jobs), label=f"{policy}: replaying {len(trace.jobs)} jobs",
-                           file=sys.stderr, show_pos=True) as bar:
+    # Ctrl-C ends the replay between events: one line, nothing written, exit 130/143.
+    with catching(), click.progressbar(length=len(trace.jobs), label=f"{policy}: replaying {len(trace.jobs)} jobs",
+                                       file=sys.stderr, show_pos=True) as bar:
         result = replay(trace.jobs, fleet, policy=policy, objective=objective, batch_s=batch_s,
                         time_limit=time_limit, seed=seed, progress=bar.update)
     figures = {"trace": trace.describe(), "fleet": fleet.name, **result.figures()}

@@ -48,6 +48,7 @@ from trnsched.candidates import Candidate, by_job, generate
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet
 from trnsched.inputs.jobs import Job
+from trnsched.interrupts import INTERRUPTS
 from trnsched.objective import OBJECTIVES, prune_and_price
 from trnsched.policies import POLICIES, offered
 from trnsched.problem import Problem, SolverConfig
@@ -92,6 +93,7 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     decide_s = 0.0
     steps: list[tuple[float, str, int]] = []            # busy chips per type over time: (time, type, +/-chips)
     while nxt < len(arrivals) or ending or queue:
+        INTERRUPTS.check()      # Ctrl-C (under interrupts.catching) ends the replay between events
         upcoming = [jobs[arrivals[nxt]].arrival_h] if nxt < len(arrivals) else []
         if ending:
             upcoming.append(ending[0][0])
