@@ -235,3 +235,15 @@ def test_ray_address_joins_a_running_cluster(tmp_path, monkeypatch, three_pods):
     finally:
         os.killpg(head.pid, 15)
         head.wait(timeout=60)
+
+
+def test_a_model_cp_sat_rejects_is_an_error_not_an_empty_answer():
+    # A task no caller builds (a rack with -1 free chips gives a variable an
+    # empty domain): CP-SAT's MODEL_INVALID must surface (exit 1 from the
+    # command), never read as "nothing better found".
+    from trnsched.policies.cpsat.packing import Option, PackTask
+    task = PackTask(racks=(0,), free=({"h100": -1},), headroom=(None,), pods=(0,),
+                    options=(Option(0, 0, "h100", 8, 2, 0, 5, (0,)),), priority={0: 5}, start={},
+                    limits=Limits(1.0, True))
+    with pytest.raises(RuntimeError, match="rejected a packing model"):
+        solve_task(task)

@@ -201,6 +201,8 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     if not big:
         phase2 = clock.solver(clock.rest(max(0.2 * budget, budget - clock.used(phase1))))
         status2 = phase2.solve(model, progress(config, 2, began, step))
+        if status2 == cp_model.MODEL_INVALID:
+            raise RuntimeError(f"CP-SAT rejected the objective model: {phase2.solution_info() or 'MODEL_INVALID'}")
     phase2_ok = not big and status2 in ANSWERS
     if not big and not phase2_ok:
         notes.append(f"the objective phase found no {form.words.answer} in time; {form.words.priority_only}")

@@ -131,6 +131,8 @@ def solve_task(task: PackTask) -> PackAnswer:
     solver.parameters.cp_model_presolve = False    # small models, short limits: search from the hint at once
     solver.parameters.catch_sigint_signal = False  # the command handles signals (interrupts.py)
     status = solver.solve(model)
+    if status == cp_model.MODEL_INVALID:     # a bug, not "nothing better found" (DESIGN.md: statuses)
+        raise RuntimeError(f"CP-SAT rejected a packing model: {solver.solution_info() or 'MODEL_INVALID'}")
     placed: dict[int, tuple[int, dict[int, int]]] = {}
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if found:
