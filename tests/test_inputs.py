@@ -87,3 +87,11 @@ def test_bounds_are_rounded_the_way_that_keeps_them_bounds():
     assert json_number(2.3143008345, "down") == 2.3143
     assert json_number(0.1000001, "up") == 0.100001
     assert json_number(float("inf"), "down") is None
+
+
+def test_a_rack_larger_than_its_chips_scale_up_domain_is_refused():
+    from trnsched.inputs.fleet import parse_fleet
+    with pytest.raises(InputError, match=r"fleet.json: field 'racks\[big\].chips.h100': 128 h100 exceed one "
+                                         r"scale-up domain of 8: a rack is one domain, so list it as 16 racks"):
+        parse_fleet({"racks": [{"id": "big", "chips": {"h100": 128}}]}, file="fleet.json")
+    assert parse_fleet({"racks": [{"id": "nvl72", "chips": {"gb200": 72}}]}).racks[0].chips == {"gb200": 72}

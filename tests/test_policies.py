@@ -87,9 +87,9 @@ def test_ties_go_to_the_earlier_job_in_the_problems_order():
 
 
 def test_fifo_stops_at_the_first_job_that_does_not_fit():
-    jobs = [{"id": "head", "chips": 16, "chip_types": ["h100"], **TRAIN}, {"id": "small", "chips": 2, **TRAIN}]
-    fleet = {"racks": [{"id": "n0", "chips": {"h100": 16}, "used": {"h100": 12}}, {"id": "n1", "chips": {"h100": 8}}]}
-    p, _ = problem_of(jobs, {"racks": [{"id": "n0", "chips": {"h100": 16}}, {"id": "n1", "chips": {"h100": 8}}]})
+    jobs = [{"id": "head", "chips": 16, "chip_types": ["gb200"], **TRAIN}, {"id": "small", "chips": 2, **TRAIN}]
+    fleet = {"racks": [{"id": "n0", "chips": {"gb200": 16}, "used": {"gb200": 12}}, {"id": "n1", "chips": {"h100": 8}}]}
+    p, _ = problem_of(jobs, {"racks": [{"id": "n0", "chips": {"gb200": 16}}, {"id": "n1", "chips": {"h100": 8}}]})
     busy = p.sub(p.order, p.candidates, ledger=problem_of(jobs, fleet)[0].ledger)
     assert not POLICIES["fifo"].decide(busy).placed          # the head waits, and so does everyone behind it
     assert list(POLICIES["greedy"].decide(busy).placed) == [1]

@@ -159,6 +159,13 @@ def parse_fleet(data: Any, *, file: str | None = None) -> Fleet:
                 raise InputError(f"unknown chip type {t!r}; known: {', '.join(sorted(chips))}",
                                  file=file, field=f"{where}.chips")
             installed[t] = _int(c, f"{where}.chips.{t}", file, positive=True)
+            domain = chips[t].domain_size
+            if installed[t] > domain:
+                # A rack is one scale-up domain: bigger, and every job over one
+                # domain's chips would be refused with a reason that contradicts it.
+                raise InputError(f"{installed[t]} {t} exceed one scale-up domain of {domain}: a rack is one domain, "
+                                 f"so list it as {-(-installed[t] // domain)} racks of at most {domain}",
+                                 file=file, field=f"{where}.chips.{t}")
         used = {}
         for t, c in (raw.get("used") or {}).items():
             if t not in installed:
