@@ -19,7 +19,7 @@ from trnsched.policies import POLICIES
 from trnsched.policies.cpsat.backends import InProcess, LocalPool, RayBackend
 from trnsched.policies.cpsat.clock import Clock
 from trnsched.policies.cpsat.packing import Limits, read_back, solve_task, task_for
-from trnsched.policies.cpsat.search import PodBatches, SearchStats, improve
+from trnsched.policies.cpsat.search import PodBatches, SearchStats, holding, improve
 from trnsched.problem import Choice
 from trnsched.racks import RackLedger
 from trnsched.solve import solve
@@ -47,7 +47,7 @@ def three_pods():
 
 def pod_tasks(problem, start, seconds=0.5):
     cheapest = {j: min(cs, key=lambda c: problem.costs[c]) for j, cs in problem.by_job.items()}
-    hoods = PodBatches(problem, cheapest).neighbourhoods(start.placed, 8)
+    hoods = PodBatches(problem, cheapest).neighbourhoods(start.placed, holding(problem, start.placed), 8)
     freed = {j for h in hoods for j in h.jobs}
     kept = RackLedger(problem.fleet)
     for j, a in start.placed.items():
@@ -187,13 +187,13 @@ def test_displacing_trades_one_big_job_for_more_priority():
     # Greedy places the priority-3 job that needs the whole rack first; the two
     # priority-2 jobs that each need half of it wait.  Dropping it for them wins
     # priority, a move no round that frees one waiting job at a time can make.
-    from trnsched.policies.cpsat.search import Displacing
+    from trnsched.policies.cpsat.search import Displacing, holding
     jobs_data, fleet_data = one_rack_three_jobs()
     problem = _setup(jobs_data, fleet_data)
     start = POLICIES["greedy"].decide(problem)
     assert sorted(start.placed) == [0]
     cheapest = {j: min(cs, key=lambda c: problem.costs[c]) for j, cs in problem.by_job.items()}
-    (hood,) = Displacing(problem, cheapest).neighbourhoods(start.placed)
+    (hood,) = Displacing(problem, cheapest).neighbourhoods(start.placed, holding(problem, start.placed))
     assert sorted(hood.jobs) == [0, 1, 2]
     better, _ = improve(problem, start, Clock(problem.config), work=1.0)
     assert sorted(better.placed) == [1, 2]

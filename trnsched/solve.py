@@ -13,10 +13,10 @@ from contextlib import nullcontext
 from typing import Any, Sequence
 
 from trnsched.candidates import generate
-from trnsched.interrupts import INTERRUPTS
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet, default_fleet, parse_fleet
 from trnsched.inputs.jobs import Job, parse_jobs
+from trnsched.interrupts import INTERRUPTS
 from trnsched.objective import OBJECTIVES, Horizon, completion_weight, prune_and_price
 from trnsched.policies import POLICIES, offered
 from trnsched.policies.cpsat.backends import BACKENDS, ray_module, session

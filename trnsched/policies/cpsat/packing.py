@@ -7,8 +7,11 @@ and the racks it may use, the jobs' priorities, a starting answer and the
 solve's limits.  It carries no Candidate, Fleet or Problem: a candidate holds a
 view of the whole scoring arrays, and a sub-problem of 40 racks must not ship
 an UltraCluster's.  `task_for` builds one from a Problem, `solve_task` solves
-it (importing nothing of trnsched beyond this module), `read_back` turns the
-answer into Allocations again.
+it, `read_back` turns the answer into Allocations again.
+
+It is the plain-data twin of model.py's per-rack case (`rack_groups(...,
+each_rack=True)`), which the horizon model still builds from Candidates; the
+search uses only this one.
 
 The model is exact per rack: each rack's chips per type and its watts bound
 what its jobs draw; a multi-rack option takes chips from at most `max_racks`
@@ -21,6 +24,10 @@ import time
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
+
+from trnsched.objective import IntegerScale
+from trnsched.problem import Allocation, Choice, Problem
+from trnsched.racks import headroom_watts, watts_per_chip
 
 
 @dataclass(frozen=True)
@@ -165,13 +172,11 @@ def _hint(model: cp_model.CpModel, task: PackTask, take: list, on: dict, chips: 
                 model.add_hint(used[i, r], n > 0)
 
 
-def task_for(problem, start, limits: Limits, *, racks: list[int] | None = None, label: str = "") -> PackTask | None:
+def task_for(problem: Problem, start: Choice, limits: Limits, *, racks: list[int] | None = None,
+             label: str = "") -> PackTask | None:
     """The exact packing of `problem` (its jobs to decide, its candidates, on the
     room its ledger leaves) as a task, from `start`, on `racks` (default: every
     rack with room).  None when no candidate has room anywhere."""
-    from trnsched.objective import IntegerScale
-    from trnsched.racks import headroom_watts, watts_per_chip
-
     fleet = problem.fleet
     pool = range(len(fleet.racks)) if racks is None else racks
     chosen = [r for r in pool if any(fleet.racks[r].free(t) > 0 for t in fleet.racks[r].chips)]
@@ -209,10 +214,8 @@ def task_for(problem, start, limits: Limits, *, racks: list[int] | None = None, 
     return PackTask(tuple(chosen), free, headroom, pods, options, priority, begin, limits, label)
 
 
-def read_back(problem, task: PackTask, answer: PackAnswer):
+def read_back(problem: Problem, task: PackTask, answer: PackAnswer) -> Choice:
     """The answer as a Choice of the problem's candidates on the fleet's racks."""
-    from trnsched.problem import Allocation, Choice
-
     by_index = {c.index: c for c in problem.candidates}
     placed = {j: Allocation(by_index[task.options[i].candidate], {task.racks[r]: n for r, n in racks.items()})
               for j, (i, racks) in answer.placed.items()}

@@ -46,6 +46,7 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
     stats = stats if stats is not None else SearchStats()
     cheapest = {j: min(cs, key=lambda c: costs[c]) for j, cs in problem.by_job.items()}
     placed = dict(choice.placed)
+    held = holding(problem, placed)      # the room `placed` leaves, kept in step with it
     kinds = [PodBatches(problem, cheapest), TypeRounds(problem, cheapest), Clearing(problem, cheapest),
              Displacing(problem, cheapest)]
     solved, rounds, turn = 0.0, 0, 0
@@ -64,14 +65,13 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
         kind = ready[0]
         # A batch takes one round per slot-full of tasks: no more than the work left holds.
         fits = max(1, int((work - spent()) / per_round)) * slots
-        hoods = kind.neighbourhoods(placed, min(slots * PODS_PER_SLOT, fits))
+        hoods = kind.neighbourhoods(placed, held, min(slots * PODS_PER_SLOT, fits))
         if not hoods:
             continue
-        freed = {j for h in hoods for j in h.jobs}
-        kept = RackLedger(problem.fleet)
-        for j, a in placed.items():
-            if j not in freed:
-                kept.commit(a.candidate, a.racks)
+        kept = held.copy()
+        for j in {j for h in hoods for j in h.jobs}:
+            if j in kept.held:
+                kept.release(j)
         room = RackLedger(kept.as_fleet())
         batch = len(hoods) > 1
         # One task alone may use every CP-SAT worker; side by side, one each.
@@ -103,8 +103,11 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
             if gain > 0 or (gain == 0 and found.objective_value < current.objective_value
                             - 1e-9 * max(1.0, current.objective_value)):
                 for j in sub.order:
-                    placed.pop(j, None)
+                    if placed.pop(j, None) is not None:
+                        held.release(j)
                 placed.update(found.placed)
+                for a in found.placed.values():
+                    held.commit(a.candidate, a.racks)
                 improved.add(hood.label)
         if improved:
             record(problem.config, 3, problem.value(Choice(placed)))
@@ -115,6 +118,14 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
     out = Choice(placed)
     out.objective_value = problem.value(out)
     return out, rounds
+
+
+def holding(problem: Problem, placed: dict[int, Allocation]) -> RackLedger:
+    """A ledger of the problem's fleet with these allocations committed."""
+    ledger = RackLedger(problem.fleet)
+    for a in placed.values():
+        ledger.commit(a.candidate, a.racks)
+    return ledger
 
 
 @dataclass(frozen=True)
@@ -167,18 +178,15 @@ class PodBatches:
         self.next_pod = self.idle = 0
         self.done = not self.pods
 
-    def neighbourhoods(self, placed: dict[int, Allocation], most: int) -> list[Neighbourhood]:
+    def neighbourhoods(self, placed: dict[int, Allocation], held: RackLedger, most: int) -> list[Neighbourhood]:
         p, costs = self.problem, self.problem.costs
         on_pod: dict[str, list[int]] = {pod: [] for pod in self.pods}
         for j, a in placed.items():
             on_pod[self.pod_of[next(iter(a.racks))]].append(j)
-        ledger = RackLedger(p.fleet)
-        for a in placed.values():
-            ledger.commit(a.candidate, a.racks)
         free = {pod: {} for pod in self.pods}
         for pod, racks in self.pods.items():
             for r in racks:
-                for t, n in ledger.room.free[r].items():
+                for t, n in held.room.free[r].items():
                     free[pod][t] = free[pod].get(t, 0) + n
         waiting_of: dict[str, list[int]] = {pod: [] for pod in self.pods}
         for j in p.job_order():
@@ -247,7 +255,7 @@ class TypeRounds:
     def done(self) -> bool:
         return not self.types or self.idle >= len(self.types) * MAX_DEPTH
 
-    def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
+    def neighbourhoods(self, placed: dict[int, Allocation], held: RackLedger, most: int = 1) -> list[Neighbourhood]:
         p, costs, cheapest = self.problem, self.problem.costs, self.cheapest
         t = self.current = self.types[self.turn % len(self.types)]
         self.turn += 1
@@ -313,7 +321,7 @@ class Clearing(OncePerJob):
     round succeeds, which makes every job eligible again.  Type rounds rarely make
     such moves: a big job's racks are held by many small jobs on other lists."""
 
-    def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
+    def neighbourhoods(self, placed: dict[int, Allocation], held: RackLedger, most: int = 1) -> list[Neighbourhood]:
         p, costs = self.problem, self.problem.costs
         waiting = [j for j in p.job_order() if j not in placed and j in self.cheapest and j not in self.tried]
         regret = {j: costs[a.candidate] - costs[self.cheapest[j]] for j, a in placed.items() if j not in self.tried}
@@ -325,10 +333,8 @@ class Clearing(OncePerJob):
         j = queue[0]
         self.tried.add(j)
         target = self.cheapest[j]
-        ledger = RackLedger(p.fleet)
         on_rack: dict[int, list[int]] = {}
         for k, a in placed.items():
-            ledger.commit(a.candidate, a.racks)
             for r in a.racks:
                 on_rack.setdefault(r, []).append(k)
         t = target.chip_type
@@ -336,7 +342,7 @@ class Clearing(OncePerJob):
         def room(r: int) -> int:
             """Chips of the type on rack r once every job on it, this one included,
             has moved (chips only: the exact model checks the power)."""
-            return ledger.room.free[r].get(t, 0) + sum(placed[k].racks[r] for k in on_rack.get(r, ())
+            return held.room.free[r].get(t, 0) + sum(placed[k].racks[r] for k in on_rack.get(r, ())
                                                       if placed[k].candidate.chip_type == t)
 
         if not target.multi:
@@ -380,7 +386,7 @@ class Displacing(OncePerJob):
             self.least[j] = out
         return self.least[j]
 
-    def neighbourhoods(self, placed: dict[int, Allocation], most: int = 1) -> list[Neighbourhood]:
+    def neighbourhoods(self, placed: dict[int, Allocation], held: RackLedger, most: int = 1) -> list[Neighbourhood]:
         p = self.problem
         waiting = [j for j in p.by_job if j not in placed]
         if not waiting:
