@@ -18,6 +18,7 @@ from trnsched.candidates import generate, prune_for
 from trnsched.policies.cpsat.model import rack_groups
 from trnsched.policies.cpsat.clock import Clock
 from trnsched.policies.cpsat.search import improve
+from trnsched.inputs.catalog import chip_catalog
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.jobs import parse_jobs
 from trnsched.objective import candidate_costs, prune_and_price
@@ -44,14 +45,22 @@ RACK_KINDS = [({"h100": 8}, 10.2), ({"h200": 8}, 10.2), ({"trn3": 32}, 40.0), ({
 MODELS = ["llama3-8b", "llama2-7b", "mixtral-8x7b", "mpt-7b"]
 
 
+def baseline_kw(chips, used):
+    catalog = chip_catalog()
+    return sum(used.get(t, 0) * catalog[t].tdp_w + (n - used.get(t, 0)) * catalog[t].idle_w + n * catalog[t].host_w
+               for t, n in chips.items()) / 1000.0
+
+
 @st.composite
 def instances(draw):
     racks = []
     for i in range(draw(st.integers(1, 5))):
         chips, cap = draw(st.sampled_from(RACK_KINDS))
         used = {t: draw(st.integers(0, n)) for t, n in chips.items()}
+        # Caps loose and tight, never below what the rack draws already (that is an input error).
+        floor = math.ceil(baseline_kw(chips, used) * 1000) / 1000
         racks.append({"id": f"r{i}", "pod": draw(st.sampled_from(["p0", "p1"])), "chips": chips, "used": used,
-                      "power_cap_kw": draw(st.sampled_from([cap, cap * 0.6, None]))})
+                      "power_cap_kw": draw(st.sampled_from([max(cap, floor), max(cap * 0.6, floor), None]))})
     jobs = []
     for i in range(draw(st.integers(1, 6))):
         model = draw(st.sampled_from(MODELS))
@@ -396,7 +405,7 @@ def test_cli_example_fleet_file(tmp_path):
      None, "unknown chip type"),
     (json.dumps({"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": 1}] * 2}), None, "duplicate id"),
     (json.dumps({"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": -5}]}), None, "positive"),
-    (json.dumps({"jobs": []}), {"racks": []}, "non-empty list of racks"),
+    (json.dumps({"jobs": []}), {"racks": []}, "field 'racks': must not be empty"),
     (json.dumps({"jobs": []}), {"racks": [{"id": "r", "chips": {"h100": -8}}]}, "racks[r].chips.h100"),
     (json.dumps({"jobs": []}), {"racks": [{"id": "r", "chips": {"h100": 8}, "used": {"h100": 9}}]}, "busy of 8"),
 ])

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import math
 import signal
 import time
 from contextlib import nullcontext
@@ -14,8 +13,9 @@ from typing import Any, Sequence
 
 from trnsched.candidates import generate
 from trnsched.inputs.errors import InputError
-from trnsched.inputs.fleet import Fleet, default_fleet, parse_fleet
-from trnsched.inputs.jobs import Job, parse_jobs
+from trnsched.inputs.fleet import Fleet, check_fleet, default_fleet, parse_fleet
+from trnsched.inputs.jobs import Job, check_jobs, parse_jobs
+from trnsched.inputs.schema import SolveArguments, check_arguments
 from trnsched.interrupts import INTERRUPTS
 from trnsched.objective import OBJECTIVES, Horizon, completion_weight, prune_and_price
 from trnsched.policies import POLICIES, offered
@@ -51,25 +51,11 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     the next stage, with "best" it returns the best answer so far, marked
     `interrupted`."""
     began = time.perf_counter() if began is None else began
-    if isinstance(time_limit, bool) or not (isinstance(time_limit, (int, float)) and math.isfinite(time_limit)
-                                            and time_limit > 0):
-        raise InputError(f"must be a positive number of seconds, got {time_limit!r}", field="time_limit")
-    if isinstance(workers, bool) or not (isinstance(workers, int) and 1 <= workers <= 256):
-        raise InputError(f"must be a whole number from 1 to 256, got {workers!r}", field="workers")
-    if isinstance(seed, bool) or not (isinstance(seed, int) and 0 <= seed < 2 ** 31):
-        raise InputError(f"must be a whole number from 0 to 2^31 - 1, got {seed!r}", field="seed")
-    if horizon_h is not None and not (isinstance(horizon_h, (int, float)) and math.isfinite(horizon_h)
-                                      and horizon_h > 0):
-        raise InputError(f"must be a positive number of hours, got {horizon_h!r}", field="horizon")
-    if not (isinstance(time_weight, (int, float)) and math.isfinite(time_weight) and time_weight >= 0):
-        raise InputError(f"must be a non-negative number, got {time_weight!r}", field="time_weight")
-    if on_interrupt not in ON_INTERRUPT:
-        raise InputError(f"must be one of {', '.join(ON_INTERRUPT)}, got {on_interrupt!r}", field="on_interrupt")
-    if backend not in BACKENDS:
-        raise InputError(f"must be one of {', '.join(BACKENDS)}, got {backend!r}", field="backend")
-    if ray_address is not None and (backend != "ray" or not isinstance(ray_address, str) or not ray_address):
-        raise InputError(f"is for --backend ray and must be a non-empty address, got {ray_address!r}",
-                         field="ray_address")
+    check_arguments(SolveArguments, objective=objective, policy=policy, time_limit=time_limit, workers=workers,
+                    seed=seed, horizon_h=horizon_h, time_weight=time_weight, deterministic=deterministic,
+                    backend=backend, ray_address=ray_address, on_interrupt=on_interrupt)
+    if ray_address is not None and backend != "ray":
+        raise InputError(f"is for --backend ray, got {ray_address!r} with backend {backend!r}", field="ray_address")
     if backend == "ray":
         ray_module()
     if objective not in OBJECTIVES:
@@ -78,9 +64,13 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
         raise InputError(f"must be one of {', '.join(offered('solve'))}, got {policy!r}", field="policy")
     if fleet is None:
         fleet = default_fleet()
-    elif not isinstance(fleet, Fleet):
+    elif isinstance(fleet, Fleet):
+        check_fleet(fleet)
+    else:
         fleet = parse_fleet(fleet)
-    if not (isinstance(jobs, (list, tuple)) and all(isinstance(j, Job) for j in jobs)):
+    if isinstance(jobs, (list, tuple)) and jobs and all(isinstance(j, Job) for j in jobs):
+        check_jobs(jobs, fleet.chip_types)
+    else:
         jobs = parse_jobs(jobs, chip_names=fleet.chip_types)
     jobs = list(jobs)
 

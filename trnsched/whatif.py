@@ -13,8 +13,10 @@ import numpy as np
 
 from trnsched.candidates import chip_counts
 from trnsched.inputs.catalog import ChipType
+from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import json_number
-from trnsched.inputs.jobs import Job
+from trnsched.inputs.jobs import Job, check_jobs
+from trnsched.inputs.schema import WhatIfArguments, check_arguments
 from trnsched.perf import columns as col
 from trnsched.perf.scoring import score_arrays
 from trnsched.perf.tables import chip_table, job_table
@@ -64,6 +66,13 @@ class WhatIf:
 def what_if(jobs: Sequence[Job], chips: Mapping[str, ChipType], *, chip_type: str | None = None,
             count: int | None = None, pue: float | None = None, backend: str = "core") -> list[WhatIf]:
     """Score every job on every allowed chip type and count, in one call into the core."""
+    check_arguments(WhatIfArguments, chip_type=chip_type, count=count, pue=pue, backend=backend)
+    if chip_type is not None and chip_type not in chips:
+        raise InputError(f"unknown chip type {chip_type!r}; known: {', '.join(sorted(chips))}", field="chip_type")
+    if jobs and all(isinstance(j, Job) for j in jobs):
+        check_jobs(jobs, chips)
+    elif jobs:
+        raise InputError("must be a list of Job objects (parse_jobs reads them from JSON)", field="jobs")
     names = list(chips)
     types = [chips[n] for n in names]
     rows: list[tuple[int, int, int, int]] = []

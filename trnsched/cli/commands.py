@@ -1,4 +1,5 @@
-"""Command line: `trnsched solve`, `simulate`, `score`, `fleet`, `generate`, `validate`, `chips`, `models`."""
+"""Command line: `trnsched solve`, `simulate`, `score`, `fleet`, `generate`, `validate`, `schema`, `chips`,
+`models`."""
 from __future__ import annotations
 
 import json
@@ -9,7 +10,7 @@ import time
 import click
 
 from trnsched.cli import render
-from trnsched.cli.options import (Guarded, Seconds, fleet_option, json_option, objective_option, output_option,
+from trnsched.cli.options import (Finite, Guarded, Seconds, fleet_option, json_option, objective_option, output_option,
                                   policy_option, seed_option)
 from trnsched.inputs.catalog import builtin_models, chip_catalog
 from trnsched.inputs.errors import InputError
@@ -18,6 +19,7 @@ from trnsched.inputs.generate import generate_workload
 from trnsched.inputs.io import write_atomic
 from trnsched.policies.cpsat.backends import BACKENDS
 from trnsched.inputs.jobs import load_jobs
+from trnsched.inputs.schema import MAX_CHIPS, MAX_HOURS, json_schema
 from trnsched.replay import load_trace, simulate as replay
 from trnsched.interrupts import EXIT_CODES, catching
 from trnsched.solve import ON_INTERRUPT, solve as solve_jobs
@@ -51,10 +53,10 @@ def main() -> None:
 @click.option("--ray-address", metavar="ADDRESS",
               help="With --backend ray: join this Ray cluster (default: start a local Ray for the command).")
 @seed_option()
-@click.option("--horizon", "horizon_h", type=click.FloatRange(min=0.0, min_open=True),
+@click.option("--horizon", "horizon_h", type=Finite(0.0, MAX_HOURS, above=True, unit="number of hours"),
               help="Schedule in time over this many hours: jobs start at or after arrival_h and within the "
                    "horizon, capacity and power hold at every instant (default: place everything now).")
-@click.option("--time-weight", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+@click.option("--time-weight", type=Finite(0.0, 1e6), default=1.0, show_default=True,
               help="With --horizon: weight of priority-weighted completion time in the objective "
                    "(1 = holding every job for the whole horizon costs as much as running them all).")
 @click.option("--on-interrupt", type=click.Choice(ON_INTERRUPT), default="stop", show_default=True,
@@ -96,11 +98,11 @@ def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, w
 @fleet_option()
 @policy_option("replay")
 @objective_option()
-@click.option("--batch-s", type=click.FloatRange(min=0.0), default=60.0, show_default=True,
+@click.option("--batch-s", type=Finite(0.0, 1e7, unit="number of seconds"), default=60.0, show_default=True,
               help="Decision window: events within this many seconds of the first are decided together.")
 @click.option("--time-limit", type=Seconds(0.01), default=0.5, show_default=True,
               help="CP-SAT work limit per decision, deterministic seconds (replays repeat exactly).")
-@click.option("--chips-per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--chips-per-gpu", type=click.IntRange(min=1, max=1024), default=1, show_default=True,
               help="openb traces: chips per requested GPU (the trace's scale factor).")
 @seed_option()
 @json_option("Print the figures as JSON.")
@@ -131,7 +133,7 @@ def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chi
 @main.command()
 @JOBS
 @click.option("--chip-type", "chip_type", help="Only this chip type.")
-@click.option("--chips", "count", type=click.IntRange(min=1), help="Exactly this many chips.")
+@click.option("--chips", "count", type=click.IntRange(min=1, max=MAX_CHIPS), help="Exactly this many chips.")
 @fleet_option("Fleet file: its chip_types overrides and pue apply.")
 @json_option("Print JSON rows instead of a table.")
 @click.option("--feasible-only", is_flag=True, help="Hide candidates that cannot run.")
@@ -160,6 +162,19 @@ def validate(jobs_file, fleet_file):
     jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
     where = fleet_file or "the default fleet"
     click.echo(f"{jobs_file}: {len(jobs)} jobs OK; {where}: {len(fleet.racks)} racks OK")
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["jobs", "fleet"]))
+@output_option("Write the schema here (atomically).")
+def schema(which, output):
+    """Print the JSON Schema of a jobs or fleet file, for editors that check
+    files as you type (VS Code: "json.schemas"; a file may name it in "$schema")."""
+    text = json.dumps(json_schema(which), indent=1)
+    if output:
+        write_atomic(output, text + "\n")
+    else:
+        click.echo(text)
 
 
 @main.command()
@@ -198,8 +213,8 @@ def fleet(fleet_file, as_json):
 
 
 @main.command()
-@click.option("--jobs", "n_jobs", type=click.IntRange(min=1), required=True, help="How many jobs.")
-@click.option("--racks", "n_racks", type=click.IntRange(min=1), required=True,
+@click.option("--jobs", "n_jobs", type=click.IntRange(min=1, max=10 ** 7), required=True, help="How many jobs.")
+@click.option("--racks", "n_racks", type=click.IntRange(min=1, max=10 ** 6), required=True,
               help="How many racks (~40 chips each; ~90 with --ultracluster).")
 @click.option("--ultracluster", is_flag=True,
               help="An UltraCluster: pods of 64 racks, most of them Trn3 UltraServers (13,000 racks: ~1.1M chips), "

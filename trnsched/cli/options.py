@@ -75,18 +75,30 @@ def seed_option():
     return click.option("--seed", type=click.IntRange(0, 2 ** 31 - 1), default=0, show_default=True)
 
 
-class Seconds(click.ParamType):
-    """A positive, finite number of seconds (click's FloatRange lets nan and inf through)."""
-    name = "seconds"
+class Finite(click.ParamType):
+    """A finite number in [least, most] (click's FloatRange lets nan and inf
+    through); `above` makes the lower end open.  The ranges are the library's
+    (inputs/schema.py), which checks them again for callers from code."""
+    name = "number"
 
-    def __init__(self, least: float) -> None:
-        self.least = least
+    def __init__(self, least: float, most: float, *, above: bool = False, unit: str = "number") -> None:
+        self.least, self.most, self.above, self.unit = least, most, above, unit
 
     def convert(self, value, param, ctx):
         try:
-            seconds = float(value)
+            number = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not math.isfinite(seconds) or seconds < self.least:
-            self.fail(f"{value!r} is not a finite number of seconds >= {self.least:g}", param, ctx)
-        return seconds
+            self.fail(f"{value!r} is not a {self.unit}", param, ctx)
+        low_ok = number > self.least if self.above else number >= self.least
+        if not (math.isfinite(number) and low_ok and number <= self.most):
+            side = ">" if self.above else ">="
+            self.fail(f"{value!r} is not a finite {self.unit} {side} {self.least:g} and <= {self.most:g}", param, ctx)
+        return number
+
+    def get_metavar(self, param, ctx=None) -> str:
+        return self.unit.split()[-1].upper()
+
+
+def Seconds(least: float) -> Finite:
+    """Seconds: finite, at least `least`, at most a million."""
+    return Finite(least, 1e6, unit="number of seconds")

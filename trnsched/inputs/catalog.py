@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from trnsched.inputs.errors import InputError
+from trnsched.inputs.schema import validate_chip_types
 
 CHIP_NUMBERS = (
     "peak_bf16_tflops", "peak_fp8_tflops", "peak_fp4_tflops", "hbm_gb", "hbm_tbps", "tdp_w", "idle_w", "host_w",
@@ -86,15 +87,9 @@ def builtin_chips() -> dict[str, ChipType]:
     return chips
 
 
-def _number(value: Any, where: str, *, file: str | None, positive: bool = True) -> float:
-    if isinstance(value, dict) and "value" in value:
-        value = value["value"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InputError(f"must be a number, got {value!r}", file=file, field=where)
-    if value < 0 or (positive and value == 0):
-        raise InputError(f"must be {'positive' if positive else 'non-negative'}, got {value!r}",
-                         file=file, field=where)
-    return float(value)
+# Chip figures that may be 0 (no FP4 unit, no host share, free, no latency given).
+ZERO_ALLOWED = ("idle_w", "host_w", "peak_fp4_tflops", "scaleup_latency_us", "scaleout_latency_us",
+                "price_per_chip_hour")
 
 
 def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None = None) -> dict[str, ChipType]:
@@ -102,49 +97,52 @@ def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None
     chips = builtin_chips()
     if not overrides:
         return chips
-    if not isinstance(overrides, Mapping):
-        raise InputError("must be an object of chip type name -> figures", file=file, field="chip_types")
     families = set(_calibration()["families"])
-    for name, spec in overrides.items():
+    for name, spec in validate_chip_types(overrides, file=file).items():
         where = f"chip_types.{name}"
-        if not isinstance(spec, Mapping):
-            raise InputError("must be an object", file=file, field=where)
-        unknown = set(spec) - set(CHIP_NUMBERS) - {"stack", "family", "description", "tp_cores_per_chip"}
-        if unknown:
-            raise InputError(f"unknown field {sorted(unknown)[0]!r}", file=file, field=where)
         base = chips.get(name)
+        given = {k for k in CHIP_NUMBERS if getattr(spec, k) is not None}
         if base is None:
-            missing = [k for k in CHIP_NUMBERS + ("stack",) if k not in spec and k not in OPTIONAL_NUMBERS]
+            missing = [k for k in CHIP_NUMBERS if k not in given and k not in OPTIONAL_NUMBERS]
+            missing += ["stack"] if spec.stack is None else []
             if missing:
                 raise InputError(f"a new chip type needs {', '.join(missing)}", file=file, field=where)
         changes: dict[str, Any] = {}
         prov = dict(base.provenance) if base else {}
-        for k in CHIP_NUMBERS:
-            if k in spec:
-                positive = k not in ("idle_w", "host_w", "peak_fp4_tflops", "scaleup_latency_us", "scaleout_latency_us",
-                                     "price_per_chip_hour")
-                changes[k] = _number(spec[k], f"{where}.{k}", file=file, positive=positive)
-                src = spec[k].get("source", "fleet file") if isinstance(spec[k], dict) else "fleet file"
-                prov[k] = {"status": "user", "source": src}
+        for k in sorted(given):
+            figure = getattr(spec, k)
+            value = float(figure) if isinstance(figure, (int, float)) else float(figure.value)
+            if value == 0 and k not in ZERO_ALLOWED:
+                raise InputError(f"must be positive, got {value:g}", file=file, field=f"{where}.{k}")
+            changes[k] = value
+            source = None if isinstance(figure, (int, float)) else figure.source
+            prov[k] = {"status": "user", "source": source or "fleet file"}
         if "domain_size" in changes:
             if changes["domain_size"] != int(changes["domain_size"]):
-                raise InputError("must be a whole number", file=file, field=f"{where}.domain_size")
+                raise InputError(f"must be a whole number, got {changes['domain_size']:g}", file=file,
+                                 field=f"{where}.domain_size")
             changes["domain_size"] = int(changes["domain_size"])
-        stack = spec.get("stack", base.stack if base else None)
-        if stack not in STACKS:
-            raise InputError(f"must be one of {', '.join(STACKS)}, got {stack!r}", file=file, field=f"{where}.stack")
-        family = spec.get("family", base.family if base else DEFAULT_FAMILY[stack])
+        stack = spec.stack or base.stack
+        family = spec.family or (base.family if base else DEFAULT_FAMILY[stack])
         if family not in families:
             raise InputError(f"unknown family {family!r}; known: {', '.join(sorted(families))}",
                              file=file, field=f"{where}.family")
         changes.update(stack=stack, family=family, provenance=prov)
+        if spec.tp_cores_per_chip is not None:
+            changes["tp_cores_per_chip"] = spec.tp_cores_per_chip
+        if spec.description is not None:
+            changes["description"] = spec.description
         if base is None:
             for k, default in OPTIONAL_NUMBERS.items():
                 changes.setdefault(k, default)
-            chips[name] = ChipType(name=name, description=spec.get("description", name),
-                                   tp_cores_per_chip=int(spec.get("tp_cores_per_chip", 1)), **changes)
+            changes.setdefault("description", name)
+            changes.setdefault("tp_cores_per_chip", 1)
+            chips[name] = ChipType(name=name, **changes)
         else:
             chips[name] = replace(base, **changes)
+        chip = chips[name]
+        if chip.idle_w > chip.tdp_w:
+            raise InputError(f"idle_w {chip.idle_w:g} exceeds tdp_w {chip.tdp_w:g}", file=file, field=f"{where}.idle_w")
     return chips
 
 
@@ -234,27 +232,14 @@ def builtin_models() -> dict[str, ModelSpec]:
     return out
 
 
-def model_from_dict(raw: Mapping[str, Any], *, name: str = "inline", file: str | None = None,
+def model_from_spec(raw: Any, *, name: str = "inline", file: str | None = None,
                     job: str | None = None) -> ModelSpec:
-    """An inline model shape: params_b, layers, hidden required; the rest defaulted."""
-    if not isinstance(raw, Mapping):
-        raise InputError("must be a preset name or an object", file=file, job=job, field="model")
-    unknown = set(raw) - set(MODEL_FIELDS) - {"name", "source"}
-    if unknown:
-        raise InputError(f"unknown field {sorted(unknown)[0]!r}", file=file, job=job, field="model")
-    for key in ("params_b", "layers", "hidden"):
-        if key not in raw:
-            raise InputError("is required in an inline model", file=file, job=job, field=f"model.{key}")
-    vals: dict[str, Any] = {}
+    """An inline model shape (schema.InlineModel, ranges already checked):
+    params_b, layers, hidden given, the rest defaulted from them."""
+    vals: dict[str, Any] = {k: raw[k] for k in MODEL_FIELDS if k in raw}
     for key in MODEL_FIELDS:
-        if key not in raw:
-            continue
-        v = raw[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise InputError(f"must be a positive number, got {v!r}", file=file, job=job, field=f"model.{key}")
-        if key in _MODEL_INTS and v != int(v):
-            raise InputError(f"must be a whole number, got {v!r}", file=file, job=job, field=f"model.{key}")
-        vals[key] = int(v) if key in _MODEL_INTS else float(v)
+        if key in vals:
+            vals[key] = int(vals[key]) if key in _MODEL_INTS else float(vals[key])
     hidden = vals["hidden"]
     heads = vals.get("heads", max(1, hidden // 128))
     vals.setdefault("heads", heads)
@@ -264,9 +249,12 @@ def model_from_dict(raw: Mapping[str, Any], *, name: str = "inline", file: str |
     experts, top_k = vals.get("experts", 1), vals.get("top_k", 1)
     if top_k > experts:
         raise InputError(f"top_k {top_k} exceeds experts {experts}", file=file, job=job, field="model.top_k")
+    if vals["kv_heads"] > vals["heads"]:
+        raise InputError(f"kv_heads {vals['kv_heads']} exceeds heads {vals['heads']}", file=file, job=job,
+                         field="model.kv_heads")
     if vals["active_params_b"] > vals["params_b"]:
         raise InputError("exceeds params_b", file=file, job=job, field="model.active_params_b")
-    spec = ModelSpec(name=str(raw.get("name", name)), **vals)
+    spec = ModelSpec(name=raw.get("name", name), source=raw.get("source", ""), **vals)
     if spec.is_moe and not (0.0 < spec.dense_params_b <= spec.active_params_b):
         raise InputError("active_params_b is inconsistent with params_b, experts and top_k",
                          file=file, job=job, field="model.active_params_b")

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 from trnsched.inputs.catalog import ChipType, chip_catalog, default_pue
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import read_json
+from trnsched.inputs.schema import validate_fleet, validate_fleet_object
 
 # Scale-out figures that override every chip type's; jobs never span pods, so
 # there is no cross-pod figure to give.
@@ -114,86 +115,63 @@ class Fleet:
                 "pue": self.pue, "network": dict(self.network)}
 
 
-def _int(value: Any, where: str, file: str | None, *, positive: bool) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or (positive and value == 0):
-        kind = "a positive" if positive else "a non-negative"
-        raise InputError(f"must be {kind} whole number, got {value!r}", file=file, field=where)
-    return value
-
-
 def parse_fleet(data: Any, *, file: str | None = None) -> Fleet:
-    """A fleet from a decoded fleet.json; every failure names the file and the field."""
-    if not isinstance(data, Mapping):
-        raise InputError("a fleet file must be a JSON object", file=file)
-    unknown = set(data) - {"racks", "chip_types", "network", "pue", "name", "note"}
-    if unknown:
-        raise InputError("is not a known fleet field", file=file, field=sorted(unknown)[0])
-    pue = data.get("pue", default_pue())
-    if isinstance(pue, bool) or not isinstance(pue, (int, float)) or pue < 1.0:
-        raise InputError(f"must be a number >= 1, got {pue!r}", file=file, field="pue")
+    """A fleet from a decoded fleet.json.  Types and ranges are schema.py's; what
+    needs the chip catalog (known types, scale-up domains, idle and busy draw
+    against the cap) is checked here.  Every failure names the file and the field."""
+    spec = validate_fleet(data, file=file)
     chips = chip_catalog(data.get("chip_types"), file=file)
-    raw_racks = data.get("racks")
-    if not isinstance(raw_racks, list) or not raw_racks:
-        raise InputError("a fleet needs a non-empty list of racks", file=file, field="racks")
-    racks, seen = [], set()
-    for i, raw in enumerate(raw_racks):
-        where = f"racks[{i}]"
-        if not isinstance(raw, Mapping):
-            raise InputError("must be an object", file=file, field=where)
-        rid = raw.get("id")
-        if not isinstance(rid, str) or not rid:
-            raise InputError(f"must be a non-empty string, got {rid!r}", file=file, field=f"{where}.id")
-        where = f"racks[{rid}]"
-        if rid in seen:
-            raise InputError("duplicate rack id", file=file, field=f"{where}.id")
-        seen.add(rid)
-        extra = set(raw) - {"id", "chips", "used", "power_cap_kw", "pod", "note"}
-        if extra:
-            raise InputError("is not a known rack field", file=file, field=f"{where}.{sorted(extra)[0]}")
-        counts = raw.get("chips")
-        if not isinstance(counts, Mapping) or not counts:
-            raise InputError("must map chip type to a count", file=file, field=f"{where}.chips")
-        installed = {}
-        for t, c in counts.items():
-            if t not in chips:
-                raise InputError(f"unknown chip type {t!r}; known: {', '.join(sorted(chips))}",
-                                 file=file, field=f"{where}.chips")
-            installed[t] = _int(c, f"{where}.chips.{t}", file, positive=True)
-            domain = chips[t].domain_size
-            if installed[t] > domain:
-                # A rack is one scale-up domain: bigger, and every job over one
-                # domain's chips would be refused with a reason that contradicts it.
-                raise InputError(f"{installed[t]} {t} exceed one scale-up domain of {domain}: a rack is one domain, "
-                                 f"so list it as {-(-installed[t] // domain)} racks of at most {domain}",
-                                 file=file, field=f"{where}.chips.{t}")
-        used = {}
-        for t, c in (raw.get("used") or {}).items():
-            if t not in installed:
-                raise InputError(f"rack has no {t!r} chips", file=file, field=f"{where}.used")
-            used[t] = _int(c, f"{where}.used.{t}", file, positive=False)
-            if used[t] > installed[t]:
-                raise InputError(f"{used[t]} busy of {installed[t]} installed", file=file, field=f"{where}.used.{t}")
-        cap = raw.get("power_cap_kw")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap <= 0):
-            raise InputError(f"must be a positive number, got {cap!r}", file=file, field=f"{where}.power_cap_kw")
-        pod = raw.get("pod", "default")
-        if not isinstance(pod, str) or not pod:
-            raise InputError(f"must be a non-empty string, got {pod!r}", file=file, field=f"{where}.pod")
-        racks.append(Rack(rid, installed, used, float(cap) if cap is not None else None, pod))
-    network = {}
-    net = data.get("network") or {}
-    if not isinstance(net, Mapping):
-        raise InputError("must be an object", file=file, field="network")
-    for k, v in net.items():
-        if k not in NETWORK_FIELDS:
-            raise InputError(f"is not one of {', '.join(NETWORK_FIELDS)}", file=file, field=f"network.{k}")
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise InputError(f"must be a positive number, got {v!r}", file=file, field=f"network.{k}")
-        network[k] = float(v)
+    network = {k: float(v) for k, v in (spec.network.model_dump() if spec.network else {}).items() if v is not None}
     if network:
         override = {NETWORK_FIELDS[k]: v for k, v in network.items()}
         chips = {name: replace(c, **override) for name, c in chips.items()}
-    return Fleet(tuple(racks), chips, float(pue), network, name=str(data.get("name", file or "fleet")))
+    pue = float(spec.pue) if spec.pue is not None else default_pue()
+    racks = tuple(Rack(raw.id, dict(raw.chips), dict(raw.used or {}),
+                       float(raw.power_cap_kw) if raw.power_cap_kw is not None else None, raw.pod)
+                  for raw in spec.racks)
+    fleet = Fleet(racks, chips, pue, network, name=spec.name or file or "fleet")
+    check_racks(fleet, file)
+    return fleet
+
+
+def check_fleet(fleet: Fleet) -> None:
+    """A Fleet built in code, held to what a fleet file must satisfy."""
+    validate_fleet_object(fleet)
+    check_racks(fleet, "<fleet>")
+
+
+def check_racks(fleet: Fleet, file: str | None) -> None:
+    """What needs the chip catalog: ids unique, chip types known, no rack beyond
+    one scale-up domain, busy chips installed, and no rack over its power cap
+    before anything is placed."""
+    seen: set[str] = set()
+    for rack in fleet.racks:
+        where = f"racks[{rack.id}]"
+        if rack.id in seen:
+            raise InputError("duplicate rack id", file=file, field=f"{where}.id")
+        seen.add(rack.id)
+        for t, count in rack.chips.items():
+            if t not in fleet.chip_types:
+                raise InputError(f"unknown chip type {t!r}; known: {', '.join(sorted(fleet.chip_types))}",
+                                 file=file, field=f"{where}.chips")
+            domain = fleet.chip_types[t].domain_size
+            if count > domain:
+                # A rack is one scale-up domain: bigger, and every job over one
+                # domain's chips would be refused with a reason that contradicts it.
+                raise InputError(f"{count} {t} exceed one scale-up domain of {domain}: a rack is one domain, "
+                                 f"so list it as {-(-count // domain)} racks of at most {domain}",
+                                 file=file, field=f"{where}.chips.{t}")
+        for t, n in rack.used.items():
+            if t not in rack.chips:
+                raise InputError(f"rack has no {t!r} chips", file=file, field=f"{where}.used")
+            if n > rack.chips[t]:
+                raise InputError(f"{n} busy of {rack.chips[t]} installed", file=file, field=f"{where}.used.{t}")
+        if rack.power_cap_kw is not None:
+            drawn = fleet.baseline_kw(rack)
+            if drawn > rack.power_cap_kw + 1e-9:
+                raise InputError(f"{rack.power_cap_kw:g} kW is below the {drawn:.1f} kW the rack draws before "
+                                 f"anything is placed (busy chips at TDP, free chips idle, hosts): raise the cap "
+                                 f"or mark fewer chips busy", file=file, field=f"{where}.power_cap_kw")
 
 
 def load_fleet(path: str | None = None) -> Fleet:

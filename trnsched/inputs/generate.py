@@ -46,7 +46,7 @@ import random
 
 import numpy as np
 
-from trnsched.inputs.catalog import builtin_models
+from trnsched.inputs.catalog import builtin_chips, builtin_models
 
 RACK_KINDS = [  # (share, chips, power cap kW, name)
     (0.30, {"h100": 8}, 10.2, "h100"),
@@ -83,16 +83,30 @@ def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
     return math.exp(rng.uniform(math.log(lo), math.log(hi)))
 
 
+def _busy(chips: dict[str, int], cap_kw: float, share: float, catalog: dict) -> dict[str, int]:
+    """Busy chips per type: `share` of each, or the largest of BUSY's shares under
+    it whose draw (busy chips at TDP, the rest idle, hosts) fits the cap.  A hybrid
+    rack's cap is below its full draw on purpose (its two chip types share it), so
+    a fully busy hybrid rack would be a fleet that cannot exist."""
+    for s in sorted({b for _, b in BUSY if b <= share}, reverse=True):
+        used = {t: int(n * s) for t, n in chips.items()}
+        watts = sum(used[t] * catalog[t].tdp_w + (n - used[t]) * catalog[t].idle_w + n * catalog[t].host_w
+                    for t, n in chips.items())
+        if watts <= cap_kw * 1000.0:
+            return used
+    return {t: 0 for t in chips}
+
+
 def generate_fleet(racks: int, seed: int, ultracluster: bool = False) -> dict:
     rng = random.Random(f"fleet-{seed}")
     if ultracluster:
         return _ultracluster_fleet(rng, racks, seed)
     kinds = [(share, (chips, cap, name)) for share, chips, cap, name in RACK_KINDS]
+    catalog = builtin_chips()
     out = []
     for i in range(racks):
         chips, cap, name = _pick(rng, kinds)
-        busy = _pick(rng, BUSY)
-        used = {t: int(n * busy) for t, n in chips.items()}
+        used = _busy(chips, cap, _pick(rng, BUSY), catalog)
         out.append({"id": f"p{i // PODS_OF}-{name}-{i}", "pod": f"pod-{i // PODS_OF}", "chips": dict(chips),
                     "used": {t: n for t, n in used.items() if n}, "power_cap_kw": cap})
     return {"name": f"generated fleet ({racks} racks, seed {seed})", "pue": 1.2, "racks": out}
@@ -103,6 +117,7 @@ def _ultracluster_fleet(rng: random.Random, racks: int, seed: int) -> dict:
     gpu = [(share, name) for share, _, _, name in GPU_KINDS]
     total = sum(share for share, _ in gpu)
     gpu = [(share / total, name) for share, name in gpu]
+    catalog = builtin_chips()
     out = []
     pod_kind = None
     for i in range(racks):
@@ -111,9 +126,9 @@ def _ultracluster_fleet(rng: random.Random, racks: int, seed: int) -> dict:
             pod_kind = _pick(rng, ULTRA_POD_KINDS)
         name = {"trn3": "trn3us", "trn2": "trn2us", "hybrid": "hybrid"}.get(pod_kind) or _pick(rng, gpu)
         chips, cap = by_name[name]
-        busy = _pick(rng, BUSY)
+        used = _busy(chips, cap, _pick(rng, BUSY), catalog)
         out.append({"id": f"u{pod}-{name}-{i}", "pod": f"pod-{pod}", "chips": dict(chips),
-                    "used": {t: int(n * busy) for t, n in chips.items() if int(n * busy)}, "power_cap_kw": cap})
+                    "used": {t: n for t, n in used.items() if n}, "power_cap_kw": cap})
     return {"name": f"generated UltraCluster ({racks} racks, seed {seed})", "pue": 1.2, "racks": out}
 
 

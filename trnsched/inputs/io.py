@@ -14,16 +14,41 @@ from trnsched.inputs.errors import InputError, OutputError
 
 
 def read_json(path: str | Path) -> Any:
-    """Decode a JSON file, turning I/O and syntax problems into one-line InputErrors."""
+    """Decode a JSON input file, turning every problem into a one-line InputError:
+    not a regular file (a fifo would hang, a device never end), not UTF-8 (a BOM
+    is fine), malformed, or nested past the decoder's recursion limit (about
+    1,000 levels; the formats need 6, and the schema refuses anything nested
+    where it expects a value)."""
     name = str(path)
     try:
-        text = Path(path).read_text()
+        # stat before open: opening a fifo waits for a writer that may never come
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise InputError("is not a regular file", file=name)
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=name) from None
     try:
-        return json.loads(text)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"is not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start}", file=name) from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=name) from None
+    except _NotJSON as exc:
+        raise InputError(f"malformed JSON: {exc} is not a JSON number (use a finite number)", file=name) from None
+    except RecursionError:
+        raise InputError("is nested too deeply to be a trnsched file", file=name) from None
+
+
+class _NotJSON(ValueError):
+    pass
+
+
+def _no_constant(word: str) -> Any:
+    """NaN and Infinity are not JSON; Python's decoder accepts them unless told."""
+    raise _NotJSON(word)
 
 
 def check_output(path: str) -> None:

@@ -4,18 +4,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
-from trnsched.inputs.catalog import STACKS, ModelSpec, builtin_models, model_from_dict
+from trnsched.inputs.catalog import ModelSpec, builtin_models, model_from_spec
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import read_json
+from trnsched.inputs.schema import validate_job_objects, validate_jobs
 
-KINDS = ("train", "infer")
-PRECISIONS = ("bf16", "fp8", "fp4")
-COMMON_FIELDS = {"id", "kind", "model", "precision", "chips", "chip_types", "stack", "priority",
-                 "arrival_h", "deadline_h", "parallelism", "name", "note"}
-TRAIN_FIELDS = {"tokens", "batch_tokens", "batch_seqs", "seq_len"}
-INFER_FIELDS = {"rate_rps", "prompt_tokens", "output_tokens", "slo", "duration_h", "batch", "offline"}
 DEFAULT_SERVICE_HOURS = 1.0
 
 
@@ -58,167 +53,117 @@ class Job:
         return self.stack == "any" or self.stack == chip_stack
 
 
-class _Fields:
-    """Typed reads from one job's dict; every failure names file, job and field."""
-
-    def __init__(self, raw: Mapping[str, Any], file: str | None, job: str | None) -> None:
-        self.raw, self.file, self.job = raw, file, job
-
-    def fail(self, name: str, message: str) -> InputError:
-        return InputError(message, file=self.file, job=self.job, field=name)
-
-    def number(self, name: str, default: Any = None, *, positive: bool = True, integer: bool = False,
-               value: Any = None, required: bool = False) -> Any:
-        v = self.raw.get(name, default) if value is None else value
-        if v is None:
-            if required:
-                raise self.fail(name, "is required")
-            return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise self.fail(name, f"must be a number, got {v!r}")
-        if v < 0 or (positive and v == 0):
-            raise self.fail(name, f"must be {'positive' if positive else 'non-negative'}, got {v!r}")
-        if integer:
-            if v != int(v):
-                raise self.fail(name, f"must be a whole number, got {v!r}")
-            return int(v)
-        return float(v)
-
-    def flag(self, name: str) -> bool:
-        v = self.raw.get(name, False)
-        if not isinstance(v, bool):
-            raise self.fail(name, f"must be true or false, got {v!r}")
-        return v
-
-    def choice(self, name: str, options: Iterable[str], default: str | None = None) -> str:
-        v = self.raw.get(name, default)
-        options = tuple(options)
-        if v not in options:
-            raise self.fail(name, f"must be one of {', '.join(options)}, got {v!r}")
-        return v
-
-
-def parse_job(raw: Any, *, file: str | None = None, index: int = 0,
-              models: Mapping[str, ModelSpec] | None = None,
-              chip_names: Iterable[str] | None = None) -> Job:
-    if not isinstance(raw, Mapping):
-        raise InputError(f"job #{index + 1} must be an object", file=file)
-    job_id = raw.get("id")
-    if not isinstance(job_id, str) or not job_id.strip():
-        raise InputError(f"must be a non-empty string, got {job_id!r}", file=file, job=f"#{index + 1}", field="id")
-    f = _Fields(raw, file, job_id)
-    kind = f.choice("kind", KINDS)
-    allowed = COMMON_FIELDS | (TRAIN_FIELDS if kind == "train" else INFER_FIELDS)
-    for key in raw:
-        if key not in allowed:
-            other = "an inference" if key in INFER_FIELDS else "a training" if key in TRAIN_FIELDS else None
-            raise f.fail(key, f"is only for {other} job" if other else "is not a known job field")
-
-    models = builtin_models() if models is None else models
-    model_raw = raw.get("model")
-    if isinstance(model_raw, str):
-        if model_raw not in models:
-            raise f.fail("model", f"unknown model {model_raw!r}; presets: {', '.join(sorted(models))}")
-        model = models[model_raw]
-    elif model_raw is None:
-        raise f.fail("model", "is required")
-    else:
-        model = model_from_dict(model_raw, name=f"{job_id}-model", file=file, job=job_id)
-
-    chips = raw.get("chips")
-    chips_min = chips_max = None
-    if isinstance(chips, Mapping):
-        extra = set(chips) - {"min", "max"}
-        if extra:
-            raise f.fail("chips", f"unknown key {sorted(extra)[0]!r} (use min and max)")
-        chips_min = f.number("chips.min", value=chips.get("min", 1), integer=True)
-        chips_max = f.number("chips.max", value=chips["max"], integer=True) if "max" in chips else None
-        if chips_max is not None and chips_max < chips_min:
-            raise f.fail("chips", f"max {chips_max} is below min {chips_min}")
-    elif chips is not None:
-        chips_min = chips_max = f.number("chips", integer=True)
-
-    chip_types = raw.get("chip_types")
-    if chip_types is not None:
-        if (not isinstance(chip_types, list) or not chip_types
-                or not all(isinstance(c, str) for c in chip_types)):
-            raise f.fail("chip_types", "must be a non-empty list of chip type names")
-        if chip_names is not None:
-            known = set(chip_names)
-            for c in chip_types:
-                if c not in known:
-                    raise f.fail("chip_types", f"unknown chip type {c!r}; known: {', '.join(sorted(known))}")
-        chip_types = tuple(chip_types)
-
-    hints = raw.get("parallelism") or {}
-    if not isinstance(hints, Mapping):
-        raise f.fail("parallelism", "must be an object with tp, pp, dp, ep")
-    for key in hints:
-        if key not in ("tp", "pp", "dp", "ep"):
-            raise f.fail(f"parallelism.{key}", "is not one of tp, pp, dp, ep")
-    hints = {k: f.number(f"parallelism.{k}", value=v, integer=True) for k, v in hints.items()}
-    if "tp" in hints and hints["tp"] & (hints["tp"] - 1):
-        raise f.fail("parallelism.tp", f"must be a power of two, got {hints['tp']}")
-
-    common = dict(
-        id=job_id, kind=kind, model=model, precision=f.choice("precision", PRECISIONS, "bf16"),
-        chips_min=chips_min, chips_max=chips_max, chip_types=chip_types,
-        stack=f.choice("stack", STACKS + ("any",), "any"),
-        priority=f.number("priority", 1, integer=True),
-        arrival_h=f.number("arrival_h", 0.0, positive=False),
-        deadline_h=f.number("deadline_h"), parallelism=hints,
-    )
-    if kind == "train" and common["precision"] == "fp4":
-        raise f.fail("precision", "fp4 is for inference; train in bf16 or fp8")
-    if common["deadline_h"] is not None and common["deadline_h"] <= common["arrival_h"]:
-        raise f.fail("deadline_h", f"{common['deadline_h']} is not after arrival_h {common['arrival_h']}")
-    if kind == "train":
-        seq_len = f.number("seq_len", 4096, integer=True)
-        if "batch_seqs" in raw and "batch_tokens" in raw:
-            raise f.fail("batch_tokens", "give batch_tokens or batch_seqs, not both")
-        if "batch_seqs" in raw:
-            batch_seqs = float(f.number("batch_seqs", integer=True))
-        else:
-            batch_tokens = f.number("batch_tokens", 4 * 1024 * 1024)
-            if batch_tokens < seq_len:
-                raise f.fail("batch_tokens", f"{batch_tokens:g} is less than one sequence ({seq_len} tokens)")
-            batch_seqs = math.floor(batch_tokens / seq_len)
-        return Job(**common, tokens=f.number("tokens", required=True), seq_len=seq_len, batch_seqs=batch_seqs)
-
-    slo = raw.get("slo") or {}
-    if not isinstance(slo, Mapping):
-        raise f.fail("slo", "must be an object with ttft_ms and/or tpot_ms")
-    for key in slo:
-        if key not in ("ttft_ms", "tpot_ms"):
-            raise f.fail(f"slo.{key}", "is not one of ttft_ms, tpot_ms")
-    return Job(**common,
-               rate_rps=f.number("rate_rps", 0.0, positive=False),
-               prompt_tokens=f.number("prompt_tokens", required=True, integer=True),
-               output_tokens=f.number("output_tokens", required=True, integer=True),
-               slo_ttft_ms=f.number("slo.ttft_ms", value=slo.get("ttft_ms")),
-               slo_tpot_ms=f.number("slo.tpot_ms", value=slo.get("tpot_ms")),
-               duration_h=f.number("duration_h", DEFAULT_SERVICE_HOURS),
-               batch=f.number("batch", 0, integer=True, positive=False),
-               offline=f.flag("offline"))
-
-
 def parse_jobs(data: Any, *, file: str | None = None, chip_names: Iterable[str] | None = None) -> list[Job]:
-    """Jobs from a decoded jobs.json: {"jobs": [...]} or a bare list."""
-    if isinstance(data, Mapping):
-        if "jobs" not in data:
-            raise InputError("expected an object with a 'jobs' list, or a list of jobs", file=file, field="jobs")
-        data = data["jobs"]
-    if not isinstance(data, list):
-        raise InputError("'jobs' must be a list", file=file, field="jobs")
-    names = list(chip_names) if chip_names is not None else None
+    """Jobs from a decoded jobs.json: {"jobs": [...]} or a bare list.  Types and
+    ranges are schema.py's; what spans fields, and what needs the catalogs or
+    the fleet's chip types, is checked here."""
+    specs = validate_jobs(data, file=file)
+    known = set(chip_names) if chip_names is not None else None
+    models = builtin_models()
     jobs, seen = [], set()
-    for i, raw in enumerate(data):
-        job = parse_job(raw, file=file, index=i, chip_names=names)
+    for spec in specs:
+        job = _job(spec, file, models, known)
         if job.id in seen:
             raise InputError("duplicate id", file=file, job=job.id, field="id")
         seen.add(job.id)
         jobs.append(job)
     return jobs
+
+
+def check_jobs(jobs: Sequence[Job], chip_names: Iterable[str] | None = None) -> None:
+    """Job objects built in code, held to what a jobs file must satisfy: the
+    schema's ranges, unique ids, known chip types, a deadline after arrival."""
+    validate_job_objects(list(jobs))
+    known = set(chip_names) if chip_names is not None else None
+    seen: set[str] = set()
+    for job in jobs:
+        if job.id in seen:
+            raise InputError("duplicate id: two Job objects share it", job=job.id, field="id")
+        seen.add(job.id)
+        for c in job.chip_types or ():
+            if known is not None and c not in known:
+                raise InputError(f"unknown chip type {c!r}; known: {', '.join(sorted(known))}", job=job.id,
+                                 field="chip_types")
+        if job.chips_min is not None and job.chips_max is not None and job.chips_max < job.chips_min:
+            raise InputError(f"max {job.chips_max} is below min {job.chips_min}", job=job.id, field="chips")
+        if job.deadline_h is not None and job.deadline_h <= job.arrival_h:
+            raise InputError(f"{job.deadline_h} is not after arrival_h {job.arrival_h}", job=job.id,
+                             field="deadline_h")
+
+
+def parse_job(raw: Any, *, file: str | None = None, chip_names: Iterable[str] | None = None) -> Job:
+    """One job from its decoded dict."""
+    return parse_jobs([raw], file=file, chip_names=chip_names)[0]
+
+
+def _job(spec: Mapping[str, Any], file: str | None, models: Mapping[str, ModelSpec],
+         known: set[str] | None) -> Job:
+    """A Job from one validated job dict (schema.TrainJob or InferJob), with the
+    schema's stated defaults for what it leaves out."""
+    job_id = spec["id"]
+
+    def fail(name: str, message: str) -> InputError:
+        return InputError(message, file=file, job=job_id, field=name)
+
+    model = spec["model"]
+    if isinstance(model, str):
+        if model not in models:
+            raise fail("model", f"unknown model {model!r}; presets: {', '.join(sorted(models))}")
+        model = models[model]
+    else:
+        model = model_from_spec(model, name=f"{job_id}-model", file=file, job=job_id)
+
+    chips = spec.get("chips")
+    chips_min = chips_max = None
+    if isinstance(chips, int):
+        chips_min = chips_max = chips
+    elif chips is not None:
+        chips_min, chips_max = chips.get("min", 1), chips.get("max")
+        if chips_max is not None and chips_max < chips_min:
+            raise fail("chips", f"max {chips_max} is below min {chips_min}")
+
+    chip_types = spec.get("chip_types")
+    if chip_types is not None:
+        chip_types = tuple(chip_types)
+        for c in chip_types if known is not None else ():
+            if c not in known:
+                raise fail("chip_types", f"unknown chip type {c!r}; known: {', '.join(sorted(known))}")
+
+    hints = spec.get("parallelism") or {}
+    if "tp" in hints and hints["tp"] & (hints["tp"] - 1):
+        raise fail("parallelism.tp", f"must be a power of two, got {hints['tp']}")
+    arrival_h, deadline_h = float(spec.get("arrival_h", 0.0)), spec.get("deadline_h")
+    if deadline_h is not None and deadline_h <= arrival_h:
+        raise fail("deadline_h", f"{deadline_h} is not after arrival_h {arrival_h}")
+
+    precision = spec.get("precision", "bf16")
+    common = dict(id=job_id, kind=spec["kind"], model=model, precision=precision, chips_min=chips_min,
+                  chips_max=chips_max, chip_types=chip_types, stack=spec.get("stack", "any"),
+                  priority=spec.get("priority", 1), arrival_h=arrival_h,
+                  deadline_h=float(deadline_h) if deadline_h is not None else None, parallelism=hints)
+    if spec["kind"] == "train":
+        if precision == "fp4":
+            raise fail("precision", "fp4 is for inference; train in bf16 or fp8")
+        seq_len = spec.get("seq_len", 4096)
+        if "batch_seqs" in spec and "batch_tokens" in spec:
+            raise fail("batch_tokens", "give batch_tokens or batch_seqs, not both")
+        if "batch_seqs" in spec:
+            batch_seqs = float(spec["batch_seqs"])
+        else:
+            batch_tokens = spec.get("batch_tokens", 4 * 1024 * 1024)
+            if batch_tokens < seq_len:
+                raise fail("batch_tokens", f"{batch_tokens:g} is less than one sequence ({seq_len} tokens)")
+            batch_seqs = float(math.floor(batch_tokens / seq_len))
+        return Job(**common, tokens=float(spec["tokens"]), seq_len=seq_len, batch_seqs=batch_seqs)
+
+    slo = spec.get("slo") or {}
+    ttft, tpot = slo.get("ttft_ms"), slo.get("tpot_ms")
+    return Job(**common, rate_rps=float(spec.get("rate_rps", 0.0)), prompt_tokens=spec["prompt_tokens"],
+               output_tokens=spec["output_tokens"],
+               slo_ttft_ms=float(ttft) if ttft is not None else None,
+               slo_tpot_ms=float(tpot) if tpot is not None else None,
+               duration_h=float(spec.get("duration_h", DEFAULT_SERVICE_HOURS)), batch=spec.get("batch", 0),
+               offline=spec.get("offline", False))
 
 
 def load_jobs(path: str | Path, *, chip_names: Iterable[str] | None = None) -> list[Job]:

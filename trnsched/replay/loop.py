@@ -46,8 +46,9 @@ from typing import Callable
 
 from trnsched.candidates import Candidate, by_job, generate
 from trnsched.inputs.errors import InputError
-from trnsched.inputs.fleet import Fleet
-from trnsched.inputs.jobs import Job
+from trnsched.inputs.fleet import Fleet, check_fleet
+from trnsched.inputs.jobs import Job, check_jobs
+from trnsched.inputs.schema import SimulateArguments, check_arguments
 from trnsched.interrupts import INTERRUPTS
 from trnsched.objective import OBJECTIVES, prune_and_price
 from trnsched.policies import POLICIES, offered
@@ -61,10 +62,14 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
              buckets: int = 100, progress: Callable[[int], None] | None = None) -> SimResult:
     """Replay `jobs` (by arrival_h) on `fleet` under `policy`; `progress`, if
     given, is called with the number of jobs that arrived since the last call."""
+    check_arguments(SimulateArguments, policy=policy, objective=objective, batch_s=batch_s, time_limit=time_limit,
+                    workers=workers, seed=seed, buckets=buckets)
     if policy not in offered("replay"):
         raise InputError(f"must be one of {', '.join(offered('replay'))}, got {policy!r}", field="policy")
     if objective not in OBJECTIVES:
         raise InputError(f"must be one of {', '.join(OBJECTIVES)}, got {objective!r}", field="objective")
+    check_fleet(fleet)
+    check_jobs(jobs, fleet.chip_types)
     began = time.perf_counter()
     cset = generate(jobs, fleet)
     cands, costs = prune_and_price(cset.candidates, objective)

@@ -1,0 +1,181 @@
+"""The one validation layer (inputs/schema.py): every number finite, in range
+and not null; input files regular UTF-8; fleets that can exist; library
+arguments held to the command line's ranges; the published JSON Schemas."""
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from conftest import ROOT
+from trnsched import Job, parse_fleet, parse_jobs, solve, what_if
+from trnsched.inputs.catalog import chip_catalog
+from trnsched.inputs.errors import InputError
+from trnsched.inputs.generate import generate_workload
+from trnsched.inputs.schema import MAX_PRIORITY, json_schema
+
+TRAIN = {"id": "t", "kind": "train", "model": "llama3-8b", "tokens": 1e10}
+SERVE = {"id": "s", "kind": "infer", "model": "llama3-8b", "prompt_tokens": 512, "output_tokens": 128}
+RACK = {"id": "r", "chips": {"h100": 8}}
+INLINE = {"params_b": 7.0, "layers": 32, "hidden": 4096}
+
+
+@pytest.mark.parametrize("job, field, words", [
+    ({**TRAIN, "priority": None}, "priority", "must not be null"),
+    ({**TRAIN, "arrival_h": None}, "arrival_h", "must not be null"),
+    ({**TRAIN, "seq_len": None}, "seq_len", "must not be null"),
+    ({**TRAIN, "batch_seqs": None}, "batch_seqs", "must not be null"),
+    ({**SERVE, "duration_h": None}, "duration_h", "must not be null"),
+    ({**TRAIN, "priority": 10 ** 18}, "priority", f"<= {MAX_PRIORITY}"),
+    ({**TRAIN, "tokens": 10 ** 400}, "tokens", "must be a number"),
+    ({**TRAIN, "tokens": 1e300}, "tokens", "<= 1e+18"),
+    ({**TRAIN, "chips": 2 ** 63}, "chips", "<= 1048576"),
+    ({**TRAIN, "chips": 8.5}, "chips", "whole number"),
+    ({**TRAIN, "priority": True}, "priority", "whole number"),
+    ({**TRAIN, "tokens": "1e10"}, "tokens", "must be a number"),
+    ({**TRAIN, "model": {**INLINE, "params_b": math.nan}}, "model.params_b", "finite"),
+    ({**TRAIN, "model": {**INLINE, "hidden": math.inf}}, "model.hidden", "whole number"),
+    ({**TRAIN, "model": {**INLINE, "kv_heads": 64}}, "model.kv_heads", "exceeds heads"),
+    ({**TRAIN, "id": "a\nb"}, "id", "control characters"),
+    ({**TRAIN, "id": "a\x1b[31m"}, "id", "control characters"),
+    ({**TRAIN, "chip_types": []}, "chip_types", "must not be empty"),
+    ({**TRAIN, "parallelism": {"tp": 0}}, "parallelism.tp", "positive"),
+    ({**SERVE, "slo": {"ttft_ms": -1}}, "slo.ttft_ms", "positive"),
+    ({**TRAIN, "kind": None}, "kind", "must be one of train, infer"),
+])
+def test_bad_numbers_and_nulls_name_the_job_and_field(job, field, words):
+    with pytest.raises(InputError) as err:
+        parse_jobs({"jobs": [job]}, file="jobs.json")
+    msg = str(err.value)
+    assert f"field {field!r}" in msg and words in msg and "\n" not in msg, msg
+    assert msg.startswith("jobs.json: job ")
+
+
+@pytest.mark.parametrize("fleet, field, words", [
+    ({"racks": [RACK], "pue": math.nan}, "pue", "finite"),
+    ({"racks": [RACK], "pue": None}, "pue", None),
+    ({"racks": [{**RACK, "power_cap_kw": math.inf}]}, "racks[r].power_cap_kw", "finite"),
+    ({"racks": [{**RACK, "used": [1]}]}, "racks[r].used", "must be an object"),
+    ({"racks": [{**RACK, "used": "h100"}]}, "racks[r].used", "must be an object"),
+    ({"racks": [{**RACK, "chips": {"h100": 10 ** 30}}]}, "racks[r].chips.h100", "<= 1048576"),
+    ({"racks": [{**RACK, "power_cap_kw": 4.0}]}, "racks[r].power_cap_kw", "below the 5.2 kW the rack draws"),
+    ({"racks": [RACK], "chip_types": {"h100": {"tdp_w": math.nan}}}, "chip_types.h100.tdp_w", "finite"),
+    ({"racks": [RACK], "chip_types": {"h100": {"domain_size": math.inf}}}, "chip_types.h100.domain_size",
+     "finite"),
+    ({"racks": [RACK], "chip_types": {"h100": {"tp_cores_per_chip": 0}}}, "chip_types.h100.tp_cores_per_chip",
+     "positive"),
+    ({"racks": [RACK], "chip_types": {"h100": {"tp_cores_per_chip": "x"}}}, "chip_types.h100.tp_cores_per_chip",
+     "whole number"),
+    ({"racks": [RACK], "chip_types": {"h100": {"idle_w": 2000}}}, "chip_types.h100.idle_w", "exceeds tdp_w"),
+    ({"racks": [RACK], "network": {"scaleout_gbps_per_chip": math.nan}}, "network.scaleout_gbps_per_chip",
+     "finite"),
+    ({"racks": [{**RACK, "pod": "a\tb"}]}, "racks[r].pod", "control characters"),
+])
+def test_bad_fleets_name_the_field(fleet, field, words):
+    if words is None:                       # null where the default is meant: refused, not defaulted
+        words = "must not be null"
+    with pytest.raises(InputError) as err:
+        parse_fleet(fleet, file="fleet.json")
+    msg = str(err.value)
+    assert f"field {field!r}" in msg and words in msg and "\n" not in msg, msg
+
+
+def test_generated_fleets_are_valid_and_can_exist():
+    # No rack over its scale-up domain or over its power cap before anything runs,
+    # the fully busy hybrid racks included (the generator once made them).
+    for seed in range(4):
+        for ultracluster in (False, True):
+            _, fleet = generate_workload(10, 400, seed=seed, ultracluster=ultracluster)
+            parsed = parse_fleet(fleet, file="generated")
+            assert all(r.power_cap_kw is None or parsed.baseline_kw(r) <= r.power_cap_kw for r in parsed.racks)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"time_limit": -1}, "time_limit"), ({"time_limit": 0}, "time_limit"), ({"time_limit": math.nan}, "time_limit"),
+    ({"time_limit": math.inf}, "time_limit"), ({"time_limit": "10"}, "time_limit"),
+    ({"workers": 0}, "workers"), ({"workers": -3}, "workers"), ({"workers": 2.0}, "workers"),
+    ({"seed": 2 ** 31}, "seed"), ({"seed": None}, "seed"), ({"horizon_h": math.nan}, "horizon_h"),
+    ({"time_weight": -1.0}, "time_weight"), ({"backend": "slurm"}, "backend"), ({"on_interrupt": 1}, "on_interrupt"),
+])
+def test_library_arguments_are_held_to_the_cli_ranges(kwargs, field):
+    with pytest.raises(InputError) as err:
+        solve([TRAIN], None, **kwargs)
+    assert f"field {field!r}" in str(err.value)
+
+
+def test_library_job_objects_are_checked_like_a_file():
+    job = parse_jobs([TRAIN])[0]
+    with pytest.raises(InputError, match="duplicate id"):
+        solve([job, job], time_limit=1.0)
+    with pytest.raises(InputError, match=r"field 'priority': must be <= 1000000"):
+        solve([dataclasses.replace(job, priority=10 ** 18)], time_limit=1.0)
+    with pytest.raises(InputError, match=r"field 'tokens': must be a finite number"):
+        solve([dataclasses.replace(job, tokens=math.nan)], time_limit=1.0)
+    with pytest.raises(InputError, match=r"field 'count': must be positive"):
+        what_if([job], chip_catalog(), count=-4)
+    with pytest.raises(InputError, match="unknown chip type"):
+        what_if([job], chip_catalog(), chip_type="tpu")
+
+
+def test_library_fleet_objects_are_checked_like_a_file():
+    fleet = parse_fleet({"racks": [RACK]})
+    rack = dataclasses.replace(fleet.racks[0], power_cap_kw=math.nan)
+    with pytest.raises(InputError, match=r"racks\[r\].power_cap_kw'?: must be a finite number"):
+        solve([TRAIN], dataclasses.replace(fleet, racks=(rack,)), time_limit=1.0)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"\xff\xfe{\x00}\x00", "is not UTF-8 text: byte 0xff at offset 0"),
+    (b'{"jobs": [{"id": "caf\xe9"}]}', "is not UTF-8 text: byte 0xe9"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": NaN}]}', "NaN is not a JSON number"),
+    (b'{"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": -Infinity}]}', "-Infinity is not"),
+])
+def test_unreadable_files_are_one_line_errors(tmp_path, content, words):
+    path = tmp_path / "jobs.json"
+    path.write_bytes(content)
+    res = subprocess.run([sys.executable, "-m", "trnsched", "validate", str(path)], capture_output=True, text=True)
+    assert res.returncode == 2 and words in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_a_bom_is_fine_and_a_fifo_is_refused_without_waiting(tmp_path):
+    import os
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps({"jobs": [TRAIN]}).encode())
+    assert subprocess.run([sys.executable, "-m", "trnsched", "validate", str(bom)]).returncode == 0
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    res = subprocess.run([sys.executable, "-m", "trnsched", "validate", str(fifo)], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 2 and "is not a regular file" in res.stderr
+
+
+@pytest.mark.parametrize("option", [["--horizon", "nan"], ["--horizon", "inf"], ["--time-weight", "-inf"],
+                                    ["--time-limit", "nan"], ["--time-limit", "1e400"], ["--seed", "2147483648"]])
+def test_non_finite_options_are_usage_errors(option):
+    res = subprocess.run([sys.executable, "-m", "trnsched", "solve", str(ROOT / "examples" / "jobs.json"), *option],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "Invalid value" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_published_schemas_accept_the_examples_and_refuse_what_trnsched_refuses(tmp_path):
+    jobs_schema, fleet_schema = json_schema("jobs"), json_schema("fleet")
+    jsonschema.Draft202012Validator.check_schema(jobs_schema)
+    for name in ("jobs.json", "arrivals.json", "score.json"):
+        jsonschema.validate(json.loads((ROOT / "examples" / name).read_text()), jobs_schema)
+    for name in ("fleet.json", "openb_fleet.json"):
+        jsonschema.validate(json.loads((ROOT / "examples" / name).read_text()), fleet_schema)
+    jsonschema.validate({"$schema": "trnsched-jobs.json", "jobs": [TRAIN, SERVE]}, jobs_schema)
+    for bad in ({"jobs": [{**TRAIN, "priority": None}]}, {"jobs": [{**TRAIN, "rate_rps": 2}]},
+                {"jobs": [{**SERVE, "duration_h": 0}]}, {"jobs": [{**TRAIN, "kind": "serve"}]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, jobs_schema)
+        with pytest.raises(InputError):
+            parse_jobs(bad)
+    # The command prints the same schema; with $schema named, the file still reads.
+    res = subprocess.run([sys.executable, "-m", "trnsched", "schema", "fleet"], capture_output=True, text=True)
+    assert json.loads(res.stdout) == fleet_schema
+    assert parse_jobs({"$schema": "trnsched-jobs.json", "jobs": [TRAIN]})[0].id == "t"

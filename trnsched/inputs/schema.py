@@ -1,0 +1,604 @@
+"""The one validation layer: what a jobs file, a fleet file and the library's
+Job and Fleet objects may hold, declared once (pydantic v2, strict types, no
+NaN or infinity), checked in compiled code, and published as JSON Schema
+(`trnsched schema jobs|fleet`).
+
+Every number has a range.  The ranges are generous for real work (a million
+chips, a quintillion training tokens, a century of hours) and small enough that
+nothing derived from them overflows what CP-SAT holds: the objective's
+integers are scaled to at most OBJECTIVE_RESOLUTION steps per job
+(objective.py), priorities sum below 2^53 for any file that fits in memory, and
+watts per rack stay below 2^40.  What depends on more than one field (a
+deadline after the arrival, top_k within experts, a chip type the fleet has)
+is checked where the typed objects are built, in jobs.py, fleet.py and
+catalog.py, with the same one-line errors.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Mapping, Union
+
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, TypeAdapter,
+                      ValidationError, with_config)
+from typing_extensions import NotRequired, TypedDict
+
+from trnsched.inputs.errors import InputError
+
+MAX_CHIPS = 2 ** 20                 # an UltraCluster of a million chips
+MAX_PRIORITY = 10 ** 6
+MAX_HOURS = 1e6                     # a century
+MAX_TOKENS = 1e18                   # training tokens; the largest runs so far are ~4e13
+MAX_SEQ = 2 ** 24                   # tokens in one sequence, prompt or output
+MAX_MS = 1e9
+MAX_RATE_RPS = 1e7
+MAX_DIM = 2 ** 24                   # a model's widths and vocabulary
+MAX_COUNT = 2 ** 16                 # heads, experts, layers
+
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, hide_input_in_errors=False)
+
+
+def _int(lo: int, hi: int, doc: str) -> Any:
+    return Annotated[int, Field(ge=lo, le=hi, description=doc)]
+
+
+def _num(lo: float, hi: float, doc: str, *, open_low: bool = False) -> Any:
+    low = {"gt": lo} if open_low else {"ge": lo}
+    return Annotated[float, Field(le=hi, description=doc, **low)]
+
+
+# Text shown in tables and logs: printable, no control characters (a newline or
+# an ANSI escape in an id would break every table it appears in).
+_PRINTABLE, _VISIBLE = r"[^\x00-\x1f\x7f-\x9f]", r"[^\s\x00-\x1f\x7f-\x9f]"
+Name = Annotated[str, StringConstraints(min_length=1, max_length=256,
+                                        pattern=f"^{_PRINTABLE}*{_VISIBLE}{_PRINTABLE}*$")]
+Text = Annotated[str, StringConstraints(max_length=10_000)]
+
+Chips = _int(1, MAX_CHIPS, "chips")
+Priority = _int(1, MAX_PRIORITY, "priority: placed priority is maximised first")
+Hours = _num(0.0, MAX_HOURS, "hours")
+PositiveHours = _num(0.0, MAX_HOURS, "hours", open_low=True)
+Millis = _num(0.0, MAX_MS, "milliseconds", open_low=True)
+SeqTokens = _int(1, MAX_SEQ, "tokens")
+
+
+# ---------------------------------------------------------------- jobs files
+#
+# Jobs are TypedDicts, not models: validation then builds plain dicts, 2.3x
+# faster than model instances, which is what 100k jobs in well under a second
+# takes on a 2-core machine.  A field left out is absent; jobs.py applies the
+# defaults the descriptions state.
+
+def _job_dict(cls: type) -> type:
+    return with_config(_STRICT)(cls)
+
+
+@_job_dict
+class InlineModel(TypedDict):
+    """A model shape given in the jobs file instead of a preset name."""
+    name: NotRequired[Name]
+    source: NotRequired[Text]
+    params_b: _num(0.0, 1e6, "total parameters, billions", open_low=True)
+    active_params_b: NotRequired[_num(0.0, 1e6, "parameters active per token, billions (default params_b)",
+                                      open_low=True)]
+    layers: _int(1, MAX_COUNT, "transformer layers")
+    hidden: _int(1, MAX_DIM, "hidden width")
+    heads: NotRequired[_int(1, MAX_COUNT, "attention heads (default hidden / 128)")]
+    kv_heads: NotRequired[_int(1, MAX_COUNT, "key/value heads (default heads)")]
+    head_dim: NotRequired[_int(1, MAX_COUNT, "width of one head (default hidden / heads)")]
+    experts: NotRequired[_int(1, MAX_COUNT, "routed experts (default 1: dense)")]
+    top_k: NotRequired[_int(1, MAX_COUNT, "experts per token (default 1)")]
+    kv_dim: NotRequired[_int(1, MAX_DIM, "K+V elements cached per token and layer (default 2 kv_heads head_dim)")]
+    ffn: NotRequired[_int(1, MAX_DIM, "FFN width, a routed expert's for a MoE")]
+    vocab: NotRequired[_int(1, MAX_DIM, "vocabulary size")]
+
+
+@_job_dict
+class ChipRange(TypedDict):
+    min: NotRequired[_int(1, MAX_CHIPS, "fewest chips (default 1)")]
+    max: NotRequired[Chips | None]
+
+
+@_job_dict
+class Parallelism(TypedDict):
+    tp: NotRequired[_int(1, MAX_CHIPS, "tensor-parallel degree, a power of two")]
+    pp: NotRequired[_int(1, MAX_CHIPS, "pipeline stages")]
+    dp: NotRequired[_int(1, MAX_CHIPS, "data-parallel replicas")]
+    ep: NotRequired[_int(1, MAX_CHIPS, "expert-parallel degree")]
+
+
+@_job_dict
+class Slo(TypedDict):
+    ttft_ms: NotRequired[Annotated[Millis | None, Field(description="time to first token, p50 target")]]
+    tpot_ms: NotRequired[Annotated[Millis | None, Field(description="time per output token target")]]
+
+
+def _model_tag(v: Any) -> str:
+    return "preset" if isinstance(v, str) else "inline"
+
+
+# Tags test `dict`, not typing.Mapping: its isinstance is 20x slower, and at
+# 100k jobs that was most of the validation's time.
+def _chips_tag(v: Any) -> str:
+    return "range" if isinstance(v, dict) else "count"
+
+
+ModelField = Annotated[Union[Annotated[Name, Tag("preset")], Annotated[InlineModel, Tag("inline")]],
+                       Discriminator(_model_tag), Field(description="a preset name (trnsched models) or a shape")]
+ChipsField = Annotated[Union[Annotated[Chips, Tag("count")], Annotated[ChipRange, Tag("range")]],
+                       Discriminator(_chips_tag), Field(description="chips exactly, or {min, max} (default: any)")]
+
+
+@_job_dict
+class _JobCommon(TypedDict):
+    id: Name
+    model: ModelField
+    name: NotRequired[Text]
+    note: NotRequired[Text]
+    precision: NotRequired[Annotated[Literal["bf16", "fp8", "fp4"], Field(description="default bf16")]]
+    chips: NotRequired[ChipsField]
+    chip_types: NotRequired[Annotated[list[Name], Field(min_length=1, description="allowed chip types")] | None]
+    stack: NotRequired[Annotated[Literal["cuda", "neuron", "any"], Field(description="default any")]]
+    priority: NotRequired[_int(1, MAX_PRIORITY, "placed priority is maximised first (default 1)")]
+    arrival_h: NotRequired[_num(0.0, MAX_HOURS, "hours from now the job arrives (default 0)")]
+    deadline_h: NotRequired[Annotated[PositiveHours | None, Field(description="hours from now it must end by")]]
+    parallelism: NotRequired[Parallelism]
+
+
+@_job_dict
+class TrainJob(_JobCommon):
+    kind: Literal["train"]
+    tokens: _num(0.0, MAX_TOKENS, "tokens to train on", open_low=True)
+    seq_len: NotRequired[_int(1, MAX_SEQ, "tokens per sequence (default 4096)")]
+    batch_tokens: NotRequired[_num(0.0, 1e12, "tokens per optimizer step (default 4Mi)", open_low=True)]
+    batch_seqs: NotRequired[_int(1, 10 ** 9, "sequences per optimizer step (instead of batch_tokens)")]
+
+
+@_job_dict
+class InferJob(_JobCommon):
+    kind: Literal["infer"]
+    prompt_tokens: SeqTokens
+    output_tokens: SeqTokens
+    rate_rps: NotRequired[_num(0.0, MAX_RATE_RPS, "requests per second to sustain (default 0)")]
+    slo: NotRequired[Slo]
+    duration_h: NotRequired[_num(0.0, MAX_HOURS, "hours the service runs (default 1)", open_low=True)]
+    batch: NotRequired[_int(0, 10 ** 6, "concurrent sequences (default 0: chosen)")]
+    offline: NotRequired[Annotated[bool, Field(description="batch work with no latency target (default false)")]]
+
+
+def _kind_tag(v: Any) -> str | None:
+    kind = v.get("kind") if isinstance(v, dict) else None
+    return kind if kind == "train" or kind == "infer" else None
+
+
+AnyJob = Annotated[Union[Annotated[TrainJob, Tag("train")], Annotated[InferJob, Tag("infer")]],
+                   Discriminator(_kind_tag, custom_error_type="kind", custom_error_message="must be train or infer")]
+
+
+@_job_dict
+class JobsFile(TypedDict):
+    """A jobs file: {"jobs": [...]} (a bare list of jobs is read the same)."""
+    jobs: list[AnyJob]
+    name: NotRequired[Text]
+    note: NotRequired[Text]
+
+
+# --------------------------------------------------------------- fleet files
+
+class _Strict(BaseModel):
+    """Fleet-side objects.  A field typed without None and defaulted to None may
+    be left out but not given as null: only power_cap_kw's null means something
+    (no cap)."""
+    model_config = _STRICT
+
+
+Figure = Annotated[float, Field(ge=0.0, le=1e7)]
+
+
+class SourcedFigure(_Strict):
+    """A chip figure with where it came from."""
+    value: Figure
+    source: Text = None
+    status: Text = None
+    note: Text = None
+
+
+def _figure_tag(v: Any) -> str:
+    return "sourced" if isinstance(v, dict) else "bare"
+
+
+def _figure(doc: str) -> Any:
+    return Annotated[Union[Annotated[Figure, Tag("bare")], Annotated[SourcedFigure, Tag("sourced")]],
+                     Discriminator(_figure_tag), Field(description=doc)]
+
+
+class ChipTypeSpec(_Strict):
+    """Overrides of a built-in chip type, or a new one (then every figure but
+    peak_fp4_tflops and host_w is needed, with its stack).  Ranges beyond the
+    schema's (positive TDP, whole domain size) are checked in catalog.py."""
+    description: Text = None
+    stack: Literal["cuda", "neuron"] = None
+    family: Name = None
+    tp_cores_per_chip: _int(1, 64, "tensor-parallel ranks one chip holds") = None
+    peak_bf16_tflops: _figure("dense BF16 TFLOP/s") = None
+    peak_fp8_tflops: _figure("dense FP8 TFLOP/s") = None
+    peak_fp4_tflops: _figure("dense FP4 TFLOP/s (0: none)") = None
+    hbm_gb: _figure("HBM capacity, GB") = None
+    hbm_tbps: _figure("HBM bandwidth, TB/s") = None
+    tdp_w: _figure("board power at full load, W") = None
+    idle_w: _figure("idle power, W") = None
+    host_w: _figure("host share per chip, W") = None
+    domain_size: _figure("chips in one scale-up domain") = None
+    scaleup_gbps: _figure("scale-up bandwidth per chip, GB/s") = None
+    scaleup_latency_us: _figure("scale-up latency, us") = None
+    scaleout_gbps: _figure("scale-out bandwidth per chip, GB/s") = None
+    scaleout_latency_us: _figure("scale-out latency, us") = None
+    price_per_chip_hour: _figure("price, USD per chip-hour") = None
+
+
+class RackSpec(_Strict):
+    """One scale-up domain: chips per type, how many are busy, the IT power cap."""
+    id: Name
+    chips: Annotated[dict[Name, Chips], Field(min_length=1)]
+    used: dict[Name, _int(0, MAX_CHIPS, "busy chips")] = None
+    power_cap_kw: _num(0.0, 1e4, "IT power cap at the rack, kW (PUE excluded)", open_low=True) | None = None
+    pod: Name = "default"
+    note: Text = None
+
+
+class Network(_Strict):
+    scaleout_gbps_per_chip: _num(0.0, 1e6, "scale-out GB/s per chip", open_low=True) = None
+    latency_us_in_pod: _num(0.0, 1e6, "latency within a pod, us", open_low=True) = None
+
+
+class FleetFile(_Strict):
+    """A fleet file: racks, optional chip type overrides, PUE and network."""
+    chip_types: dict[Name, ChipTypeSpec] = None
+    network: Network = None
+    pue: _num(1.0, 5.0, "power usage effectiveness") = None
+    racks: Annotated[list[RackSpec], Field(min_length=1)]
+    name: Text = None
+    note: Text = None
+
+
+# ------------------------------------------------- the library's own objects
+
+class _Attrs(BaseModel):
+    """A library object read by attribute: the same ranges as the files."""
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, from_attributes=True, extra="ignore")
+
+
+class ModelAttrs(_Attrs):
+    name: Name
+    params_b: _num(0.0, 1e6, "params_b", open_low=True)
+    active_params_b: _num(0.0, 1e6, "active_params_b", open_low=True)
+    layers: _int(1, MAX_COUNT, "layers")
+    hidden: _int(1, MAX_DIM, "hidden")
+    heads: _int(1, MAX_COUNT, "heads")
+    kv_heads: _int(1, MAX_COUNT, "kv_heads")
+    head_dim: _int(1, MAX_COUNT, "head_dim")
+    experts: _int(1, MAX_COUNT, "experts")
+    top_k: _int(1, MAX_COUNT, "top_k")
+    kv_dim: _int(0, MAX_DIM, "kv_dim")
+    ffn: _int(0, MAX_DIM, "ffn")
+    vocab: _int(0, MAX_DIM, "vocab")
+
+
+class JobAttrs(_Attrs):
+    id: Name
+    kind: Literal["train", "infer"]
+    model: ModelAttrs
+    precision: Literal["bf16", "fp8", "fp4"]
+    chips_min: Chips | None
+    chips_max: Chips | None
+    chip_types: tuple[Name, ...] | None
+    stack: Literal["cuda", "neuron", "any"]
+    priority: Priority
+    arrival_h: Hours
+    deadline_h: PositiveHours | None
+    parallelism: dict[Literal["tp", "pp", "dp", "ep"], Chips]
+    tokens: _num(0.0, MAX_TOKENS, "tokens")
+    seq_len: _int(0, MAX_SEQ, "seq_len")
+    batch_seqs: _num(0.0, 1e12, "batch_seqs")
+    rate_rps: _num(0.0, MAX_RATE_RPS, "rate_rps")
+    prompt_tokens: _int(0, MAX_SEQ, "prompt_tokens")
+    output_tokens: _int(0, MAX_SEQ, "output_tokens")
+    slo_ttft_ms: Millis | None
+    slo_tpot_ms: Millis | None
+    duration_h: PositiveHours
+    batch: _int(0, 10 ** 6, "batch")
+    offline: bool
+
+
+class ChipAttrs(_Attrs):
+    name: Name
+    stack: Literal["cuda", "neuron"]
+    tp_cores_per_chip: _int(1, 64, "tp_cores_per_chip")
+    peak_bf16_tflops: Annotated[float, Field(gt=0.0, le=1e7)]
+    peak_fp8_tflops: Annotated[float, Field(gt=0.0, le=1e7)]
+    peak_fp4_tflops: Figure
+    hbm_gb: Annotated[float, Field(gt=0.0, le=1e7)]
+    hbm_tbps: Annotated[float, Field(gt=0.0, le=1e7)]
+    tdp_w: Annotated[float, Field(gt=0.0, le=1e7)]
+    idle_w: Figure
+    host_w: Figure
+    domain_size: _int(1, MAX_CHIPS, "domain_size")
+    scaleup_gbps: Annotated[float, Field(gt=0.0, le=1e7)]
+    scaleup_latency_us: Figure
+    scaleout_gbps: Annotated[float, Field(gt=0.0, le=1e7)]
+    scaleout_latency_us: Figure
+    price_per_chip_hour: Figure
+
+
+class RackAttrs(_Attrs):
+    id: Name
+    chips: Annotated[dict[Name, Chips], Field(min_length=1)]
+    used: dict[Name, _int(0, MAX_CHIPS, "used")]
+    power_cap_kw: _num(0.0, 1e4, "power_cap_kw", open_low=True) | None
+    pod: Name
+
+
+class FleetAttrs(_Attrs):
+    racks: Annotated[tuple[RackAttrs, ...], Field(min_length=1)]
+    chip_types: dict[Name, ChipAttrs]
+    pue: _num(1.0, 5.0, "pue")
+
+
+# The library's arguments, with the ranges the command line's options have.
+@_job_dict
+class SolveArguments(TypedDict):
+    objective: Name
+    policy: Name
+    time_limit: _num(0.0, 1e6, "wall-clock seconds for the whole call", open_low=True)
+    workers: _int(1, 256, "CP-SAT workers and sub-problems side by side")
+    seed: _int(0, 2 ** 31 - 1, "CP-SAT's random seed")
+    horizon_h: PositiveHours | None
+    time_weight: _num(0.0, 1e6, "weight of completion time")
+    deterministic: bool
+    backend: Literal["local", "ray"]
+    ray_address: Name | None
+    on_interrupt: Literal["stop", "best"]
+
+
+@_job_dict
+class SimulateArguments(TypedDict):
+    policy: Name
+    objective: Name
+    batch_s: _num(0.0, 1e7, "decision window, seconds")
+    time_limit: _num(0.0, 1e6, "CP-SAT work per decision", open_low=True)
+    workers: _int(1, 256, "CP-SAT workers")
+    seed: _int(0, 2 ** 31 - 1, "CP-SAT's random seed")
+    buckets: _int(1, 10 ** 6, "utilisation buckets")
+
+
+@_job_dict
+class WhatIfArguments(TypedDict):
+    chip_type: Name | None
+    count: Chips | None
+    pue: _num(1.0, 5.0, "pue") | None
+    backend: Literal["core", "python"]
+
+
+_ARGUMENTS = {cls: TypeAdapter(cls) for cls in (SolveArguments, SimulateArguments, WhatIfArguments)}
+
+
+def check_arguments(schema: type, **values: Any) -> None:
+    """A library call's arguments, held to the command line's ranges: the first
+    one out of range is an InputError naming it."""
+    try:
+        _ARGUMENTS[schema].validate_python(values)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise InputError(_message(err), field=str(err["loc"][0])) from None
+
+
+# ------------------------------------------------------------ errors, schema
+
+_JOBS_FILE = TypeAdapter(JobsFile)
+_JOB_LIST = TypeAdapter(list[AnyJob])
+_JOB_OBJECTS = TypeAdapter(list[JobAttrs])
+_FLEET_OBJECT = TypeAdapter(FleetAttrs)
+_FLEET = TypeAdapter(FleetFile)
+_CHIP_TYPES = TypeAdapter(dict[Name, ChipTypeSpec])
+_TAGS = {"train", "infer", "preset", "inline", "count", "range", "bare", "sourced"}
+_ONLY_FOR = {"train": "a training job", "infer": "an inference job"}
+
+
+def validate_jobs(data: Any, *, file: str | None) -> list[TrainJob | InferJob]:
+    """The jobs of a decoded jobs file, typed and range-checked, or the first
+    problem as one InputError naming the file, the job and the field."""
+    if isinstance(data, Mapping):
+        if "jobs" not in data:
+            raise InputError("expected an object with a 'jobs' list, or a list of jobs", file=file, field="jobs")
+        data = _without_schema_key(data)
+        adapter = _JOBS_FILE
+    elif isinstance(data, list):
+        adapter = _JOB_LIST
+    else:
+        raise InputError("expected an object with a 'jobs' list, or a list of jobs", file=file)
+    try:
+        parsed = adapter.validate_python(data)
+    except ValidationError as exc:
+        raise _first_job_error(exc, data, file) from None
+    return parsed if isinstance(parsed, list) else parsed["jobs"]
+
+
+def validate_job_objects(jobs: list[Any]) -> None:
+    """The library's Job objects, held to the same ranges as a file's."""
+    try:
+        _JOB_OBJECTS.validate_python(jobs)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = list(err["loc"])
+        index = loc.pop(0) if loc and isinstance(loc[0], int) else None
+        job = getattr(jobs[index], "id", None) if index is not None else None
+        raise InputError(_message(err), job=job if isinstance(job, str) else f"#{index}",
+                         field=_dotted(loc) or None) from None
+
+
+def validate_fleet_object(fleet: Any) -> None:
+    """A library Fleet object (racks built in code), held to a file's ranges."""
+    try:
+        _FLEET_OBJECT.validate_python(fleet)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = list(err["loc"])
+        if len(loc) >= 2 and loc[0] == "racks" and isinstance(loc[1], int):
+            rid = getattr(fleet.racks[loc[1]], "id", None)
+            loc = [f"racks[{rid if isinstance(rid, str) and rid else loc[1]}]"] + loc[2:]
+        raise InputError(_message(err), file="<fleet>", field=_dotted(loc) or None) from None
+
+
+def validate_fleet(data: Any, *, file: str | None) -> FleetFile:
+    if not isinstance(data, Mapping):
+        raise InputError("a fleet file must be a JSON object", file=file)
+    data = _without_schema_key(data)
+    try:
+        return _FLEET.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = [p for p in err["loc"] if p not in _TAGS or not isinstance(p, str)]
+        if len(loc) >= 2 and loc[0] == "racks" and isinstance(loc[1], int):
+            raw = data["racks"][loc[1]] if isinstance(data.get("racks"), list) else None
+            rid = raw.get("id") if isinstance(raw, Mapping) else None
+            head = f"racks[{rid}]" if isinstance(rid, str) and rid and loc[2:] != ["id"] else f"racks[{loc[1]}]"
+            loc = [head] + loc[2:]
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            raise InputError("is not a known fleet field", file=file, field=str(loc[0])) from None
+        raise InputError(_message(err), file=file, field=_dotted(loc) or None) from None
+
+
+def validate_chip_types(data: Any, *, file: str | None) -> dict[str, ChipTypeSpec]:
+    """A fleet file's chip_types: overrides of built-in chips, or new ones."""
+    try:
+        return _CHIP_TYPES.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ["chip_types"] + [p for p in err["loc"] if not (isinstance(p, str) and p in _TAGS)]
+        if err["type"] == "extra_forbidden":
+            raise InputError(f"unknown field {loc[-1]!r}", file=file, field=_dotted(loc[:-1])) from None
+        raise InputError(_message(err), file=file, field=_dotted(loc)) from None
+
+
+def _without_schema_key(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A file may name its schema ("$schema", for editors); it is not data."""
+    if "$schema" not in data:
+        return data
+    if not isinstance(data["$schema"], str):
+        raise InputError(f"must be the schema's address, got {_shown(data['$schema'])}", field="$schema")
+    return {k: v for k, v in data.items() if k != "$schema"}
+
+
+def _first_job_error(exc: ValidationError, data: Any, file: str | None) -> InputError:
+    err = exc.errors(include_url=False)[0]
+    shape = "object" if isinstance(data, Mapping) else "list"
+    loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _TAGS)]
+    raw_jobs = data.get("jobs") if isinstance(data, Mapping) else data
+    if shape == "object":
+        if not loc or loc[0] != "jobs":
+            field = _dotted(loc) or None
+            if err["type"] == "extra_forbidden":
+                return InputError("is not a known field of a jobs file (jobs, name, note)", file=file, field=field)
+            return InputError(_message(err), file=file, field=field)
+        loc = loc[1:]
+    if not loc:
+        return InputError("'jobs' must be a list", file=file, field="jobs")
+    index, loc = loc[0], loc[1:]
+    raw = raw_jobs[index] if isinstance(raw_jobs, list) and isinstance(index, int) else None
+    rid = raw.get("id") if isinstance(raw, Mapping) else None
+    job = rid if isinstance(rid, str) and rid.strip() and loc != ["id"] else f"#{index + 1}"
+    if not loc:
+        if not isinstance(raw, Mapping):
+            return InputError(f"job #{index + 1} must be an object", file=file)
+        return InputError(f"must be one of train, infer, got {raw.get('kind')!r}", file=file, job=job, field="kind")
+    field = _dotted(loc)
+    if err["type"] == "extra_forbidden" and len(loc) == 1:
+        other = "infer" if raw.get("kind") == "train" else "train"
+        owner = TrainJob if other == "train" else InferJob
+        said = f"is only for {_ONLY_FOR[other]}" if loc[0] in owner.__annotations__ else "is not a known job field"
+        return InputError(said, file=file, job=job, field=field)
+    return InputError(_message(err), file=file, job=job, field=field)
+
+
+# Objects inside a job or a fleet, by the field that holds them: an unknown key
+# in one is answered with the keys it has.
+_NESTED = {"slo": Slo, "parallelism": Parallelism, "chips": ChipRange, "inline": InlineModel, "network": Network}
+
+
+def _fields(cls: type) -> list[str]:
+    return list(cls.model_fields) if hasattr(cls, "model_fields") else list(cls.__annotations__)
+
+
+def _dotted(loc: list[Any]) -> str:
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    """pydantic's error in the words of the rest of trnsched's errors."""
+    kind, got, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    shown = _shown(got)
+    if kind == "missing":
+        return "is required"
+    if got is None and kind.endswith("_type"):
+        return "must not be null"
+    if kind == "extra_forbidden":
+        parent = _NESTED.get(str(err["loc"][-2])) if len(err["loc"]) >= 2 else None
+        return f"is not one of {', '.join(_fields(parent))}" if parent else "is not a known field"
+    if kind in ("int_type", "int_from_float", "int_parsing"):
+        return f"must be a whole number, got {shown}"
+    if kind in ("float_type", "float_parsing"):
+        return f"must be a number, got {shown}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {shown}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        word = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values()))
+        if kind == "greater_than" and bound == 0:
+            return f"must be positive, got {shown}"
+        if kind == "greater_than_equal" and bound == 0:
+            return f"must be non-negative, got {shown}"
+        if kind == "greater_than_equal" and bound == 1 and isinstance(got, int):
+            return f"must be positive, got {shown}"
+        return f"must be {word} {bound if isinstance(bound, int) else format(bound, 'g')}, got {shown}"
+    if kind == "bool_type":
+        return f"must be true or false, got {shown}"
+    if kind == "string_type":
+        return f"must be a string, got {shown}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind == "string_too_long":
+        return f"is longer than {ctx.get('max_length')} characters"
+    if kind == "string_pattern_mismatch":
+        return f"must be printable text with no control characters, got {shown}"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected', '').replace(' or ', ', ')}, got {shown}".replace("'", "")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"must be an object, got {shown}"
+    if kind in ("list_type", "tuple_type"):
+        return f"must be a list, got {shown}"
+    if kind == "too_short":
+        return "must not be empty"
+    return f"{err['msg'][0].lower()}{err['msg'][1:]}, got {shown}"
+
+
+def _shown(value: Any) -> str:
+    """An offending value, short enough for one line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def json_schema(which: str) -> dict:
+    """JSON Schema (draft 2020-12) of a jobs file or a fleet file, for editors.
+    A jobs file may also be a bare list of jobs; either may name its schema."""
+    if which == "jobs":
+        schema = TypeAdapter(Union[JobsFile, list[AnyJob]]).json_schema()
+        schema["title"] = "trnsched jobs file"
+        schema["$defs"]["JobsFile"]["properties"]["$schema"] = {"type": "string"}
+    elif which == "fleet":
+        schema = _FLEET.json_schema()
+        schema["title"] = "trnsched fleet file"
+        schema["properties"]["$schema"] = {"type": "string"}
+    else:
+        raise ValueError(f"no schema for {which!r}: jobs or fleet")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
