@@ -315,6 +315,35 @@ def test_deterministic_answers_do_not_depend_on_load(monkeypatch):
     assert json.dumps(quiet, sort_keys=True) == json.dumps(loaded, sort_keys=True)
     assert quiet["priority_bound"] is not None and quiet["best_bound"] is not None
 
+def test_deterministic_command_writes_the_same_bytes_under_load(tmp_path):
+    # The case, smaller: `solve --deterministic --seed 1 --workers 1` on a
+    # generated instance, idle and with both cores taken by spinning processes
+    # (stopped by pid).  The files are equal byte for byte but for the one line
+    # that reports wall time.
+    subprocess.run([sys.executable, "-m", "trnsched", "generate", "--jobs", "300", "--racks", "100", "--seed", "1",
+                    "-o", str(tmp_path)], check=True, capture_output=True)
+
+    def run(out):
+        subprocess.run([sys.executable, "-m", "trnsched", "solve", str(tmp_path / "jobs.json"), "--fleet",
+                        str(tmp_path / "fleet.json"), "--deterministic", "--time-limit", "1", "--seed", "1",
+                        "--workers", "1", "-o", str(out)], check=True, capture_output=True)
+        lines = out.read_bytes().splitlines(keepends=True)
+        timed = [i for i, line in enumerate(lines) if line.lstrip().startswith(b'"solve_time_s"')]
+        assert len(timed) == 1
+        return b"".join(lines[:timed[0]] + lines[timed[0] + 1:])
+
+    quiet = run(tmp_path / "quiet.json")
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        loaded = run(tmp_path / "loaded.json")
+    finally:
+        for b in burners:
+            os.kill(b.pid, signal.SIGKILL)
+            b.wait()
+    assert quiet == loaded
+    assert json.loads(quiet)["placements"]
+
+
 def test_wall_clock_limit_spent_before_the_search_returns_the_baseline():
     # The command "began" long ago: the limit is used up by the time CP-SAT could
     # start, so the better baseline comes back at once, feasible and checked.
@@ -544,3 +573,36 @@ def test_a_huge_cut_down_model_hands_the_limit_to_the_search(monkeypatch):
     placed = result["totals"]["priority_placed"]
     assert (placed, -result["objective_value"]) >= (problem.priority(base), -base.objective_value - 1e-6)
     assert result["priority_bound"] >= placed and result["best_bound"] <= result["objective_value"] + 1e-6
+
+
+def test_only_documented_statuses_reach_a_result(monkeypatch, tmp_path):
+    # A policy answering with a status DESIGN.md does not list (CP-SAT's
+    # MODEL_INVALID, say) is a solver error: one line, exit 1, no file written,
+    # never a result whose note reads "found no solution in time".
+    from click.testing import CliRunner
+    from trnsched.cli import main
+    from trnsched.policies.greedy import Greedy
+    from trnsched.problem import SolverError
+    decide = Greedy.decide
+
+    def invalid(self, problem):
+        choice = decide(self, problem)
+        choice.status = "MODEL_INVALID"
+        return choice
+
+    monkeypatch.setattr(Greedy, "decide", invalid)
+    jobs, fleet = small_case()
+    with pytest.raises(SolverError, match="MODEL_INVALID"):
+        solve(jobs, fleet, policy="greedy")
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    out = tmp_path / "out.json"
+    r = CliRunner().invoke(main, ["solve", str(tmp_path / "jobs.json"), "--policy", "greedy", "-o", str(out)])
+    assert r.exit_code == 1 and r.output.startswith("error: solver failed:") and r.output.count("\n") == 1
+    assert not out.exists()
+
+
+def test_a_fully_busy_fleet_says_what_the_job_would_need():
+    fleet = {"racks": [{"id": "r", "chips": {"h100": 8}, "used": {"h100": 8}}]}
+    jobs = {"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": 1e9}]}
+    (reason,) = [u["reason"] for u in run_solve(jobs, fleet)["unplaced"]]
+    assert "None" not in reason and "asks for 1 or more chips of h100; the largest pod has 0 h100 free" in reason

@@ -15,6 +15,7 @@ from test_solve import _checked, _setup
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.generate import generate_workload
+from trnsched.problem import SolverError
 from trnsched.policies import POLICIES
 from trnsched.policies.cpsat.backends import InProcess, LocalPool, RayBackend
 from trnsched.policies.cpsat.clock import Clock
@@ -245,5 +246,5 @@ def test_a_model_cp_sat_rejects_is_an_error_not_an_empty_answer():
     task = PackTask(racks=(0,), free=({"h100": -1},), headroom=(None,), pods=(0,),
                     options=(Option(0, 0, "h100", 8, 2, 0, 5, (0,)),), priority={0: 5}, start={},
                     limits=Limits(1.0, True))
-    with pytest.raises(RuntimeError, match="rejected a packing model"):
+    with pytest.raises(SolverError, match="rejected a packing model"):
         solve_task(task)

@@ -67,7 +67,14 @@ class Explainer:
             return self.capacity(job, mine)
         rejected = self.rejected.get(j, [])
         if not rejected:
-            want = f"{job.chips_min}" if job.chips_min == job.chips_max else f"{job.chips_min}+"
+            if job.chips_min is None:
+                want = "1 or more"
+            elif job.chips_min == job.chips_max:
+                want = f"{job.chips_min}"
+            elif job.chips_max is None:
+                want = f"{job.chips_min}+"
+            else:
+                want = f"{job.chips_min}-{job.chips_max}"
             for t in allowed:
                 if t not in self.pod_free:
                     self.pod_free[t] = self.fleet.largest_pod_free(t)

@@ -43,6 +43,16 @@ class Allocation:
     start_h: float | None = None   # scheduled start (horizon mode); None = at arrival
 
 
+# The statuses a result may carry (DESIGN.md); anything else a solver says is an error.
+STATUSES = ("OPTIMAL", "FEASIBLE", "INFEASIBLE", "UNKNOWN")
+
+
+class SolverError(RuntimeError):
+    """The solver failed (CP-SAT rejected a model, or answered with no
+    documented status): the command says so on one line and exits 1; no result
+    is written, as none would be true."""
+
+
 @dataclass
 class Choice:
     """A policy's answer: an allocation per placed job (by job index), and what

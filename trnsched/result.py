@@ -10,7 +10,7 @@ from trnsched.explain import Unplaced, explainer
 from trnsched.inputs.fleet import Fleet
 from trnsched.inputs.io import json_number
 from trnsched.inputs.jobs import Job
-from trnsched.problem import Choice, Problem
+from trnsched.problem import STATUSES, Choice, Problem, SolverError
 from trnsched.racks import RackLedger, Timeline
 
 
@@ -115,6 +115,8 @@ def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> 
              "candidates_rejected": len(cset.rejected)}
     if choice.subproblems is not None:
         stats["subproblems"] = choice.subproblems
+    if choice.status not in STATUSES:
+        raise SolverError(f"{policy} answered with status {choice.status!r}, not one of {', '.join(STATUSES)}")
     return Result(policy, problem.costs.objective, choice.status, choice.objective_value, choice.best_bound,
                   choice.gap, choice.solve_time_s, placements, unplaced, racks, totals, choice.notes, stats,
                   choice.priority_bound)

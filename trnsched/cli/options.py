@@ -12,6 +12,7 @@ from trnsched.interrupts import EXIT_CODES, Interrupted
 from trnsched.inputs.io import check_output
 from trnsched.objective import OBJECTIVES
 from trnsched.policies import offered
+from trnsched.problem import SolverError
 
 
 class Guarded(click.Group):
@@ -39,9 +40,17 @@ class Guarded(click.Group):
             sys.exit(130)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
-        except Exception as exc:  # noqa: BLE001 - the contract is one line, no traceback
-            click.echo(f"internal error: {type(exc).__name__}: {exc}", err=True)
+        except SolverError as exc:
+            click.echo(f"error: solver failed: {one_line(exc)}", err=True)
             sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - the contract is one line, no traceback
+            click.echo(f"internal error: {type(exc).__name__}: {one_line(exc)}", err=True)
+            sys.exit(1)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (CP-SAT's and others' may span several)."""
+    return " ".join(str(exc).split())
 
 
 def fleet_option(help: str = "Fleet file (default: built-in fleet)."):

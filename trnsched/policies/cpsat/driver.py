@@ -30,7 +30,7 @@ from trnsched.policies.cpsat.model import (RackGroup, Vars, candidate_groups, hi
 from trnsched.objective import Costs
 from trnsched.policies.first_fit import FirstFit, densest_first
 from trnsched.policies.greedy import Greedy
-from trnsched.problem import Choice, Problem, SolverConfig
+from trnsched.problem import Choice, Problem, SolverConfig, SolverError
 from trnsched.racks import RackLedger
 
 # Above LARGE_MODEL (candidate, rack group) pairs the instant model is cut down:
@@ -181,7 +181,7 @@ def solve(problem: Problem, form: Formulation) -> Choice:
         phase1, status1 = quick, quick_status
     if status1 not in ANSWERS:
         if status1 == cp_model.MODEL_INVALID:     # a bug, not a result (DESIGN.md: statuses)
-            raise RuntimeError(f"CP-SAT rejected the model: {phase1.solution_info() or 'MODEL_INVALID'}")
+            raise SolverError(f"CP-SAT rejected the model: {phase1.solution_info() or 'MODEL_INVALID'}")
         hint.status = "FEASIBLE"                  # the baseline is an answer; UNKNOWN means none
         hint.notes = [f"CP-SAT found no {form.words.answer} in time; the better {form.words.baseline} is returned"]
         hint.solve_time_s = time.perf_counter() - start
@@ -202,7 +202,7 @@ def solve(problem: Problem, form: Formulation) -> Choice:
         phase2 = clock.solver(clock.rest(max(0.2 * budget, budget - clock.used(phase1))))
         status2 = phase2.solve(model, progress(config, 2, began, step))
         if status2 == cp_model.MODEL_INVALID:
-            raise RuntimeError(f"CP-SAT rejected the objective model: {phase2.solution_info() or 'MODEL_INVALID'}")
+            raise SolverError(f"CP-SAT rejected the objective model: {phase2.solution_info() or 'MODEL_INVALID'}")
     phase2_ok = not big and status2 in ANSWERS
     if not big and not phase2_ok:
         notes.append(f"the objective phase found no {form.words.answer} in time; {form.words.priority_only}")

@@ -144,7 +144,7 @@ class Instant:
                         share = (work - (time.perf_counter() - began)) / (len(starts) - k)
                     searched.append(improve(p, s, phases.clock, work=share, backend=backend, stats=stats))
             choice, _ = min(searched, key=lambda cr: (-p.priority(cr[0]), cr[0].objective_value))
-            choice.subproblems = stats.summary(p.config.backend, p.config.workers)
+            choice.subproblems = stats.summary(p.config.backend, p.config.workers, p.config.deterministic)
             if (p.priority(choice), choice.objective_value) != before:
                 notes.append(f"neighbourhood search ({sum(r for _, r in searched)} rounds on small exact models, from "
                              f"{len(starts)} starting point(s)) took the answer from priority {before[0]}, objective "

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from trnsched.objective import IntegerScale
-from trnsched.problem import Allocation, Choice, Problem
+from trnsched.problem import Allocation, Choice, Problem, SolverError
 from trnsched.racks import headroom_watts, watts_per_chip
 
 
@@ -139,7 +139,7 @@ def solve_task(task: PackTask) -> PackAnswer:
     solver.parameters.catch_sigint_signal = False  # the command handles signals (interrupts.py)
     status = solver.solve(model)
     if status == cp_model.MODEL_INVALID:     # a bug, not "nothing better found" (DESIGN.md: statuses)
-        raise RuntimeError(f"CP-SAT rejected a packing model: {solver.solution_info() or 'MODEL_INVALID'}")
+        raise SolverError(f"CP-SAT rejected a packing model: {solver.solution_info() or 'MODEL_INVALID'}")
     placed: dict[int, tuple[int, dict[int, int]]] = {}
     found = status in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     if found:

@@ -94,7 +94,7 @@ def improve(problem: Problem, choice: Choice, clock: Clock, *, work: float, back
                 continue
             answer = next(answers)
             if batch:
-                stats.task(answer.wall_s)
+                stats.task(answer.wall_s, answer.deterministic_s)
             # In deterministic mode a batch counts its work per slot, whatever
             # the backend, so that every backend stops after the same rounds.
             solved += answer.deterministic_s / (min(slots, len(tasks)) if batch else 1)
@@ -138,23 +138,32 @@ class Neighbourhood:
 @dataclass
 class SearchStats:
     """The pod batches' parallel sub-problems, for a user projecting the speed-up
-    on more machines: wall seconds per task and per batch."""
+    on more machines: seconds per task and per batch.  Wall seconds, except in
+    deterministic mode, where the answer file must not depend on load: there the
+    tasks' CP-SAT deterministic seconds, and no batch times."""
     task_seconds: list[float] = field(default_factory=list)
+    task_work: list[float] = field(default_factory=list)
     batch_seconds: list[float] = field(default_factory=list)
     batch_tasks: list[int] = field(default_factory=list)
 
-    def task(self, seconds: float) -> None:
-        self.task_seconds.append(seconds)
+    def task(self, wall_s: float, deterministic_s: float) -> None:
+        self.task_seconds.append(wall_s)
+        self.task_work.append(deterministic_s)
 
     def batch(self, seconds: float, tasks: int) -> None:
         self.batch_seconds.append(seconds)
         self.batch_tasks.append(tasks)
 
-    def summary(self, backend: str, workers: int) -> dict:
+    def summary(self, backend: str, workers: int, deterministic: bool = False) -> dict:
+        out = {"backend": backend, "workers": workers, "batches": len(self.batch_tasks), "tasks": len(self.task_work),
+               "tasks_per_batch": self.batch_tasks}
+        if deterministic:
+            out["task_deterministic_s_total"] = round(sum(self.task_work), 3)
+            return out
         t = self.task_seconds
-        return {"backend": backend, "workers": workers, "batches": len(self.batch_seconds), "tasks": len(t),
-                "task_seconds_total": round(sum(t), 3), "task_seconds_max": round(max(t, default=0.0), 3),
-                "batch_seconds_total": round(sum(self.batch_seconds), 3), "tasks_per_batch": self.batch_tasks}
+        out.update(task_seconds_total=round(sum(t), 3), task_seconds_max=round(max(t, default=0.0), 3),
+                   batch_seconds_total=round(sum(self.batch_seconds), 3))
+        return out
 
 
 class PodBatches:
