@@ -37,7 +37,7 @@ def check(jobs_data, fleet_data, result: dict) -> None:
             assert chips[t].stack == job["stack"], "stack"
         if "chips" in job:
             want = job["chips"]
-            lo, hi = (want, want) if isinstance(want, int) else (want.get("min", 1), want.get("max", 10**9))
+            lo, hi = (want, want) if isinstance(want, int) else (want.get("min", 1), want.get("max") or 10**9)
             assert lo <= p["chips"] <= hi, "chip count within the job's range"
         m = p["metrics"]
         if job["kind"] == "infer":
