@@ -72,3 +72,25 @@ def test_a_replay_stops_between_events_and_writes_nothing(tmp_path):
     assert proc.returncode == 130 and time.monotonic() - sent < PROMPT_S
     assert err.rstrip("\n").splitlines()[-1].endswith("interrupted by SIGINT: nothing written")
     assert out == "" and not out_file.exists()
+
+
+def test_a_signal_stops_a_ray_backed_solve_and_its_ray(instance):
+    # With --backend ray the command starts a local Ray; Ctrl-C must stop the
+    # solve as promptly, write nothing, and take that Ray down with it.
+    from test_subproblems import ray_or_skip
+    ray_or_skip()
+
+    def raylets() -> set[str]:
+        return set(subprocess.run(["pgrep", "-f", "raylet"], capture_output=True, text=True).stdout.split())
+
+    before = raylets()
+    out_file = instance / "kept-ray.json"
+    out_file.write_text("earlier result\n")
+    rc, took, out, err = interrupted(instance, signal.SIGINT, "--backend", "ray", "-o", str(out_file))
+    assert rc == 130 and took < PROMPT_S, err
+    assert err.rstrip("\n").splitlines()[-1] == "interrupted by SIGINT: nothing written"
+    assert out == "" and out_file.read_text() == "earlier result\n"
+    deadline = time.monotonic() + 10          # raylet exits when its driver's session ends
+    while raylets() - before and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not raylets() - before, "raylet processes left behind"

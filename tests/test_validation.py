@@ -179,3 +179,19 @@ def test_published_schemas_accept_the_examples_and_refuse_what_trnsched_refuses(
     res = subprocess.run([sys.executable, "-m", "trnsched", "schema", "fleet"], capture_output=True, text=True)
     assert json.loads(res.stdout) == fleet_schema
     assert parse_jobs({"$schema": "trnsched-jobs.json", "jobs": [TRAIN]})[0].id == "t"
+
+
+def test_sums_the_solver_cannot_hold_exactly_are_input_errors_before_any_model():
+    # The ranges keep files and library objects far inside 2^53; this is the
+    # backstop, reached here only by building jobs past the validation.
+    from trnsched.candidates import generate
+    from trnsched.objective import prune_and_price
+    from trnsched.policies.cpsat.model import check_integer_range
+    from trnsched.problem import Problem, SolverConfig
+    fleet = parse_fleet({"racks": [RACK]})
+    jobs = [dataclasses.replace(parse_jobs([{**TRAIN, "id": f"t{i}"}])[0], priority=2 ** 52) for i in range(2)]
+    cset = generate(jobs, fleet)
+    cands, costs = prune_and_price(cset.candidates, "energy")
+    with pytest.raises(InputError, match=r"priorities sum to 9.01e\+15, more than the solver holds exactly"):
+        check_integer_range(Problem.whole(jobs, fleet, cands, costs, SolverConfig()))
+    check_integer_range(Problem.whole(jobs[:1], fleet, cands, costs, SolverConfig()))

@@ -32,17 +32,14 @@ MAX_MS = 1e9
 MAX_RATE_RPS = 1e7
 MAX_DIM = 2 ** 24                   # a model's widths and vocabulary
 MAX_COUNT = 2 ** 16                 # heads, experts, layers
+MAX_FIGURE = 1e7                    # any chip figure (W, GB, TFLOP/s, GB/s, us, USD)
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, hide_input_in_errors=False)
 
 
-def _int(lo: int, hi: int, doc: str) -> Any:
-    return Annotated[int, Field(ge=lo, le=hi, description=doc)]
-
-
-def _num(lo: float, hi: float, doc: str, *, open_low: bool = False) -> Any:
-    low = {"gt": lo} if open_low else {"ge": lo}
-    return Annotated[float, Field(le=hi, description=doc, **low)]
+def doc(text: str) -> Any:
+    """A field's description in the published schema."""
+    return Field(description=text)
 
 
 # Text shown in tables and logs: printable, no control characters (a newline or
@@ -52,12 +49,32 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=256,
                                         pattern=f"^{_PRINTABLE}*{_VISIBLE}{_PRINTABLE}*$")]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
 
-Chips = _int(1, MAX_CHIPS, "chips")
-Priority = _int(1, MAX_PRIORITY, "priority: placed priority is maximised first")
-Hours = _num(0.0, MAX_HOURS, "hours")
-PositiveHours = _num(0.0, MAX_HOURS, "hours", open_low=True)
-Millis = _num(0.0, MAX_MS, "milliseconds", open_low=True)
-SeqTokens = _int(1, MAX_SEQ, "tokens")
+# The ranges, named once.
+Chips = Annotated[int, Field(ge=1, le=MAX_CHIPS)]
+ChipsOrZero = Annotated[int, Field(ge=0, le=MAX_CHIPS)]
+Priority = Annotated[int, Field(ge=1, le=MAX_PRIORITY)]
+Hours = Annotated[float, Field(ge=0.0, le=MAX_HOURS)]
+PositiveHours = Annotated[float, Field(gt=0.0, le=MAX_HOURS)]
+Millis = Annotated[float, Field(gt=0.0, le=MAX_MS)]
+SeqTokens = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+Tokens = Annotated[float, Field(gt=0.0, le=MAX_TOKENS)]
+BatchTokens = Annotated[float, Field(gt=0.0, le=1e12)]
+BatchSeqs = Annotated[int, Field(ge=1, le=10 ** 9)]
+Rate = Annotated[float, Field(ge=0.0, le=MAX_RATE_RPS)]
+Batch = Annotated[int, Field(ge=0, le=10 ** 6)]
+Billions = Annotated[float, Field(gt=0.0, le=1e6)]
+Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+Dim = Annotated[int, Field(ge=1, le=MAX_DIM)]
+DimOrZero = Annotated[int, Field(ge=0, le=MAX_DIM)]
+TpCores = Annotated[int, Field(ge=1, le=64)]
+Figure = Annotated[float, Field(ge=0.0, le=MAX_FIGURE)]
+PositiveFigure = Annotated[float, Field(gt=0.0, le=MAX_FIGURE)]
+CapKw = Annotated[float, Field(gt=0.0, le=1e4)]
+Pue = Annotated[float, Field(ge=1.0, le=5.0)]
+NetworkFigure = Annotated[float, Field(gt=0.0, le=1e6)]
+Seconds = Annotated[float, Field(gt=0.0, le=1e6)]
+Workers = Annotated[int, Field(ge=1, le=256)]
+Seed = Annotated[int, Field(ge=0, le=2 ** 31 - 1)]
 
 
 # ---------------------------------------------------------------- jobs files
@@ -76,39 +93,38 @@ class InlineModel(TypedDict):
     """A model shape given in the jobs file instead of a preset name."""
     name: NotRequired[Name]
     source: NotRequired[Text]
-    params_b: _num(0.0, 1e6, "total parameters, billions", open_low=True)
-    active_params_b: NotRequired[_num(0.0, 1e6, "parameters active per token, billions (default params_b)",
-                                      open_low=True)]
-    layers: _int(1, MAX_COUNT, "transformer layers")
-    hidden: _int(1, MAX_DIM, "hidden width")
-    heads: NotRequired[_int(1, MAX_COUNT, "attention heads (default hidden / 128)")]
-    kv_heads: NotRequired[_int(1, MAX_COUNT, "key/value heads (default heads)")]
-    head_dim: NotRequired[_int(1, MAX_COUNT, "width of one head (default hidden / heads)")]
-    experts: NotRequired[_int(1, MAX_COUNT, "routed experts (default 1: dense)")]
-    top_k: NotRequired[_int(1, MAX_COUNT, "experts per token (default 1)")]
-    kv_dim: NotRequired[_int(1, MAX_DIM, "K+V elements cached per token and layer (default 2 kv_heads head_dim)")]
-    ffn: NotRequired[_int(1, MAX_DIM, "FFN width, a routed expert's for a MoE")]
-    vocab: NotRequired[_int(1, MAX_DIM, "vocabulary size")]
+    params_b: Annotated[Billions, doc("total parameters, billions")]
+    active_params_b: NotRequired[Annotated[Billions, doc("parameters active per token (default params_b)")]]
+    layers: Annotated[Count, doc("transformer layers")]
+    hidden: Annotated[Dim, doc("hidden width")]
+    heads: NotRequired[Annotated[Count, doc("attention heads (default hidden / 128)")]]
+    kv_heads: NotRequired[Annotated[Count, doc("key/value heads (default heads)")]]
+    head_dim: NotRequired[Annotated[Count, doc("width of one head (default hidden / heads)")]]
+    experts: NotRequired[Annotated[Count, doc("routed experts (default 1: dense)")]]
+    top_k: NotRequired[Annotated[Count, doc("experts per token (default 1)")]]
+    kv_dim: NotRequired[Annotated[Dim, doc("K+V elements cached per token and layer (default 2 kv_heads head_dim)")]]
+    ffn: NotRequired[Annotated[Dim, doc("FFN width, a routed expert's for a MoE")]]
+    vocab: NotRequired[Annotated[Dim, doc("vocabulary size")]]
 
 
 @_job_dict
 class ChipRange(TypedDict):
-    min: NotRequired[_int(1, MAX_CHIPS, "fewest chips (default 1)")]
-    max: NotRequired[Chips | None]
+    min: NotRequired[Annotated[Chips, doc("fewest chips (default 1)")]]
+    max: NotRequired[Annotated[Chips | None, doc("most chips (default: no limit)")]]
 
 
 @_job_dict
 class Parallelism(TypedDict):
-    tp: NotRequired[_int(1, MAX_CHIPS, "tensor-parallel degree, a power of two")]
-    pp: NotRequired[_int(1, MAX_CHIPS, "pipeline stages")]
-    dp: NotRequired[_int(1, MAX_CHIPS, "data-parallel replicas")]
-    ep: NotRequired[_int(1, MAX_CHIPS, "expert-parallel degree")]
+    tp: NotRequired[Annotated[Chips, doc("tensor-parallel degree, a power of two")]]
+    pp: NotRequired[Annotated[Chips, doc("pipeline stages")]]
+    dp: NotRequired[Annotated[Chips, doc("data-parallel replicas")]]
+    ep: NotRequired[Annotated[Chips, doc("expert-parallel degree")]]
 
 
 @_job_dict
 class Slo(TypedDict):
-    ttft_ms: NotRequired[Annotated[Millis | None, Field(description="time to first token, p50 target")]]
-    tpot_ms: NotRequired[Annotated[Millis | None, Field(description="time per output token target")]]
+    ttft_ms: NotRequired[Annotated[Millis | None, doc("time to first token target")]]
+    tpot_ms: NotRequired[Annotated[Millis | None, doc("time per output token target")]]
 
 
 def _model_tag(v: Any) -> str:
@@ -122,9 +138,9 @@ def _chips_tag(v: Any) -> str:
 
 
 ModelField = Annotated[Union[Annotated[Name, Tag("preset")], Annotated[InlineModel, Tag("inline")]],
-                       Discriminator(_model_tag), Field(description="a preset name (trnsched models) or a shape")]
+                       Discriminator(_model_tag), doc("a preset name (trnsched models) or a shape")]
 ChipsField = Annotated[Union[Annotated[Chips, Tag("count")], Annotated[ChipRange, Tag("range")]],
-                       Discriminator(_chips_tag), Field(description="chips exactly, or {min, max} (default: any)")]
+                       Discriminator(_chips_tag), doc("chips exactly, or {min, max} (default: any)")]
 
 
 @_job_dict
@@ -133,35 +149,35 @@ class _JobCommon(TypedDict):
     model: ModelField
     name: NotRequired[Text]
     note: NotRequired[Text]
-    precision: NotRequired[Annotated[Literal["bf16", "fp8", "fp4"], Field(description="default bf16")]]
+    precision: NotRequired[Annotated[Literal["bf16", "fp8", "fp4"], doc("default bf16")]]
     chips: NotRequired[ChipsField]
-    chip_types: NotRequired[Annotated[list[Name], Field(min_length=1, description="allowed chip types")] | None]
-    stack: NotRequired[Annotated[Literal["cuda", "neuron", "any"], Field(description="default any")]]
-    priority: NotRequired[_int(1, MAX_PRIORITY, "placed priority is maximised first (default 1)")]
-    arrival_h: NotRequired[_num(0.0, MAX_HOURS, "hours from now the job arrives (default 0)")]
-    deadline_h: NotRequired[Annotated[PositiveHours | None, Field(description="hours from now it must end by")]]
+    chip_types: NotRequired[Annotated[list[Name] | None, Field(min_length=1), doc("allowed chip types")]]
+    stack: NotRequired[Annotated[Literal["cuda", "neuron", "any"], doc("default any")]]
+    priority: NotRequired[Annotated[Priority, doc("placed priority is maximised first (default 1)")]]
+    arrival_h: NotRequired[Annotated[Hours, doc("hours from now the job arrives (default 0)")]]
+    deadline_h: NotRequired[Annotated[PositiveHours | None, doc("hours from now it must end by")]]
     parallelism: NotRequired[Parallelism]
 
 
 @_job_dict
 class TrainJob(_JobCommon):
     kind: Literal["train"]
-    tokens: _num(0.0, MAX_TOKENS, "tokens to train on", open_low=True)
-    seq_len: NotRequired[_int(1, MAX_SEQ, "tokens per sequence (default 4096)")]
-    batch_tokens: NotRequired[_num(0.0, 1e12, "tokens per optimizer step (default 4Mi)", open_low=True)]
-    batch_seqs: NotRequired[_int(1, 10 ** 9, "sequences per optimizer step (instead of batch_tokens)")]
+    tokens: Annotated[Tokens, doc("tokens to train on")]
+    seq_len: NotRequired[Annotated[SeqTokens, doc("tokens per sequence (default 4096)")]]
+    batch_tokens: NotRequired[Annotated[BatchTokens, doc("tokens per optimizer step (default 4Mi)")]]
+    batch_seqs: NotRequired[Annotated[BatchSeqs, doc("sequences per optimizer step (instead of batch_tokens)")]]
 
 
 @_job_dict
 class InferJob(_JobCommon):
     kind: Literal["infer"]
-    prompt_tokens: SeqTokens
-    output_tokens: SeqTokens
-    rate_rps: NotRequired[_num(0.0, MAX_RATE_RPS, "requests per second to sustain (default 0)")]
+    prompt_tokens: Annotated[SeqTokens, doc("tokens per prompt")]
+    output_tokens: Annotated[SeqTokens, doc("tokens per answer")]
+    rate_rps: NotRequired[Annotated[Rate, doc("requests per second to sustain (default 0)")]]
     slo: NotRequired[Slo]
-    duration_h: NotRequired[_num(0.0, MAX_HOURS, "hours the service runs (default 1)", open_low=True)]
-    batch: NotRequired[_int(0, 10 ** 6, "concurrent sequences (default 0: chosen)")]
-    offline: NotRequired[Annotated[bool, Field(description="batch work with no latency target (default false)")]]
+    duration_h: NotRequired[Annotated[PositiveHours, doc("hours the service runs (default 1)")]]
+    batch: NotRequired[Annotated[Batch, doc("concurrent sequences (default 0: chosen)")]]
+    offline: NotRequired[Annotated[bool, doc("batch work with no latency target (default false)")]]
 
 
 def _kind_tag(v: Any) -> str | None:
@@ -190,9 +206,6 @@ class _Strict(BaseModel):
     model_config = _STRICT
 
 
-Figure = Annotated[float, Field(ge=0.0, le=1e7)]
-
-
 class SourcedFigure(_Strict):
     """A chip figure with where it came from."""
     value: Figure
@@ -205,9 +218,8 @@ def _figure_tag(v: Any) -> str:
     return "sourced" if isinstance(v, dict) else "bare"
 
 
-def _figure(doc: str) -> Any:
-    return Annotated[Union[Annotated[Figure, Tag("bare")], Annotated[SourcedFigure, Tag("sourced")]],
-                     Discriminator(_figure_tag), Field(description=doc)]
+ChipFigure = Annotated[Union[Annotated[Figure, Tag("bare")], Annotated[SourcedFigure, Tag("sourced")]],
+                       Discriminator(_figure_tag)]
 
 
 class ChipTypeSpec(_Strict):
@@ -217,43 +229,43 @@ class ChipTypeSpec(_Strict):
     description: Text = None
     stack: Literal["cuda", "neuron"] = None
     family: Name = None
-    tp_cores_per_chip: _int(1, 64, "tensor-parallel ranks one chip holds") = None
-    peak_bf16_tflops: _figure("dense BF16 TFLOP/s") = None
-    peak_fp8_tflops: _figure("dense FP8 TFLOP/s") = None
-    peak_fp4_tflops: _figure("dense FP4 TFLOP/s (0: none)") = None
-    hbm_gb: _figure("HBM capacity, GB") = None
-    hbm_tbps: _figure("HBM bandwidth, TB/s") = None
-    tdp_w: _figure("board power at full load, W") = None
-    idle_w: _figure("idle power, W") = None
-    host_w: _figure("host share per chip, W") = None
-    domain_size: _figure("chips in one scale-up domain") = None
-    scaleup_gbps: _figure("scale-up bandwidth per chip, GB/s") = None
-    scaleup_latency_us: _figure("scale-up latency, us") = None
-    scaleout_gbps: _figure("scale-out bandwidth per chip, GB/s") = None
-    scaleout_latency_us: _figure("scale-out latency, us") = None
-    price_per_chip_hour: _figure("price, USD per chip-hour") = None
+    tp_cores_per_chip: Annotated[TpCores, doc("tensor-parallel ranks one chip holds")] = None
+    peak_bf16_tflops: Annotated[ChipFigure, doc("dense BF16 TFLOP/s")] = None
+    peak_fp8_tflops: Annotated[ChipFigure, doc("dense FP8 TFLOP/s")] = None
+    peak_fp4_tflops: Annotated[ChipFigure, doc("dense FP4 TFLOP/s (0: none)")] = None
+    hbm_gb: Annotated[ChipFigure, doc("HBM capacity, GB")] = None
+    hbm_tbps: Annotated[ChipFigure, doc("HBM bandwidth, TB/s")] = None
+    tdp_w: Annotated[ChipFigure, doc("board power at full load, W")] = None
+    idle_w: Annotated[ChipFigure, doc("idle power, W")] = None
+    host_w: Annotated[ChipFigure, doc("host share per chip, W")] = None
+    domain_size: Annotated[ChipFigure, doc("chips in one scale-up domain")] = None
+    scaleup_gbps: Annotated[ChipFigure, doc("scale-up bandwidth per chip, GB/s")] = None
+    scaleup_latency_us: Annotated[ChipFigure, doc("scale-up latency, us")] = None
+    scaleout_gbps: Annotated[ChipFigure, doc("scale-out bandwidth per chip, GB/s")] = None
+    scaleout_latency_us: Annotated[ChipFigure, doc("scale-out latency, us")] = None
+    price_per_chip_hour: Annotated[ChipFigure, doc("price, USD per chip-hour")] = None
 
 
 class RackSpec(_Strict):
     """One scale-up domain: chips per type, how many are busy, the IT power cap."""
     id: Name
-    chips: Annotated[dict[Name, Chips], Field(min_length=1)]
-    used: dict[Name, _int(0, MAX_CHIPS, "busy chips")] = None
-    power_cap_kw: _num(0.0, 1e4, "IT power cap at the rack, kW (PUE excluded)", open_low=True) | None = None
+    chips: Annotated[dict[Name, Chips], Field(min_length=1), doc("chips installed per type")]
+    used: Annotated[dict[Name, ChipsOrZero], doc("chips already busy per type")] = None
+    power_cap_kw: Annotated[CapKw | None, doc("IT power cap at the rack, kW (PUE excluded; null: none)")] = None
     pod: Name = "default"
     note: Text = None
 
 
 class Network(_Strict):
-    scaleout_gbps_per_chip: _num(0.0, 1e6, "scale-out GB/s per chip", open_low=True) = None
-    latency_us_in_pod: _num(0.0, 1e6, "latency within a pod, us", open_low=True) = None
+    scaleout_gbps_per_chip: Annotated[NetworkFigure, doc("scale-out GB/s per chip")] = None
+    latency_us_in_pod: Annotated[NetworkFigure, doc("latency within a pod, us")] = None
 
 
 class FleetFile(_Strict):
     """A fleet file: racks, optional chip type overrides, PUE and network."""
     chip_types: dict[Name, ChipTypeSpec] = None
     network: Network = None
-    pue: _num(1.0, 5.0, "power usage effectiveness") = None
+    pue: Annotated[Pue, doc("power usage effectiveness (default: the catalog's)")] = None
     racks: Annotated[list[RackSpec], Field(min_length=1)]
     name: Text = None
     note: Text = None
@@ -268,18 +280,18 @@ class _Attrs(BaseModel):
 
 class ModelAttrs(_Attrs):
     name: Name
-    params_b: _num(0.0, 1e6, "params_b", open_low=True)
-    active_params_b: _num(0.0, 1e6, "active_params_b", open_low=True)
-    layers: _int(1, MAX_COUNT, "layers")
-    hidden: _int(1, MAX_DIM, "hidden")
-    heads: _int(1, MAX_COUNT, "heads")
-    kv_heads: _int(1, MAX_COUNT, "kv_heads")
-    head_dim: _int(1, MAX_COUNT, "head_dim")
-    experts: _int(1, MAX_COUNT, "experts")
-    top_k: _int(1, MAX_COUNT, "top_k")
-    kv_dim: _int(0, MAX_DIM, "kv_dim")
-    ffn: _int(0, MAX_DIM, "ffn")
-    vocab: _int(0, MAX_DIM, "vocab")
+    params_b: Billions
+    active_params_b: Billions
+    layers: Count
+    hidden: Dim
+    heads: Count
+    kv_heads: Count
+    head_dim: Count
+    experts: Count
+    top_k: Count
+    kv_dim: DimOrZero
+    ffn: DimOrZero
+    vocab: DimOrZero
 
 
 class JobAttrs(_Attrs):
@@ -295,35 +307,35 @@ class JobAttrs(_Attrs):
     arrival_h: Hours
     deadline_h: PositiveHours | None
     parallelism: dict[Literal["tp", "pp", "dp", "ep"], Chips]
-    tokens: _num(0.0, MAX_TOKENS, "tokens")
-    seq_len: _int(0, MAX_SEQ, "seq_len")
-    batch_seqs: _num(0.0, 1e12, "batch_seqs")
-    rate_rps: _num(0.0, MAX_RATE_RPS, "rate_rps")
-    prompt_tokens: _int(0, MAX_SEQ, "prompt_tokens")
-    output_tokens: _int(0, MAX_SEQ, "output_tokens")
+    tokens: Annotated[float, Field(ge=0.0, le=MAX_TOKENS)]          # 0 for an inference job
+    seq_len: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    batch_seqs: Annotated[float, Field(ge=0.0, le=1e12)]
+    rate_rps: Rate
+    prompt_tokens: Annotated[int, Field(ge=0, le=MAX_SEQ)]          # 0 for a training job
+    output_tokens: Annotated[int, Field(ge=0, le=MAX_SEQ)]
     slo_ttft_ms: Millis | None
     slo_tpot_ms: Millis | None
     duration_h: PositiveHours
-    batch: _int(0, 10 ** 6, "batch")
+    batch: Batch
     offline: bool
 
 
 class ChipAttrs(_Attrs):
     name: Name
     stack: Literal["cuda", "neuron"]
-    tp_cores_per_chip: _int(1, 64, "tp_cores_per_chip")
-    peak_bf16_tflops: Annotated[float, Field(gt=0.0, le=1e7)]
-    peak_fp8_tflops: Annotated[float, Field(gt=0.0, le=1e7)]
+    tp_cores_per_chip: TpCores
+    peak_bf16_tflops: PositiveFigure
+    peak_fp8_tflops: PositiveFigure
     peak_fp4_tflops: Figure
-    hbm_gb: Annotated[float, Field(gt=0.0, le=1e7)]
-    hbm_tbps: Annotated[float, Field(gt=0.0, le=1e7)]
-    tdp_w: Annotated[float, Field(gt=0.0, le=1e7)]
+    hbm_gb: PositiveFigure
+    hbm_tbps: PositiveFigure
+    tdp_w: PositiveFigure
     idle_w: Figure
     host_w: Figure
-    domain_size: _int(1, MAX_CHIPS, "domain_size")
-    scaleup_gbps: Annotated[float, Field(gt=0.0, le=1e7)]
+    domain_size: Chips
+    scaleup_gbps: PositiveFigure
     scaleup_latency_us: Figure
-    scaleout_gbps: Annotated[float, Field(gt=0.0, le=1e7)]
+    scaleout_gbps: PositiveFigure
     scaleout_latency_us: Figure
     price_per_chip_hour: Figure
 
@@ -331,15 +343,15 @@ class ChipAttrs(_Attrs):
 class RackAttrs(_Attrs):
     id: Name
     chips: Annotated[dict[Name, Chips], Field(min_length=1)]
-    used: dict[Name, _int(0, MAX_CHIPS, "used")]
-    power_cap_kw: _num(0.0, 1e4, "power_cap_kw", open_low=True) | None
+    used: dict[Name, ChipsOrZero]
+    power_cap_kw: CapKw | None
     pod: Name
 
 
 class FleetAttrs(_Attrs):
     racks: Annotated[tuple[RackAttrs, ...], Field(min_length=1)]
     chip_types: dict[Name, ChipAttrs]
-    pue: _num(1.0, 5.0, "pue")
+    pue: Pue
 
 
 # The library's arguments, with the ranges the command line's options have.
@@ -347,11 +359,11 @@ class FleetAttrs(_Attrs):
 class SolveArguments(TypedDict):
     objective: Name
     policy: Name
-    time_limit: _num(0.0, 1e6, "wall-clock seconds for the whole call", open_low=True)
-    workers: _int(1, 256, "CP-SAT workers and sub-problems side by side")
-    seed: _int(0, 2 ** 31 - 1, "CP-SAT's random seed")
+    time_limit: Seconds
+    workers: Workers
+    seed: Seed
     horizon_h: PositiveHours | None
-    time_weight: _num(0.0, 1e6, "weight of completion time")
+    time_weight: Annotated[float, Field(ge=0.0, le=1e6)]
     deterministic: bool
     backend: Literal["local", "ray"]
     ray_address: Name | None
@@ -362,18 +374,18 @@ class SolveArguments(TypedDict):
 class SimulateArguments(TypedDict):
     policy: Name
     objective: Name
-    batch_s: _num(0.0, 1e7, "decision window, seconds")
-    time_limit: _num(0.0, 1e6, "CP-SAT work per decision", open_low=True)
-    workers: _int(1, 256, "CP-SAT workers")
-    seed: _int(0, 2 ** 31 - 1, "CP-SAT's random seed")
-    buckets: _int(1, 10 ** 6, "utilisation buckets")
+    batch_s: Annotated[float, Field(ge=0.0, le=1e7)]
+    time_limit: Seconds
+    workers: Workers
+    seed: Seed
+    buckets: Annotated[int, Field(ge=1, le=10 ** 6)]
 
 
 @_job_dict
 class WhatIfArguments(TypedDict):
     chip_type: Name | None
     count: Chips | None
-    pue: _num(1.0, 5.0, "pue") | None
+    pue: Pue | None
     backend: Literal["core", "python"]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from trnsched.policies.cpsat.driver import on_snapshot, solve
 from trnsched.policies.cpsat.horizon import Schedule
 from trnsched.policies.cpsat.instant import Instant
+from trnsched.policies.cpsat.model import check_integer_range
 from trnsched.policies.greedy import Greedy
 from trnsched.policies.sequential import first_that_fits
 from trnsched.problem import Choice, Problem
@@ -20,6 +21,7 @@ class CpSat:
     offered = frozenset({"solve", "replay"})
 
     def decide(self, problem: Problem) -> Choice:
+        check_integer_range(problem)
         if problem.horizon is not None:
             return self.run(problem, Schedule)
         if problem.config.greedy_first:

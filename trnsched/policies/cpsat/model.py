@@ -17,7 +17,8 @@ from ortools.sat.python import cp_model
 
 from trnsched.candidates import Candidate, by_job
 from trnsched.inputs.fleet import Fleet
-from trnsched.problem import Choice
+from trnsched.inputs.errors import InputError
+from trnsched.problem import Choice, Problem
 from trnsched.racks import headroom_watts, watts_per_chip
 
 
@@ -45,6 +46,32 @@ def rack_groups(fleet: Fleet, *, each_rack: bool = False) -> tuple[list[RackGrou
         for r in members:
             of_rack[r] = g
     return groups, of_rack
+
+
+# The largest integer a model may hold: CP-SAT's are int64, but its objective
+# and bounds pass through doubles, exact only below 2^53.
+EXACT_INTEGERS = 2 ** 53
+
+
+def check_integer_range(problem: Problem) -> None:
+    """Before any model is built: the sums the models hold -- placed priority,
+    and per group of racks its chips and the watts its candidates may draw --
+    stay below EXACT_INTEGERS.  The input ranges (inputs/schema.py) keep every
+    file and library object far inside this; it is the backstop that turns an
+    overflow into an error saying which quantity, never a MODEL_INVALID."""
+    priority = sum(job.priority for job in problem.jobs)
+    if priority >= EXACT_INTEGERS:
+        raise InputError(f"the jobs' priorities sum to {priority:.3g}, more than the solver holds exactly (2^53)",
+                         field="priority")
+    fleet = problem.ledger.fleet            # as given: cheaper than the ledger's view, and the caps are larger
+    worst_watts = max((watts_per_chip(c, fleet) * c.chips for c in problem.candidates), default=0)
+    for group in fleet.groups():
+        rack = fleet.racks[group[0]]
+        drawn = len(group) * max(worst_watts, int(rack.power_cap_kw * 1000.0) if rack.power_cap_kw else 0)
+        chips = len(group) * sum(rack.chips.values())
+        if max(drawn, chips) >= EXACT_INTEGERS:
+            raise InputError(f"{len(group)} racks like it hold {chips:,} chips that may draw {drawn:.3g} W, more "
+                             f"than the solver holds exactly (2^53)", field=f"racks[{rack.id}]")
 
 
 def candidate_groups(cands: list[Candidate], of_rack: list[int]) -> list[list[int]]:
