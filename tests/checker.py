@@ -35,16 +35,16 @@ def check(jobs_data, fleet_data, result: dict) -> None:
             assert t in job["chip_types"], "allow-list"
         if job.get("stack", "any") != "any":
             assert chips[t].stack == job["stack"], "stack"
-        if "chips" in job:
-            want = job["chips"]
+        want = job.get("chips")             # null: any number
+        if want is not None:
             lo, hi = (want, want) if isinstance(want, int) else (want.get("min", 1), want.get("max") or 10**9)
             assert lo <= p["chips"] <= hi, "chip count within the job's range"
         m = p["metrics"]
         if job["kind"] == "infer":
-            slo = job.get("slo", {})
-            if "ttft_ms" in slo:
+            slo = job.get("slo") or {}          # null: no targets
+            if slo.get("ttft_ms") is not None:
                 assert m["ttft_ms"] <= slo["ttft_ms"] * (1 + TOL), "TTFT SLO"
-            if "tpot_ms" in slo:
+            if slo.get("tpot_ms") is not None:
                 assert m["tpot_ms"] <= slo["tpot_ms"] * (1 + TOL), "TPOT SLO"
             if job.get("rate_rps"):
                 need = job["rate_rps"] * job["output_tokens"]
@@ -68,14 +68,14 @@ def check(jobs_data, fleet_data, result: dict) -> None:
             added_w.setdefault(a["rack"], []).append((*span, per_chip_w * a["chips"]))
     for (rid, t), spans in use.items():
         rack = racks[rid]
-        assert peak(spans) <= rack["chips"][t] - rack.get("used", {}).get(t, 0), f"free chips of {t} in {rid}"
+        assert peak(spans) <= rack["chips"][t] - (rack.get("used") or {}).get(t, 0), f"free chips of {t} in {rid}"
     for rid, spans in added_w.items():
         w = peak(spans)
         rack = racks[rid]
         if rack.get("power_cap_kw") is None:
             continue
-        base = sum((rack.get("used", {}).get(t, 0) * chips[t].tdp_w
-                    + (n - rack.get("used", {}).get(t, 0)) * chips[t].idle_w) for t, n in rack["chips"].items())
+        base = sum(((rack.get("used") or {}).get(t, 0) * chips[t].tdp_w
+                    + (n - (rack.get("used") or {}).get(t, 0)) * chips[t].idle_w) for t, n in rack["chips"].items())
         # Allow the solver's whole-watt rounding per chip.
         slack = sum(n for (r, _), sp in use.items() if r == rid for _, _, n in sp)
         assert base + w <= rack["power_cap_kw"] * 1000.0 + slack + TOL, f"power cap of {rid}"

@@ -32,10 +32,12 @@ JOBS = json.loads((ROOT / "examples" / "jobs.json").read_text())
 FLEET = json.loads((ROOT / "examples" / "fleet.json").read_text())
 SENTINEL = b"an earlier result, which bad input must leave alone\n"
 DEEP, DEEP_MARK = 100_000, "<nested 100,000 deep>"
+LONG_MARK = "<an integer of 5,000 digits>"       # json.dumps refuses to write one
 
 BAD_VALUES = [
     None, math.nan, math.inf, -math.inf, -1, 0, -0.5, 0.5, 1e308, 10 ** 30, 2 ** 63, -(2 ** 63), 10 ** 400,
-    True, False, "", "8", "NaN", "x" * 300, "a\nb", "\x1b[31mred", [], [1], {}, {"value": 1},
+    True, False, "", "8", "NaN", "x" * 300, "a\nb", "\x1b[31mred", "\u200b", "\ud800", [], [1], {}, {"value": 1},
+    8.0, 64.0,
 ]
 
 
@@ -99,7 +101,7 @@ def mutated_document(draw, base: Any) -> tuple[Any, str]:
     if kind == "value":
         # Bad values, and plausible ones: a number that is merely different must
         # either place or be explained, never crash the solve.
-        value = draw(st.one_of(st.sampled_from(BAD_VALUES), st.integers(-(2 ** 70), 2 ** 70),
+        value = draw(st.one_of(st.sampled_from(BAD_VALUES + [LONG_MARK]), st.integers(-(2 ** 70), 2 ** 70),
                                st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
                                st.integers(1, 512), st.floats(0.001, 1e4), st.floats(1e4, 1e12)))
         return _set(doc, path, value), f"{'/'.join(map(str, path)) or '<root>'} = {value!r:.60}"
@@ -126,7 +128,13 @@ def encoded(draw, doc: Any) -> tuple[bytes, str]:
     """The document's bytes: mostly UTF-8 JSON (NaN and Infinity as Python
     writes them), sometimes another encoding, a BOM, stray bytes or a cut."""
     text = json.dumps(doc, allow_nan=True).replace(json.dumps(DEEP_MARK), "[" * DEEP + "]" * DEEP)
-    how = draw(st.sampled_from(["utf-8"] * 12 + ["utf-8-sig", "utf-16", "latin-1 é", "stray byte", "cut", "empty"]))
+    text = text.replace(json.dumps(LONG_MARK), "9" * 5000)
+    how = draw(st.sampled_from(["utf-8"] * 12 + ["utf-8-sig", "utf-16", "latin-1 é", "stray byte", "cut", "empty",
+                                                 "repeated key"]))
+    if how == "repeated key" and '{"' in text:
+        at = text.index('{"') + 1             # the first object's first key, given twice
+        key = text[at:text.index('"', at + 1) + 1]
+        return (text[:at] + f"{key}: 0, " + text[at:]).encode(), how
     if how in ("utf-8", "utf-8-sig", "utf-16"):
         return text.encode(how), how
     if how == "latin-1 é":

@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from conftest import ROOT
-from trnsched import Job, parse_fleet, parse_jobs, solve, what_if
+from trnsched import parse_fleet, parse_jobs, solve, what_if
 from trnsched.inputs.catalog import chip_catalog
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.generate import generate_workload
@@ -34,13 +34,22 @@ INLINE = {"params_b": 7.0, "layers": 32, "hidden": 4096}
     ({**TRAIN, "tokens": 1e300}, "tokens", "<= 1e+18"),
     ({**TRAIN, "chips": 2 ** 63}, "chips", "<= 1048576"),
     ({**TRAIN, "chips": 8.5}, "chips", "whole number"),
+    ({**TRAIN, "id": "\u200b"}, "id", "invisible"),
+    ({**TRAIN, "id": "a\u202eb"}, "id", "invisible"),
+    ({**TRAIN, "id": "\ud800"}, "id", "valid Unicode"),
+    ({**TRAIN, "model": 5}, "model", "must be a preset name or an object, got 5"),
+    ({**TRAIN, "chips": {"min": 2, "most": 4}}, "chips.most", "is not one of min, max"),
+    ({**TRAIN, "model": {**INLINE, "experts": 8, "top_k": 8}}, "model.top_k", "dense model"),
+    ({**TRAIN, "model": {**INLINE, "hidden": 2 ** 24}}, "model.heads", "its default, from the fields given"),
+    ({**TRAIN, "chip_types": ["h100", "h100"]}, "chip_types", "lists 'h100' twice"),
+    ({**SERVE, "rate_rps": None}, "rate_rps", "must not be null"),
     ({**TRAIN, "priority": True}, "priority", "whole number"),
     ({**TRAIN, "tokens": "1e10"}, "tokens", "must be a number"),
     ({**TRAIN, "model": {**INLINE, "params_b": math.nan}}, "model.params_b", "finite"),
     ({**TRAIN, "model": {**INLINE, "hidden": math.inf}}, "model.hidden", "whole number"),
     ({**TRAIN, "model": {**INLINE, "kv_heads": 64}}, "model.kv_heads", "exceeds heads"),
-    ({**TRAIN, "id": "a\nb"}, "id", "control characters"),
-    ({**TRAIN, "id": "a\x1b[31m"}, "id", "control characters"),
+    ({**TRAIN, "id": "a\nb"}, "id", "no control or invisible characters"),
+    ({**TRAIN, "id": "a\x1b[31m"}, "id", "no control or invisible characters"),
     ({**TRAIN, "chip_types": []}, "chip_types", "must not be empty"),
     ({**TRAIN, "parallelism": {"tp": 0}}, "parallelism.tp", "positive"),
     ({**SERVE, "slo": {"ttft_ms": -1}}, "slo.ttft_ms", "positive"),
@@ -72,7 +81,16 @@ def test_bad_numbers_and_nulls_name_the_job_and_field(job, field, words):
     ({"racks": [RACK], "chip_types": {"h100": {"idle_w": 2000}}}, "chip_types.h100.idle_w", "exceeds tdp_w"),
     ({"racks": [RACK], "network": {"scaleout_gbps_per_chip": math.nan}}, "network.scaleout_gbps_per_chip",
      "finite"),
-    ({"racks": [{**RACK, "pod": "a\tb"}]}, "racks[r].pod", "control characters"),
+    ({"racks": [{**RACK, "pod": "a\tb"}]}, "racks[r].pod", "no control or invisible characters"),
+    # A chip type may be named like pydantic's union tags; the path keeps it.
+    ({"racks": [RACK], "chip_types": {"range": {"tdp_w": -1}}}, "chip_types.range.tdp_w", "non-negative"),
+    ({"racks": [RACK], "chip_types": {"h100": {"tdp_w": 0}}}, "chip_types.h100.tdp_w", "positive"),
+    ({"racks": [RACK], "chip_types": {"h100": {"domain_size": 2e6}}}, "chip_types.h100.domain_size", "<= 1048576"),
+    ({"racks": [RACK], "chip_types": {"h100": {"peak_fp8_tflops": 100}}}, "chip_types.h100.peak_fp8_tflops",
+     "below peak_bf16_tflops"),
+    ({"racks": [RACK], "chip_types": {"trn2": {"stack": "cuda"}}}, "chip_types.trn2.family", "give its family"),
+    ({"racks": [RACK], "chip_types": {"a\nb": {"tdp_w": 5}}}, "chip_types", "has a bad key 'a\\nb'"),
+    ({"racks": [RACK], "$schema": 5}, "$schema", "schema's address"),
 ])
 def test_bad_fleets_name_the_field(fleet, field, words):
     if words is None:                       # null where the default is meant: refused, not defaulted
@@ -81,6 +99,20 @@ def test_bad_fleets_name_the_field(fleet, field, words):
         parse_fleet(fleet, file="fleet.json")
     msg = str(err.value)
     assert f"field {field!r}" in msg and words in msg and "\n" not in msg, msg
+    assert msg.startswith("fleet.json: ")
+
+
+def test_what_means_none_may_be_null_and_whole_numbers_may_be_written_as_floats():
+    # null where it means "none" (no chips limit, SLO, hints, note, busy chips,
+    # network); 8.0 where a whole number is meant (the published schema agrees).
+    job = {**SERVE, "chips": None, "slo": None, "parallelism": None, "note": None, "name": None,
+           "deadline_h": None, "priority": 5.0, "batch": 16.0}
+    (parsed,) = parse_jobs([job])
+    assert parsed.priority == 5 and isinstance(parsed.priority, int) and parsed.chips_min is None
+    fleet = parse_fleet({"racks": [{**RACK, "used": None, "chips": {"h100": 8.0}, "note": None}], "network": None,
+                         "chip_types": None, "note": None})
+    assert fleet.racks[0].chips == {"h100": 8} and fleet.racks[0].used == {}
+    jsonschema.validate({"jobs": [job]}, json_schema("jobs"))
 
 
 def test_generated_fleets_are_valid_and_can_exist():
@@ -120,6 +152,31 @@ def test_library_job_objects_are_checked_like_a_file():
         what_if([job], chip_catalog(), chip_type="tpu")
 
 
+def test_library_job_objects_are_held_to_the_cross_field_rules_too():
+    train, serve = parse_jobs([TRAIN, SERVE])
+    for job, field in [(dataclasses.replace(train, kind="infer"), "prompt_tokens"),
+                       (dataclasses.replace(train, precision="fp4"), "precision"),
+                       (dataclasses.replace(train, parallelism={"tp": 3}), "parallelism.tp"),
+                       (dataclasses.replace(train, seq_len=0), "seq_len"),
+                       (dataclasses.replace(serve, chip_types=["h100", "h100"]), "chip_types"),
+                       (dataclasses.replace(train, model=dataclasses.replace(train.model, experts=8, top_k=8)),
+                        "model.top_k"),
+                       (dataclasses.replace(train, model=dataclasses.replace(train.model, kv_heads=64)),
+                        "model.kv_heads")]:
+        with pytest.raises(InputError, match=f"field '{field}'"):
+            solve([job], time_limit=1.0)
+
+
+def test_what_validate_passes_solve_takes_without_a_second_opinion(tmp_path):
+    # The command reads the files once; the library does not check its own
+    # parse again (nor name "<input>" for what the file said).
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps({"jobs": [{**TRAIN, "model": {"params_b": 100, "layers": 32, "hidden": 2 ** 23}}]}))
+    for args in (["validate", str(jobs)], ["solve", str(jobs), "--policy", "greedy"]):
+        res = subprocess.run([sys.executable, "-m", "trnsched", *args], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+
 def test_library_fleet_objects_are_checked_like_a_file():
     fleet = parse_fleet({"racks": [RACK]})
     rack = dataclasses.replace(fleet.racks[0], power_cap_kw=math.nan)
@@ -133,6 +190,9 @@ def test_library_fleet_objects_are_checked_like_a_file():
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
     (b'{"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": NaN}]}', "NaN is not a JSON number"),
     (b'{"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": -Infinity}]}', "-Infinity is not"),
+    (b'{"jobs": [{"id": "a", "id": "b", "kind": "train", "model": "llama3-8b", "tokens": 1}]}', "gives 'id' twice"),
+    (b'{"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": ' + b"9" * 5000 + b"}]}",
+     "malformed JSON: Exceeds the limit"),
 ])
 def test_unreadable_files_are_one_line_errors(tmp_path, content, words):
     path = tmp_path / "jobs.json"

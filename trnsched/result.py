@@ -80,6 +80,8 @@ def placement_layout(job: Job, v: dict) -> dict[str, float]:
 
 def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> Result:
     """The Result of a choice: placements, every other job explained, totals, racks."""
+    if choice.status not in STATUSES:
+        raise SolverError(f"{policy} answered with status {choice.status!r}, not one of {', '.join(STATUSES)}")
     jobs, fleet, horizon = problem.jobs, problem.ledger.fleet, problem.horizon
     placements = []
     for j, alloc in sorted(choice.placed.items()):
@@ -115,8 +117,6 @@ def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> 
              "candidates_rejected": len(cset.rejected)}
     if choice.subproblems is not None:
         stats["subproblems"] = choice.subproblems
-    if choice.status not in STATUSES:
-        raise SolverError(f"{policy} answered with status {choice.status!r}, not one of {', '.join(STATUSES)}")
     return Result(policy, problem.costs.objective, choice.status, choice.objective_value, choice.best_bound,
                   choice.gap, choice.solve_time_s, placements, unplaced, racks, totals, choice.notes, stats,
                   choice.priority_bound)

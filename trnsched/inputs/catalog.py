@@ -13,7 +13,8 @@ from importlib import resources
 from typing import Any, Mapping
 
 from trnsched.inputs.errors import InputError
-from trnsched.inputs.schema import validate_chip_types
+from trnsched.inputs.schema import (ChipTypeSpec, validate_chip_object, validate_chip_types,
+                                     validate_model_object)
 
 CHIP_NUMBERS = (
     "peak_bf16_tflops", "peak_fp8_tflops", "peak_fp4_tflops", "hbm_gb", "hbm_tbps", "tdp_w", "idle_w", "host_w",
@@ -87,18 +88,15 @@ def builtin_chips() -> dict[str, ChipType]:
     return chips
 
 
-# Chip figures that may be 0 (no FP4 unit, no host share, free, no latency given).
-ZERO_ALLOWED = ("idle_w", "host_w", "peak_fp4_tflops", "scaleup_latency_us", "scaleout_latency_us",
-                "price_per_chip_hour")
-
-
 def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None = None) -> dict[str, ChipType]:
-    """The built-in chips, with a fleet file's `chip_types` overrides and additions applied."""
+    """The built-in chips, with a fleet file's `chip_types` overrides and
+    additions applied (raw, or as the fleet schema already read them)."""
     chips = builtin_chips()
     if not overrides:
         return chips
-    families = set(_calibration()["families"])
-    for name, spec in validate_chip_types(overrides, file=file).items():
+    if not all(isinstance(v, ChipTypeSpec) for v in overrides.values()):
+        overrides = validate_chip_types(overrides, file=file)
+    for name, spec in overrides.items():
         where = f"chip_types.{name}"
         base = chips.get(name)
         given = {k for k in CHIP_NUMBERS if getattr(spec, k) is not None}
@@ -107,14 +105,14 @@ def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None
             missing += ["stack"] if spec.stack is None else []
             if missing:
                 raise InputError(f"a new chip type needs {', '.join(missing)}", file=file, field=where)
+        elif spec.stack not in (None, base.stack) and spec.family is None:
+            raise InputError(f"moves {name} from {base.stack} to {spec.stack}: give its family too (its "
+                             f"efficiency constants)", file=file, field=f"{where}.family")
         changes: dict[str, Any] = {}
         prov = dict(base.provenance) if base else {}
         for k in sorted(given):
             figure = getattr(spec, k)
-            value = float(figure) if isinstance(figure, (int, float)) else float(figure.value)
-            if value == 0 and k not in ZERO_ALLOWED:
-                raise InputError(f"must be positive, got {value:g}", file=file, field=f"{where}.{k}")
-            changes[k] = value
+            changes[k] = float(figure) if isinstance(figure, (int, float)) else float(figure.value)
             source = None if isinstance(figure, (int, float)) else figure.source
             prov[k] = {"status": "user", "source": source or "fleet file"}
         if "domain_size" in changes:
@@ -123,11 +121,8 @@ def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None
                                  field=f"{where}.domain_size")
             changes["domain_size"] = int(changes["domain_size"])
         stack = spec.stack or base.stack
-        family = spec.family or (base.family if base else DEFAULT_FAMILY[stack])
-        if family not in families:
-            raise InputError(f"unknown family {family!r}; known: {', '.join(sorted(families))}",
-                             file=file, field=f"{where}.family")
-        changes.update(stack=stack, family=family, provenance=prov)
+        changes.update(stack=stack, family=spec.family or (base.family if base else DEFAULT_FAMILY[stack]),
+                       provenance=prov)
         if spec.tp_cores_per_chip is not None:
             changes["tp_cores_per_chip"] = spec.tp_cores_per_chip
         if spec.description is not None:
@@ -140,10 +135,27 @@ def chip_catalog(overrides: Mapping[str, Any] | None = None, *, file: str | None
             chips[name] = ChipType(name=name, **changes)
         else:
             chips[name] = replace(base, **changes)
-        chip = chips[name]
-        if chip.idle_w > chip.tdp_w:
-            raise InputError(f"idle_w {chip.idle_w:g} exceeds tdp_w {chip.tdp_w:g}", file=file, field=f"{where}.idle_w")
+        validate_chip_object(chips[name], file=file)
+        chip_rules(chips[name], file=file)
     return chips
+
+
+def chip_rules(chip: ChipType, *, file: str | None = None) -> None:
+    """What spans a chip type's figures, for fleet files and library objects alike."""
+    def fail(name: str, message: str) -> InputError:
+        return InputError(message, file=file, field=f"chip_types.{chip.name}.{name}")
+
+    families = _calibration()["families"]
+    if chip.family not in families:
+        raise fail("family", f"unknown family {chip.family!r}; known: {', '.join(sorted(families))}")
+    if chip.idle_w > chip.tdp_w:
+        raise fail("idle_w", f"{chip.idle_w:g} W exceeds tdp_w {chip.tdp_w:g} W")
+    if chip.peak_fp8_tflops < chip.peak_bf16_tflops:
+        raise fail("peak_fp8_tflops", f"{chip.peak_fp8_tflops:g} is below peak_bf16_tflops "
+                                      f"{chip.peak_bf16_tflops:g} (a chip without FP8 gives its BF16 figure)")
+    if 0 < chip.peak_fp4_tflops < chip.peak_fp8_tflops:
+        raise fail("peak_fp4_tflops", f"{chip.peak_fp4_tflops:g} is below peak_fp8_tflops "
+                                      f"{chip.peak_fp8_tflops:g} (0: no FP4 arithmetic)")
 
 
 @lru_cache(maxsize=1)
@@ -232,7 +244,7 @@ def builtin_models() -> dict[str, ModelSpec]:
     return out
 
 
-def model_from_spec(raw: Any, *, name: str = "inline", file: str | None = None,
+def model_from_spec(raw: Mapping[str, Any], *, name: str = "inline", file: str | None = None,
                     job: str | None = None) -> ModelSpec:
     """An inline model shape (schema.InlineModel, ranges already checked):
     params_b, layers, hidden given, the rest defaulted from them."""
@@ -246,16 +258,24 @@ def model_from_spec(raw: Any, *, name: str = "inline", file: str | None = None,
     vals.setdefault("head_dim", max(1, hidden // heads))
     vals.setdefault("kv_heads", heads)
     vals.setdefault("active_params_b", vals["params_b"])
-    experts, top_k = vals.get("experts", 1), vals.get("top_k", 1)
-    if top_k > experts:
-        raise InputError(f"top_k {top_k} exceeds experts {experts}", file=file, job=job, field="model.top_k")
-    if vals["kv_heads"] > vals["heads"]:
-        raise InputError(f"kv_heads {vals['kv_heads']} exceeds heads {vals['heads']}", file=file, job=job,
-                         field="model.kv_heads")
-    if vals["active_params_b"] > vals["params_b"]:
-        raise InputError("exceeds params_b", file=file, job=job, field="model.active_params_b")
-    spec = ModelSpec(name=raw.get("name", name), source=raw.get("source", ""), **vals)
-    if spec.is_moe and not (0.0 < spec.dense_params_b <= spec.active_params_b):
-        raise InputError("active_params_b is inconsistent with params_b, experts and top_k",
-                         file=file, job=job, field="model.active_params_b")
+    spec = ModelSpec(name=raw.get("name", name), source=raw.get("source") or "", **vals)
+    validate_model_object(spec, file=file, job=job, given=set(raw))
+    model_rules(spec, file=file, job=job)
     return spec
+
+
+def model_rules(spec: ModelSpec, *, file: str | None = None, job: str | None = None) -> None:
+    """What spans a model's fields, for inline models and library ones alike."""
+    def fail(name: str, message: str) -> InputError:
+        return InputError(message, file=file, job=job, field=f"model.{name}")
+
+    if spec.top_k > spec.experts:
+        raise fail("top_k", f"top_k {spec.top_k} exceeds experts {spec.experts}")
+    if spec.experts > 1 and spec.top_k == spec.experts:
+        raise fail("top_k", f"all {spec.experts} experts active per token is a dense model: give experts 1")
+    if spec.kv_heads > spec.heads:
+        raise fail("kv_heads", f"kv_heads {spec.kv_heads} exceeds heads {spec.heads}")
+    if spec.active_params_b > spec.params_b:
+        raise fail("active_params_b", f"{spec.active_params_b:g} exceeds params_b {spec.params_b:g}")
+    if spec.is_moe and not (0.0 < spec.dense_params_b <= spec.active_params_b):
+        raise fail("active_params_b", "is inconsistent with params_b, experts and top_k")

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Mapping
 
-from trnsched.inputs.catalog import ChipType, chip_catalog, default_pue
+from trnsched.inputs.catalog import ChipType, chip_catalog, chip_rules, default_pue
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import read_json
-from trnsched.inputs.schema import validate_fleet, validate_fleet_object
+from trnsched.inputs.schema import CHECKED, validate_fleet, validate_fleet_object
 
 # Scale-out figures that override every chip type's; jobs never span pods, so
 # there is no cross-pod figure to give.
@@ -120,7 +120,7 @@ def parse_fleet(data: Any, *, file: str | None = None) -> Fleet:
     needs the chip catalog (known types, scale-up domains, idle and busy draw
     against the cap) is checked here.  Every failure names the file and the field."""
     spec = validate_fleet(data, file=file)
-    chips = chip_catalog(data.get("chip_types"), file=file)
+    chips = chip_catalog(spec.chip_types, file=file)
     network = {k: float(v) for k, v in (spec.network.model_dump() if spec.network else {}).items() if v is not None}
     if network:
         override = {NETWORK_FIELDS[k]: v for k, v in network.items()}
@@ -131,12 +131,17 @@ def parse_fleet(data: Any, *, file: str | None = None) -> Fleet:
                   for raw in spec.racks)
     fleet = Fleet(racks, chips, pue, network, name=spec.name or file or "fleet")
     check_racks(fleet, file)
+    object.__setattr__(fleet, CHECKED, True)       # as jobs.py marks its jobs: taken as they are
     return fleet
 
 
 def check_fleet(fleet: Fleet) -> None:
     """A Fleet built in code, held to what a fleet file must satisfy."""
+    if getattr(fleet, CHECKED, False):
+        return
     validate_fleet_object(fleet)
+    for chip in fleet.chip_types.values():
+        chip_rules(chip, file="<fleet>")
     check_racks(fleet, "<fleet>")
 
 

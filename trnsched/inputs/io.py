@@ -33,13 +33,15 @@ def read_json(path: str | Path) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(f"is not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start}", file=name) from None
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_repeated_keys)
     except json.JSONDecodeError as exc:
         raise InputError(f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}", file=name) from None
     except _NotJSON as exc:
-        raise InputError(f"malformed JSON: {exc} is not a JSON number (use a finite number)", file=name) from None
+        raise InputError(f"malformed JSON: {exc}", file=name) from None
     except RecursionError:
         raise InputError("is nested too deeply to be a trnsched file", file=name) from None
+    except ValueError as exc:       # an integer of more than 4,300 digits, say
+        raise InputError(f"malformed JSON: {exc}", file=name) from None
 
 
 class _NotJSON(ValueError):
@@ -48,7 +50,18 @@ class _NotJSON(ValueError):
 
 def _no_constant(word: str) -> Any:
     """NaN and Infinity are not JSON; Python's decoder accepts them unless told."""
-    raise _NotJSON(word)
+    raise _NotJSON(f"{word} is not a JSON number (use a finite number)")
+
+
+def _no_repeated_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object naming a key twice: JSON leaves it undefined, Python keeps the
+    last, and a user who wrote both meant one of them."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise _NotJSON(f"an object gives {twice!r} twice")
+    return obj
 
 
 def check_output(path: str) -> None:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from trnsched.inputs.catalog import ModelSpec, builtin_models, model_from_spec
+from trnsched.inputs.catalog import ModelSpec, builtin_models, model_from_spec, model_rules
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import read_json
-from trnsched.inputs.schema import validate_job_objects, validate_jobs
+from trnsched.inputs.schema import CHECKED, validate_job_objects, validate_jobs
 
 DEFAULT_SERVICE_HOURS = 1.0
 
@@ -56,39 +56,79 @@ class Job:
 def parse_jobs(data: Any, *, file: str | None = None, chip_names: Iterable[str] | None = None) -> list[Job]:
     """Jobs from a decoded jobs.json: {"jobs": [...]} or a bare list.  Types and
     ranges are schema.py's; what spans fields, and what needs the catalogs or
-    the fleet's chip types, is checked here."""
+    the fleet's chip types, is checked here (`job_rules`)."""
     specs = validate_jobs(data, file=file)
     known = set(chip_names) if chip_names is not None else None
     models = builtin_models()
-    jobs, seen = [], set()
+    jobs, seen, models_checked = [], set(), set()
     for spec in specs:
-        job = _job(spec, file, models, known)
+        job = _job(spec, file, models)
         if job.id in seen:
             raise InputError("duplicate id", file=file, job=job.id, field="id")
         seen.add(job.id)
+        job_rules(job, known, file=file, model_checked=id(job.model) in models_checked)
+        models_checked.add(id(job.model))           # a preset, shared by many jobs, is checked once
+        object.__setattr__(job, CHECKED, True)
         jobs.append(job)
     return jobs
 
 
 def check_jobs(jobs: Sequence[Job], chip_names: Iterable[str] | None = None) -> None:
     """Job objects built in code, held to what a jobs file must satisfy: the
-    schema's ranges, unique ids, known chip types, a deadline after arrival."""
-    validate_job_objects(list(jobs))
+    schema's ranges, unique ids and `job_rules`.  Jobs straight from
+    parse_jobs were checked there (their chip types are checked again: the
+    fleet may differ)."""
+    unchecked = [job for job in jobs if not getattr(job, CHECKED, False)]
+    validate_job_objects(unchecked)
     known = set(chip_names) if chip_names is not None else None
     seen: set[str] = set()
     for job in jobs:
         if job.id in seen:
             raise InputError("duplicate id: two Job objects share it", job=job.id, field="id")
         seen.add(job.id)
-        for c in job.chip_types or ():
-            if known is not None and c not in known:
-                raise InputError(f"unknown chip type {c!r}; known: {', '.join(sorted(known))}", job=job.id,
-                                 field="chip_types")
-        if job.chips_min is not None and job.chips_max is not None and job.chips_max < job.chips_min:
-            raise InputError(f"max {job.chips_max} is below min {job.chips_min}", job=job.id, field="chips")
-        if job.deadline_h is not None and job.deadline_h <= job.arrival_h:
-            raise InputError(f"{job.deadline_h} is not after arrival_h {job.arrival_h}", job=job.id,
-                             field="deadline_h")
+    for job in unchecked:
+        job_rules(job, known)
+    for job in jobs:
+        _check_chip_types(job, known, None)
+
+
+def job_rules(job: Job, known: set[str] | None, *, file: str | None = None, model_checked: bool = False) -> None:
+    """What spans a job's fields, for a file's jobs and the library's alike."""
+    def fail(name: str, message: str) -> InputError:
+        return InputError(message, file=file, job=job.id, field=name)
+
+    if not model_checked:
+        model_rules(job.model, file=file, job=job.id)
+    _check_chip_types(job, known, file)
+    if job.chips_min is not None and job.chips_max is not None and job.chips_max < job.chips_min:
+        raise fail("chips", f"max {job.chips_max} is below min {job.chips_min}")
+    tp = job.parallelism.get("tp")
+    if tp is not None and tp & (tp - 1):
+        raise fail("parallelism.tp", f"must be a power of two, got {tp}")
+    if job.deadline_h is not None and job.deadline_h <= job.arrival_h:
+        raise fail("deadline_h", f"{job.deadline_h:g} is not after arrival_h {job.arrival_h:g}")
+    if job.is_train:
+        if job.precision == "fp4":
+            raise fail("precision", "fp4 is for inference; train in bf16 or fp8")
+        for name in ("tokens", "seq_len", "batch_seqs"):
+            if getattr(job, name) <= 0:
+                raise fail(name, f"a training job needs a positive {name}, got {getattr(job, name)!r}")
+    else:
+        for name in ("prompt_tokens", "output_tokens"):
+            if getattr(job, name) <= 0:
+                raise fail(name, f"an inference job needs a positive {name}, got {getattr(job, name)!r}")
+
+
+def _check_chip_types(job: Job, known: set[str] | None, file: str | None) -> None:
+    if job.chip_types is None:
+        return
+    if len(set(job.chip_types)) != len(job.chip_types):
+        twice = next(c for c in job.chip_types if job.chip_types.count(c) > 1)
+        raise InputError(f"lists {twice!r} twice", file=file, job=job.id, field="chip_types")
+    for c in job.chip_types:
+        if known is not None and c not in known:
+            raise InputError(f"unknown chip type {c!r}; known: {', '.join(sorted(known))}", file=file, job=job.id,
+                             field="chip_types")
 
 
 def parse_job(raw: Any, *, file: str | None = None, chip_names: Iterable[str] | None = None) -> Job:
@@ -96,10 +136,10 @@ def parse_job(raw: Any, *, file: str | None = None, chip_names: Iterable[str] | 
     return parse_jobs([raw], file=file, chip_names=chip_names)[0]
 
 
-def _job(spec: Mapping[str, Any], file: str | None, models: Mapping[str, ModelSpec],
-         known: set[str] | None) -> Job:
+def _job(spec: Mapping[str, Any], file: str | None, models: Mapping[str, ModelSpec]) -> Job:
     """A Job from one validated job dict (schema.TrainJob or InferJob), with the
-    schema's stated defaults for what it leaves out."""
+    schema's stated defaults for what it leaves out.  Only what is about the
+    file's form is checked here; the rest is `job_rules`."""
     job_id = spec["id"]
 
     def fail(name: str, message: str) -> InputError:
@@ -119,31 +159,16 @@ def _job(spec: Mapping[str, Any], file: str | None, models: Mapping[str, ModelSp
         chips_min = chips_max = chips
     elif chips is not None:
         chips_min, chips_max = chips.get("min", 1), chips.get("max")
-        if chips_max is not None and chips_max < chips_min:
-            raise fail("chips", f"max {chips_max} is below min {chips_min}")
 
     chip_types = spec.get("chip_types")
-    if chip_types is not None:
-        chip_types = tuple(chip_types)
-        for c in chip_types if known is not None else ():
-            if c not in known:
-                raise fail("chip_types", f"unknown chip type {c!r}; known: {', '.join(sorted(known))}")
-
-    hints = spec.get("parallelism") or {}
-    if "tp" in hints and hints["tp"] & (hints["tp"] - 1):
-        raise fail("parallelism.tp", f"must be a power of two, got {hints['tp']}")
-    arrival_h, deadline_h = float(spec.get("arrival_h", 0.0)), spec.get("deadline_h")
-    if deadline_h is not None and deadline_h <= arrival_h:
-        raise fail("deadline_h", f"{deadline_h} is not after arrival_h {arrival_h}")
-
-    precision = spec.get("precision", "bf16")
-    common = dict(id=job_id, kind=spec["kind"], model=model, precision=precision, chips_min=chips_min,
-                  chips_max=chips_max, chip_types=chip_types, stack=spec.get("stack", "any"),
-                  priority=spec.get("priority", 1), arrival_h=arrival_h,
-                  deadline_h=float(deadline_h) if deadline_h is not None else None, parallelism=hints)
+    deadline_h = spec.get("deadline_h")
+    common = dict(id=job_id, kind=spec["kind"], model=model, precision=spec.get("precision", "bf16"),
+                  chips_min=chips_min, chips_max=chips_max,
+                  chip_types=tuple(chip_types) if chip_types is not None else None, stack=spec.get("stack", "any"),
+                  priority=spec.get("priority", 1), arrival_h=float(spec.get("arrival_h", 0.0)),
+                  deadline_h=float(deadline_h) if deadline_h is not None else None,
+                  parallelism=spec.get("parallelism") or {})
     if spec["kind"] == "train":
-        if precision == "fp4":
-            raise fail("precision", "fp4 is for inference; train in bf16 or fp8")
         seq_len = spec.get("seq_len", 4096)
         if "batch_seqs" in spec and "batch_tokens" in spec:
             raise fail("batch_tokens", "give batch_tokens or batch_seqs, not both")

@@ -15,10 +15,10 @@ catalog.py, with the same one-line errors.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal, Mapping, Sequence, Union
 
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, StringConstraints, Tag, TypeAdapter,
-                      ValidationError, with_config)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag,
+                      TypeAdapter, ValidationError, with_config)
 from typing_extensions import NotRequired, TypedDict
 
 from trnsched.inputs.errors import InputError
@@ -34,6 +34,12 @@ MAX_DIM = 2 ** 24                   # a model's widths and vocabulary
 MAX_COUNT = 2 ** 16                 # heads, experts, layers
 MAX_FIGURE = 1e7                    # any chip figure (W, GB, TFLOP/s, GB/s, us, USD)
 
+# parse_jobs and parse_fleet mark what they made (an attribute outside the
+# dataclass's fields), and the library's solve() takes it as it is instead of
+# checking every field again (1.4 s at 100k jobs).  dataclasses.replace makes a
+# new object from the fields alone, unmarked, so an edited job is checked.
+CHECKED = "_trnsched_checked"
+
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, hide_input_in_errors=False)
 
 
@@ -42,39 +48,57 @@ def doc(text: str) -> Any:
     return Field(description=text)
 
 
+def _whole(value: Any) -> Any:
+    """8.0 is a whole number (JSON Schema's "integer" agrees); 8.5, "8" and true
+    are not, and strict validation refuses them after this."""
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+def _ints(low: int, high: int) -> Any:
+    return Annotated[int, BeforeValidator(_whole), Field(ge=low, le=high)]
+
+
 # Text shown in tables and logs: printable, no control characters (a newline or
 # an ANSI escape in an id would break every table it appears in).
-_PRINTABLE, _VISIBLE = r"[^\x00-\x1f\x7f-\x9f]", r"[^\s\x00-\x1f\x7f-\x9f]"
+# Unicode's invisible format characters too: a zero-width or a bidi override
+# makes two ids that look alike, or one that looks empty.
+_HIDDEN = r"\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb"
+_PRINTABLE, _VISIBLE = f"[^{_HIDDEN}]", f"[^\\s{_HIDDEN}]"
 Name = Annotated[str, StringConstraints(min_length=1, max_length=256,
                                         pattern=f"^{_PRINTABLE}*{_VISIBLE}{_PRINTABLE}*$")]
 Text = Annotated[str, StringConstraints(max_length=10_000)]
+Note = Annotated[Text | None, doc("free text, for people")]
 
 # The ranges, named once.
-Chips = Annotated[int, Field(ge=1, le=MAX_CHIPS)]
-ChipsOrZero = Annotated[int, Field(ge=0, le=MAX_CHIPS)]
-Priority = Annotated[int, Field(ge=1, le=MAX_PRIORITY)]
+Chips = _ints(1, MAX_CHIPS)
+ChipsOrZero = _ints(0, MAX_CHIPS)
+Priority = _ints(1, MAX_PRIORITY)
 Hours = Annotated[float, Field(ge=0.0, le=MAX_HOURS)]
 PositiveHours = Annotated[float, Field(gt=0.0, le=MAX_HOURS)]
 Millis = Annotated[float, Field(gt=0.0, le=MAX_MS)]
-SeqTokens = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+SeqTokens = _ints(1, MAX_SEQ)
 Tokens = Annotated[float, Field(gt=0.0, le=MAX_TOKENS)]
 BatchTokens = Annotated[float, Field(gt=0.0, le=1e12)]
-BatchSeqs = Annotated[int, Field(ge=1, le=10 ** 9)]
+BatchSeqs = _ints(1, 10 ** 9)
 Rate = Annotated[float, Field(ge=0.0, le=MAX_RATE_RPS)]
-Batch = Annotated[int, Field(ge=0, le=10 ** 6)]
+Batch = _ints(0, 10 ** 6)
 Billions = Annotated[float, Field(gt=0.0, le=1e6)]
-Count = Annotated[int, Field(ge=1, le=MAX_COUNT)]
-Dim = Annotated[int, Field(ge=1, le=MAX_DIM)]
-DimOrZero = Annotated[int, Field(ge=0, le=MAX_DIM)]
-TpCores = Annotated[int, Field(ge=1, le=64)]
+Count = _ints(1, MAX_COUNT)
+Dim = _ints(1, MAX_DIM)
+DimOrZero = _ints(0, MAX_DIM)
+TpCores = _ints(1, 64)
 Figure = Annotated[float, Field(ge=0.0, le=MAX_FIGURE)]
 PositiveFigure = Annotated[float, Field(gt=0.0, le=MAX_FIGURE)]
 CapKw = Annotated[float, Field(gt=0.0, le=1e4)]
 Pue = Annotated[float, Field(ge=1.0, le=5.0)]
 NetworkFigure = Annotated[float, Field(gt=0.0, le=1e6)]
 Seconds = Annotated[float, Field(gt=0.0, le=1e6)]
+# A library call's whole numbers are ints: they go on to CP-SAT as given.
 Workers = Annotated[int, Field(ge=1, le=256)]
 Seed = Annotated[int, Field(ge=0, le=2 ** 31 - 1)]
+ChipCount = Annotated[int, Field(ge=1, le=MAX_CHIPS)]
+SeqOrZero = _ints(0, MAX_SEQ)         # a library Job's fields of the other kind are 0
+Buckets = Annotated[int, Field(ge=1, le=10 ** 6)]
 
 
 # ---------------------------------------------------------------- jobs files
@@ -82,17 +106,19 @@ Seed = Annotated[int, Field(ge=0, le=2 ** 31 - 1)]
 # Jobs are TypedDicts, not models: validation then builds plain dicts, 2.3x
 # faster than model instances, which is what 100k jobs in well under a second
 # takes on a 2-core machine.  A field left out is absent; jobs.py applies the
-# defaults the descriptions state.
+# defaults the descriptions state.  null is accepted where it means "none" (no
+# deadline, no SLO, no limit, no hints, no note), never for a number that has a
+# default: JavaScript writes NaN as null, and a null priority is a bug upstream.
 
-def _job_dict(cls: type) -> type:
+def _strict_dict(cls: type) -> type:
     return with_config(_STRICT)(cls)
 
 
-@_job_dict
+@_strict_dict
 class InlineModel(TypedDict):
     """A model shape given in the jobs file instead of a preset name."""
     name: NotRequired[Name]
-    source: NotRequired[Text]
+    source: NotRequired[Note]
     params_b: Annotated[Billions, doc("total parameters, billions")]
     active_params_b: NotRequired[Annotated[Billions, doc("parameters active per token (default params_b)")]]
     layers: Annotated[Count, doc("transformer layers")]
@@ -107,13 +133,13 @@ class InlineModel(TypedDict):
     vocab: NotRequired[Annotated[Dim, doc("vocabulary size")]]
 
 
-@_job_dict
+@_strict_dict
 class ChipRange(TypedDict):
     min: NotRequired[Annotated[Chips, doc("fewest chips (default 1)")]]
     max: NotRequired[Annotated[Chips | None, doc("most chips (default: no limit)")]]
 
 
-@_job_dict
+@_strict_dict
 class Parallelism(TypedDict):
     tp: NotRequired[Annotated[Chips, doc("tensor-parallel degree, a power of two")]]
     pp: NotRequired[Annotated[Chips, doc("pipeline stages")]]
@@ -121,7 +147,7 @@ class Parallelism(TypedDict):
     ep: NotRequired[Annotated[Chips, doc("expert-parallel degree")]]
 
 
-@_job_dict
+@_strict_dict
 class Slo(TypedDict):
     ttft_ms: NotRequired[Annotated[Millis | None, doc("time to first token target")]]
     tpot_ms: NotRequired[Annotated[Millis | None, doc("time per output token target")]]
@@ -143,23 +169,23 @@ ChipsField = Annotated[Union[Annotated[Chips, Tag("count")], Annotated[ChipRange
                        Discriminator(_chips_tag), doc("chips exactly, or {min, max} (default: any)")]
 
 
-@_job_dict
+@_strict_dict
 class _JobCommon(TypedDict):
     id: Name
     model: ModelField
-    name: NotRequired[Text]
-    note: NotRequired[Text]
+    name: NotRequired[Note]
+    note: NotRequired[Note]
     precision: NotRequired[Annotated[Literal["bf16", "fp8", "fp4"], doc("default bf16")]]
-    chips: NotRequired[ChipsField]
+    chips: NotRequired[ChipsField | None]
     chip_types: NotRequired[Annotated[list[Name] | None, Field(min_length=1), doc("allowed chip types")]]
     stack: NotRequired[Annotated[Literal["cuda", "neuron", "any"], doc("default any")]]
     priority: NotRequired[Annotated[Priority, doc("placed priority is maximised first (default 1)")]]
     arrival_h: NotRequired[Annotated[Hours, doc("hours from now the job arrives (default 0)")]]
     deadline_h: NotRequired[Annotated[PositiveHours | None, doc("hours from now it must end by")]]
-    parallelism: NotRequired[Parallelism]
+    parallelism: NotRequired[Parallelism | None]
 
 
-@_job_dict
+@_strict_dict
 class TrainJob(_JobCommon):
     kind: Literal["train"]
     tokens: Annotated[Tokens, doc("tokens to train on")]
@@ -168,13 +194,13 @@ class TrainJob(_JobCommon):
     batch_seqs: NotRequired[Annotated[BatchSeqs, doc("sequences per optimizer step (instead of batch_tokens)")]]
 
 
-@_job_dict
+@_strict_dict
 class InferJob(_JobCommon):
     kind: Literal["infer"]
     prompt_tokens: Annotated[SeqTokens, doc("tokens per prompt")]
     output_tokens: Annotated[SeqTokens, doc("tokens per answer")]
     rate_rps: NotRequired[Annotated[Rate, doc("requests per second to sustain (default 0)")]]
-    slo: NotRequired[Slo]
+    slo: NotRequired[Slo | None]
     duration_h: NotRequired[Annotated[PositiveHours, doc("hours the service runs (default 1)")]]
     batch: NotRequired[Annotated[Batch, doc("concurrent sequences (default 0: chosen)")]]
     offline: NotRequired[Annotated[bool, doc("batch work with no latency target (default false)")]]
@@ -189,12 +215,12 @@ AnyJob = Annotated[Union[Annotated[TrainJob, Tag("train")], Annotated[InferJob, 
                    Discriminator(_kind_tag, custom_error_type="kind", custom_error_message="must be train or infer")]
 
 
-@_job_dict
+@_strict_dict
 class JobsFile(TypedDict):
     """A jobs file: {"jobs": [...]} (a bare list of jobs is read the same)."""
     jobs: list[AnyJob]
-    name: NotRequired[Text]
-    note: NotRequired[Text]
+    name: NotRequired[Note]
+    note: NotRequired[Note]
 
 
 # --------------------------------------------------------------- fleet files
@@ -209,9 +235,9 @@ class _Strict(BaseModel):
 class SourcedFigure(_Strict):
     """A chip figure with where it came from."""
     value: Figure
-    source: Text = None
-    status: Text = None
-    note: Text = None
+    source: Note = None
+    status: Note = None
+    note: Note = None
 
 
 def _figure_tag(v: Any) -> str:
@@ -226,7 +252,7 @@ class ChipTypeSpec(_Strict):
     """Overrides of a built-in chip type, or a new one (then every figure but
     peak_fp4_tflops and host_w is needed, with its stack).  Ranges beyond the
     schema's (positive TDP, whole domain size) are checked in catalog.py."""
-    description: Text = None
+    description: Note = None
     stack: Literal["cuda", "neuron"] = None
     family: Name = None
     tp_cores_per_chip: Annotated[TpCores, doc("tensor-parallel ranks one chip holds")] = None
@@ -250,10 +276,10 @@ class RackSpec(_Strict):
     """One scale-up domain: chips per type, how many are busy, the IT power cap."""
     id: Name
     chips: Annotated[dict[Name, Chips], Field(min_length=1), doc("chips installed per type")]
-    used: Annotated[dict[Name, ChipsOrZero], doc("chips already busy per type")] = None
+    used: Annotated[dict[Name, ChipsOrZero] | None, doc("chips already busy per type")] = None
     power_cap_kw: Annotated[CapKw | None, doc("IT power cap at the rack, kW (PUE excluded; null: none)")] = None
     pod: Name = "default"
-    note: Text = None
+    note: Note = None
 
 
 class Network(_Strict):
@@ -263,12 +289,12 @@ class Network(_Strict):
 
 class FleetFile(_Strict):
     """A fleet file: racks, optional chip type overrides, PUE and network."""
-    chip_types: dict[Name, ChipTypeSpec] = None
-    network: Network = None
+    chip_types: dict[Name, ChipTypeSpec] | None = None
+    network: Network | None = None
     pue: Annotated[Pue, doc("power usage effectiveness (default: the catalog's)")] = None
     racks: Annotated[list[RackSpec], Field(min_length=1)]
-    name: Text = None
-    note: Text = None
+    name: Note = None
+    note: Note = None
 
 
 # ------------------------------------------------- the library's own objects
@@ -301,18 +327,18 @@ class JobAttrs(_Attrs):
     precision: Literal["bf16", "fp8", "fp4"]
     chips_min: Chips | None
     chips_max: Chips | None
-    chip_types: tuple[Name, ...] | None
+    chip_types: Sequence[Name] | None
     stack: Literal["cuda", "neuron", "any"]
     priority: Priority
     arrival_h: Hours
     deadline_h: PositiveHours | None
     parallelism: dict[Literal["tp", "pp", "dp", "ep"], Chips]
     tokens: Annotated[float, Field(ge=0.0, le=MAX_TOKENS)]          # 0 for an inference job
-    seq_len: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    seq_len: SeqOrZero
     batch_seqs: Annotated[float, Field(ge=0.0, le=1e12)]
     rate_rps: Rate
-    prompt_tokens: Annotated[int, Field(ge=0, le=MAX_SEQ)]          # 0 for a training job
-    output_tokens: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    prompt_tokens: SeqOrZero          # 0 for a training job
+    output_tokens: SeqOrZero
     slo_ttft_ms: Millis | None
     slo_tpot_ms: Millis | None
     duration_h: PositiveHours
@@ -349,13 +375,13 @@ class RackAttrs(_Attrs):
 
 
 class FleetAttrs(_Attrs):
-    racks: Annotated[tuple[RackAttrs, ...], Field(min_length=1)]
+    racks: Annotated[Sequence[RackAttrs], Field(min_length=1)]
     chip_types: dict[Name, ChipAttrs]
     pue: Pue
 
 
 # The library's arguments, with the ranges the command line's options have.
-@_job_dict
+@_strict_dict
 class SolveArguments(TypedDict):
     objective: Name
     policy: Name
@@ -370,7 +396,7 @@ class SolveArguments(TypedDict):
     on_interrupt: Literal["stop", "best"]
 
 
-@_job_dict
+@_strict_dict
 class SimulateArguments(TypedDict):
     policy: Name
     objective: Name
@@ -378,13 +404,13 @@ class SimulateArguments(TypedDict):
     time_limit: Seconds
     workers: Workers
     seed: Seed
-    buckets: Annotated[int, Field(ge=1, le=10 ** 6)]
+    buckets: Buckets
 
 
-@_job_dict
+@_strict_dict
 class WhatIfArguments(TypedDict):
     chip_type: Name | None
-    count: Chips | None
+    count: ChipCount | None
     pue: Pue | None
     backend: Literal["core", "python"]
 
@@ -399,7 +425,7 @@ def check_arguments(schema: type, **values: Any) -> None:
         _ARGUMENTS[schema].validate_python(values)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        raise InputError(_message(err), field=str(err["loc"][0])) from None
+        raise InputError(_message(err, list(err["loc"])), field=str(err["loc"][0])) from None
 
 
 # ------------------------------------------------------------ errors, schema
@@ -407,10 +433,11 @@ def check_arguments(schema: type, **values: Any) -> None:
 _JOBS_FILE = TypeAdapter(JobsFile)
 _JOB_LIST = TypeAdapter(list[AnyJob])
 _JOB_OBJECTS = TypeAdapter(list[JobAttrs])
+_MODEL_OBJECT = TypeAdapter(ModelAttrs)
 _FLEET_OBJECT = TypeAdapter(FleetAttrs)
+_CHIP_OBJECT = TypeAdapter(ChipAttrs)
 _FLEET = TypeAdapter(FleetFile)
 _CHIP_TYPES = TypeAdapter(dict[Name, ChipTypeSpec])
-_TAGS = {"train", "infer", "preset", "inline", "count", "range", "bare", "sourced"}
 _ONLY_FOR = {"train": "a training job", "infer": "an inference job"}
 
 
@@ -420,7 +447,7 @@ def validate_jobs(data: Any, *, file: str | None) -> list[TrainJob | InferJob]:
     if isinstance(data, Mapping):
         if "jobs" not in data:
             raise InputError("expected an object with a 'jobs' list, or a list of jobs", file=file, field="jobs")
-        data = _without_schema_key(data)
+        data = _without_schema_key(data, file)
         adapter = _JOBS_FILE
     elif isinstance(data, list):
         adapter = _JOB_LIST
@@ -433,6 +460,36 @@ def validate_jobs(data: Any, *, file: str | None) -> list[TrainJob | InferJob]:
     return parsed if isinstance(parsed, list) else parsed["jobs"]
 
 
+def validate_fleet(data: Any, *, file: str | None) -> FleetFile:
+    """A decoded fleet file, typed and range-checked, or the first problem as
+    one InputError naming the file and the field."""
+    if not isinstance(data, Mapping):
+        raise InputError("a fleet file must be a JSON object", file=file)
+    data = _without_schema_key(data, file)
+    try:
+        return _FLEET.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = _untagged(err["loc"])
+        if len(loc) >= 2 and loc[0] == "racks" and isinstance(loc[1], int):
+            raw = data["racks"][loc[1]] if isinstance(data.get("racks"), list) else None
+            rid = raw.get("id") if isinstance(raw, Mapping) else None
+            head = f"racks[{rid}]" if isinstance(rid, str) and rid and loc[2:] != ["id"] else f"racks[{loc[1]}]"
+            loc = [head] + loc[2:]
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            raise InputError("is not a known fleet field", file=file, field=str(loc[0])) from None
+        raise _located(err, loc, file=file) from None
+
+
+def validate_chip_types(data: Any, *, file: str | None) -> dict[str, ChipTypeSpec]:
+    """chip_types given to the library (a fleet file's are checked with it)."""
+    try:
+        return _CHIP_TYPES.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        raise _located(err, ["chip_types"] + _untagged(err["loc"]), file=file) from None
+
+
 def validate_job_objects(jobs: list[Any]) -> None:
     """The library's Job objects, held to the same ranges as a file's."""
     try:
@@ -442,8 +499,22 @@ def validate_job_objects(jobs: list[Any]) -> None:
         loc = list(err["loc"])
         index = loc.pop(0) if loc and isinstance(loc[0], int) else None
         job = getattr(jobs[index], "id", None) if index is not None else None
-        raise InputError(_message(err), job=job if isinstance(job, str) else f"#{index}",
-                         field=_dotted(loc) or None) from None
+        raise _located(err, loc, job=job if isinstance(job, str) else f"#{index}") from None
+
+
+def validate_model_object(model: Any, *, file: str | None, job: str | None, given: set[str]) -> None:
+    """An inline model once its defaults are filled in: a default derived from
+    the fields given (heads from hidden, say) must be in range too."""
+    try:
+        _MODEL_OBJECT.validate_python(model)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        name = str(err["loc"][0])
+        error = _located(err, ["model", name], file=file, job=job)
+        if name not in given:
+            error = InputError(f"{error.detail} (its default, from the fields given: give it in the model)",
+                               file=file, job=job, field=f"model.{name}")
+        raise error from None
 
 
 def validate_fleet_object(fleet: Any) -> None:
@@ -456,60 +527,38 @@ def validate_fleet_object(fleet: Any) -> None:
         if len(loc) >= 2 and loc[0] == "racks" and isinstance(loc[1], int):
             rid = getattr(fleet.racks[loc[1]], "id", None)
             loc = [f"racks[{rid if isinstance(rid, str) and rid else loc[1]}]"] + loc[2:]
-        raise InputError(_message(err), file="<fleet>", field=_dotted(loc) or None) from None
+        raise _located(err, loc, file="<fleet>") from None
 
 
-def validate_fleet(data: Any, *, file: str | None) -> FleetFile:
-    if not isinstance(data, Mapping):
-        raise InputError("a fleet file must be a JSON object", file=file)
-    data = _without_schema_key(data)
+def validate_chip_object(chip: Any, *, file: str | None) -> None:
+    """A chip type once a fleet file's overrides are applied: the same ranges a
+    library ChipType is held to (a TDP of 0, say, is refused here)."""
     try:
-        return _FLEET.validate_python(data)
+        _CHIP_OBJECT.validate_python(chip)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        loc = [p for p in err["loc"] if p not in _TAGS or not isinstance(p, str)]
-        if len(loc) >= 2 and loc[0] == "racks" and isinstance(loc[1], int):
-            raw = data["racks"][loc[1]] if isinstance(data.get("racks"), list) else None
-            rid = raw.get("id") if isinstance(raw, Mapping) else None
-            head = f"racks[{rid}]" if isinstance(rid, str) and rid and loc[2:] != ["id"] else f"racks[{loc[1]}]"
-            loc = [head] + loc[2:]
-        if err["type"] == "extra_forbidden" and len(loc) == 1:
-            raise InputError("is not a known fleet field", file=file, field=str(loc[0])) from None
-        raise InputError(_message(err), file=file, field=_dotted(loc) or None) from None
+        raise _located(err, ["chip_types", chip.name, *err["loc"]], file=file) from None
 
 
-def validate_chip_types(data: Any, *, file: str | None) -> dict[str, ChipTypeSpec]:
-    """A fleet file's chip_types: overrides of built-in chips, or new ones."""
-    try:
-        return _CHIP_TYPES.validate_python(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = ["chip_types"] + [p for p in err["loc"] if not (isinstance(p, str) and p in _TAGS)]
-        if err["type"] == "extra_forbidden":
-            raise InputError(f"unknown field {loc[-1]!r}", file=file, field=_dotted(loc[:-1])) from None
-        raise InputError(_message(err), file=file, field=_dotted(loc)) from None
-
-
-def _without_schema_key(data: Mapping[str, Any]) -> Mapping[str, Any]:
+def _without_schema_key(data: Mapping[str, Any], file: str | None) -> Mapping[str, Any]:
     """A file may name its schema ("$schema", for editors); it is not data."""
     if "$schema" not in data:
         return data
     if not isinstance(data["$schema"], str):
-        raise InputError(f"must be the schema's address, got {_shown(data['$schema'])}", field="$schema")
+        raise InputError(f"must be the schema's address, got {_shown(data['$schema'])}", file=file, field="$schema")
     return {k: v for k, v in data.items() if k != "$schema"}
 
 
 def _first_job_error(exc: ValidationError, data: Any, file: str | None) -> InputError:
     err = exc.errors(include_url=False)[0]
-    shape = "object" if isinstance(data, Mapping) else "list"
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _TAGS)]
+    loc = _untagged(err["loc"])
     raw_jobs = data.get("jobs") if isinstance(data, Mapping) else data
-    if shape == "object":
+    if isinstance(data, Mapping):
         if not loc or loc[0] != "jobs":
-            field = _dotted(loc) or None
             if err["type"] == "extra_forbidden":
-                return InputError("is not a known field of a jobs file (jobs, name, note)", file=file, field=field)
-            return InputError(_message(err), file=file, field=field)
+                return InputError("is not a known field of a jobs file (jobs, name, note)", file=file,
+                                  field=_dotted(loc) or None)
+            return _located(err, loc, file=file)
         loc = loc[1:]
     if not loc:
         return InputError("'jobs' must be a list", file=file, field="jobs")
@@ -521,18 +570,40 @@ def _first_job_error(exc: ValidationError, data: Any, file: str | None) -> Input
         if not isinstance(raw, Mapping):
             return InputError(f"job #{index + 1} must be an object", file=file)
         return InputError(f"must be one of train, infer, got {raw.get('kind')!r}", file=file, job=job, field="kind")
-    field = _dotted(loc)
     if err["type"] == "extra_forbidden" and len(loc) == 1:
         other = "infer" if raw.get("kind") == "train" else "train"
         owner = TrainJob if other == "train" else InferJob
         said = f"is only for {_ONLY_FOR[other]}" if loc[0] in owner.__annotations__ else "is not a known job field"
-        return InputError(said, file=file, job=job, field=field)
-    return InputError(_message(err), file=file, job=job, field=field)
+        return InputError(said, file=file, job=job, field=_dotted(loc))
+    return _located(err, loc, file=file, job=job)
+
+
+# pydantic puts a tagged union's tag in an error's path, after the field that
+# holds the union (a job's kind after its index, a model's form after "model",
+# a chip figure's after its name); these are dropped where they can stand, and
+# only there, so that a key a user chose (a chip type named "range") stays.
+_JOB_TAGS = {"train", "infer"}
+_FIELD_TAGS = {"model": {"preset", "inline"}, "chips": {"count", "range"},
+               **{name: {"bare", "sourced"} for name in ChipTypeSpec.model_fields if name not in
+                  ("description", "stack", "family", "tp_cores_per_chip")}}
+
+
+def _untagged(loc: tuple | list) -> list:
+    out: list = []
+    for p in loc:
+        prev = out[-1] if out else None
+        if isinstance(p, str) and ((isinstance(prev, int) and p in _JOB_TAGS)
+                                   or (isinstance(prev, str) and p in _FIELD_TAGS.get(prev, ()))):
+            continue
+        out.append(p)
+    return out
 
 
 # Objects inside a job or a fleet, by the field that holds them: an unknown key
 # in one is answered with the keys it has.
-_NESTED = {"slo": Slo, "parallelism": Parallelism, "chips": ChipRange, "inline": InlineModel, "network": Network}
+_NESTED = {"slo": Slo, "parallelism": Parallelism, "chips": ChipRange, "model": InlineModel, "network": Network}
+# What a field takes, where "must be an object" would say too little.
+_TAKES = {"model": "a preset name or an object", "chips": "a whole number or an object with min and max"}
 
 
 def _fields(cls: type) -> list[str]:
@@ -546,16 +617,26 @@ def _dotted(loc: list[Any]) -> str:
     return out
 
 
-def _message(err: Mapping[str, Any]) -> str:
+def _located(err: Mapping[str, Any], loc: list[Any], *, file: str | None = None,
+             job: str | None = None) -> InputError:
+    """An error at `loc` (tags dropped), in trnsched's words."""
+    if loc and loc[-1] == "[key]":          # a dict key itself is wrong, not its value
+        return InputError(f"has a bad key {_shown(loc[-2])}: {_message(err, loc[:-1])}", file=file, job=job,
+                          field=_dotted(loc[:-2]) or None)
+    return InputError(_message(err, loc), file=file, job=job, field=_dotted(loc) or None)
+
+
+def _message(err: Mapping[str, Any], loc: list[Any]) -> str:
     """pydantic's error in the words of the rest of trnsched's errors."""
     kind, got, ctx = err["type"], err.get("input"), err.get("ctx") or {}
     shown = _shown(got)
+    last = loc[-1] if loc else None
     if kind == "missing":
         return "is required"
     if got is None and kind.endswith("_type"):
         return "must not be null"
     if kind == "extra_forbidden":
-        parent = _NESTED.get(str(err["loc"][-2])) if len(err["loc"]) >= 2 else None
+        parent = _NESTED.get(str(loc[-2])) if len(loc) >= 2 else None
         return f"is not one of {', '.join(_fields(parent))}" if parent else "is not a known field"
     if kind in ("int_type", "int_from_float", "int_parsing"):
         return f"must be a whole number, got {shown}"
@@ -577,17 +658,19 @@ def _message(err: Mapping[str, Any]) -> str:
         return f"must be true or false, got {shown}"
     if kind == "string_type":
         return f"must be a string, got {shown}"
+    if kind == "string_unicode":
+        return f"must be valid Unicode text, got {shown}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "string_too_long":
         return f"is longer than {ctx.get('max_length')} characters"
     if kind == "string_pattern_mismatch":
-        return f"must be printable text with no control characters, got {shown}"
+        return f"must be printable text with no control or invisible characters, got {shown}"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected', '').replace(' or ', ', ')}, got {shown}".replace("'", "")
     if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"must be an object, got {shown}"
-    if kind in ("list_type", "tuple_type"):
+        return f"must be {_TAKES.get(str(last), 'an object')}, got {shown}"
+    if kind in ("list_type", "tuple_type", "is_instance_of", "sequence_str"):
         return f"must be a list, got {shown}"
     if kind == "too_short":
         return "must not be empty"
@@ -613,4 +696,18 @@ def json_schema(which: str) -> dict:
         schema["properties"]["$schema"] = {"type": "string"}
     else:
         raise ValueError(f"no schema for {which!r}: jobs or fleet")
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **_without_null_defaults(schema)}
+
+
+def _without_null_defaults(node: Any) -> Any:
+    """Drop `"default": null` where null is not allowed: pydantic writes it for a
+    field that may be left out (and then takes the catalog's value) but not
+    given as null, and an editor would offer null."""
+    if isinstance(node, dict):
+        nullable = node.get("type") == "null" or any(isinstance(o, dict) and o.get("type") == "null"
+                                                     for o in node.get("anyOf", ()))
+        return {k: _without_null_defaults(v) for k, v in node.items()
+                if not (k == "default" and v is None and not nullable)}
+    if isinstance(node, list):
+        return [_without_null_defaults(v) for v in node]
+    return node
