@@ -86,10 +86,11 @@ def check_jobs(jobs: Sequence[Job], chip_names: Iterable[str] | None = None) -> 
         if job.id in seen:
             raise InputError("duplicate id: two Job objects share it", job=job.id, field="id")
         seen.add(job.id)
-    for job in unchecked:
-        job_rules(job, known)
     for job in jobs:
-        _check_chip_types(job, known, None)
+        if getattr(job, CHECKED, False):
+            _check_chip_types(job, known, None)     # against this fleet's chip types
+        else:
+            job_rules(job, known)
 
 
 def job_rules(job: Job, known: set[str] | None, *, file: str | None = None, model_checked: bool = False) -> None:
