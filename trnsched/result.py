@@ -26,7 +26,8 @@ class Placement:
     layout: dict[str, float]
 
     def to_dict(self) -> dict:
-        return {"job": self.job.id, "chip_type": self.chip_type, "chips": self.chips,
+        return {"job": self.job.id, "kind": self.job.kind, "priority": self.job.priority,
+                "chip_type": self.chip_type, "chips": self.chips,
                 "allocations": [{"rack": r, "chips": n} for r, n in self.allocations],
                 "start_h": json_number(self.start_h), "end_h": json_number(self.end_h),
                 "layout": {k: json_number(v) for k, v in self.layout.items()},

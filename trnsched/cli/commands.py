@@ -1,5 +1,5 @@
-"""Command line: `trnsched solve`, `simulate`, `score`, `fleet`, `generate`, `validate`, `schema`, `chips`,
-`models`."""
+"""Command line: `trnsched solve`, `simulate`, `score`, `fleet` (and `fleet import`), `export`, `report`,
+`generate`, `validate`, `schema`, `chips`, `models`."""
 from __future__ import annotations
 
 import json
@@ -10,17 +10,22 @@ import time
 import click
 
 from trnsched.cli import render
-from trnsched.cli.options import (Finite, Guarded, Seconds, fleet_option, json_option, objective_option, output_option,
-                                  policy_option, seed_option)
+from trnsched.cli.options import (Finite, Guarded, Seconds, fleet_option, html_option, json_option, objective_option,
+                                  output_option, policy_option, seed_option)
 from trnsched.inputs.catalog import builtin_models, chip_catalog
 from trnsched.inputs.errors import InputError
-from trnsched.inputs.fleet import load_fleet
+from trnsched.inputs.fleet import load_fleet, parse_fleet
 from trnsched.inputs.generate import generate_workload
-from trnsched.inputs.io import write_atomic
+from trnsched.inputs.io import read_json, read_text, write_atomic
 from trnsched.policies.cpsat.backends import BACKENDS
 from trnsched.inputs.jobs import load_jobs
+from trnsched.integrations import kubernetes, ray as ray_export, slurm
+from trnsched.integrations.instances import instance_table
+from trnsched.integrations.kubernetes import fleet_from_kubectl
+from trnsched.integrations.slurm import fleet_from_scontrol
 from trnsched.inputs.schema import MAX_CHIPS, MAX_HOURS, json_schema
 from trnsched.replay import load_trace, simulate as replay
+from trnsched.report import render_html, render_simulation_html
 from trnsched.interrupts import EXIT_CODES, catching
 from trnsched.solve import ON_INTERRUPT, solve as solve_jobs
 from trnsched.whatif import what_if
@@ -64,8 +69,9 @@ def main() -> None:
                    "\"interrupted\"); the exit code is 130 or 143 either way.")
 @json_option("Print the result as JSON.")
 @output_option("Write the JSON result here (atomically).")
+@html_option()
 def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, workers, backend, ray_address, seed,
-          horizon_h, time_weight, on_interrupt, as_json, output):
+          horizon_h, time_weight, on_interrupt, as_json, output, html_file):
     """Place jobs on the fleet; explain every job that cannot be placed."""
     began = time.perf_counter()
     with catching() as interrupts:
@@ -85,6 +91,8 @@ def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, w
             interrupts.check()          # a signal while the result was built: still nothing written
         if output:
             write_atomic(output, text + "\n")
+        if html_file:
+            write_atomic(html_file, render_html(json.loads(text), fleet))
         if as_json:
             click.echo(text)
         else:
@@ -107,7 +115,9 @@ def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, w
 @seed_option()
 @json_option("Print the figures as JSON.")
 @output_option("Write the figures and every job's run as JSON here (atomically).")
-def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chips_per_gpu, seed, as_json, output):
+@html_option()
+def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chips_per_gpu, seed, as_json, output,
+             html_file):
     """Replay a job trace (jobs file with arrival_h, or the Alibaba openb pod list .csv)
     under a policy; report completion times, queueing, utilisation, energy and cost."""
     fleet = load_fleet(fleet_file)
@@ -118,12 +128,14 @@ def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chi
         result = replay(trace.jobs, fleet, policy=policy, objective=objective, batch_s=batch_s,
                         time_limit=time_limit, seed=seed, progress=bar.update)
     figures = {"trace": trace.describe(), "fleet": fleet.name, **result.figures()}
+    runs = [{"job": r.job.id, "arrival_h": r.job.arrival_h, "start_h": r.start_h, "end_h": r.end_h,
+             "chip_type": r.candidate.chip_type, "chips": r.candidate.chips,
+             "allocations": [{"rack": fleet.racks[k].id, "chips": n} for k, n in sorted(r.racks.items())],
+             "energy_kwh": r.candidate.energy_kwh, "cost_usd": r.candidate.cost_usd} for r in result.runs]
     if output:
-        runs = [{"job": r.job.id, "arrival_h": r.job.arrival_h, "start_h": r.start_h, "end_h": r.end_h,
-                 "chip_type": r.candidate.chip_type, "chips": r.candidate.chips,
-                 "allocations": [{"rack": fleet.racks[k].id, "chips": n} for k, n in sorted(r.racks.items())],
-                 "energy_kwh": r.candidate.energy_kwh, "cost_usd": r.candidate.cost_usd} for r in result.runs]
         write_atomic(output, json.dumps({**figures, "runs": runs}, indent=1) + "\n")
+    if html_file:
+        write_atomic(html_file, render_simulation_html(json.loads(json.dumps({**figures, "runs": runs})), fleet))
     if as_json:
         click.echo(json.dumps(figures, indent=1))
     else:
@@ -200,16 +212,131 @@ def models(as_json):
         render.models(catalog)
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @fleet_option()
 @json_option()
-def fleet(fleet_file, as_json):
-    """Show a fleet: racks per pod and chip type, busy and free chips, power caps."""
+@click.pass_context
+def fleet(ctx, fleet_file, as_json):
+    """Show a fleet: racks per pod and chip type, busy and free chips, power caps
+    (`trnsched fleet import` reads one from a cluster)."""
+    if ctx.invoked_subcommand is not None:
+        return
     f = load_fleet(fleet_file)
     if as_json:
         click.echo(json.dumps({"fleet": f.to_dict(), "totals": f.totals()}, indent=1))
     else:
         render.fleet(f)
+
+
+@fleet.command("import")
+@click.option("--kubectl", "nodes_file", type=click.Path(dir_okay=False),
+              help="`kubectl get nodes -o json` output.")
+@click.option("--pods", "pods_file", type=click.Path(dir_okay=False),
+              help="With --kubectl: `kubectl get pods -A -o json` output, for the chips already busy.")
+@click.option("--slurm", "slurm_file", type=click.Path(dir_okay=False),
+              help="`scontrol show node --json` (Slurm 23.02+), `sinfo --json` or `scontrol show node -o` output.")
+@click.option("--instance-types", "types_file", type=click.Path(dir_okay=False),
+              help="JSON {instance type: {chip_type, chips?}} added to the built-in table.")
+@click.option("--rack-label", help="Kubernetes: the node label whose value names a node's rack (scale-up domain).")
+@click.option("--pod-label", help="Kubernetes: the node label whose value names a node's pod (default: "
+                                  "topology.k8s.aws/network-node-layer-2).")
+@output_option("Write the fleet file here (atomically); default: print it.")
+def fleet_import(nodes_file, pods_file, slurm_file, types_file, rack_label, pod_label, output):
+    """Read a fleet from a cluster: Kubernetes nodes (and pods) or Slurm nodes.
+    Chip types from instance types or GRES, racks and pods from topology labels,
+    busy chips from running work; each rack keeps its nodes and labels, so
+    exports can pin work to it (docs/INTEGRATION.md)."""
+    if (nodes_file is None) == (slurm_file is None):
+        raise click.UsageError("give one of --kubectl NODES.json or --slurm NODES")
+    if pods_file and not nodes_file:
+        raise click.UsageError("--pods goes with --kubectl")
+    table = instance_table(read_json(types_file).get("instance_types", {}) if types_file else None, file=types_file)
+    if nodes_file:
+        pods = read_json(pods_file) if pods_file else None
+        data = fleet_from_kubectl(read_json(nodes_file), pods, file=nodes_file, pods_file=pods_file,
+                                  instance_types=table, rack_label=rack_label, pod_label=pod_label)
+        source = nodes_file
+    else:
+        data = fleet_from_scontrol(read_text(slurm_file), file=slurm_file, instance_types=table)
+        source = slurm_file
+    parsed = parse_fleet(data, file=source)        # what the import made is held to a fleet file's rules
+    text = json.dumps(data, indent=1) + "\n"
+    if output:
+        write_atomic(output, text)
+        totals = parsed.totals()
+        click.echo(f"wrote {output}: {len(parsed.racks)} racks, "
+                   + ", ".join(f"{row['chips']} {t} ({row['used']} busy)" for t, row in totals.items()), err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("source", metavar="RESULT|FLEET", type=click.Path(dir_okay=False))
+@click.option("--to", "target", type=click.Choice(["kueue", "jobset", "slurm", "slurm-conf", "ray"]), required=True,
+              help="kueue/jobset: Kubernetes manifests; slurm: sbatch scripts; ray: placement groups (all from a "
+                   "RESULT); slurm-conf: slurm.conf, topology.conf and gres.conf (from a FLEET file).")
+@fleet_option("The fleet the result was solved on (default: built-in fleet).")
+@click.option("--queue", default="trnsched", show_default=True, help="kueue/jobset: the LocalQueue.")
+@click.option("--namespace", default="default", show_default=True, help="kueue/jobset: the namespace.")
+@click.option("--image", default="REPLACE-ME/trainer:latest", show_default=True, help="kueue/jobset: the image.")
+@click.option("--partition", help="slurm: the partition to submit to.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
+              help="Folder for the files (created if missing; files of the same names are replaced atomically).")
+def export(source, target, fleet_file, queue, namespace, image, partition, out_dir):
+    """Write a result (or, for slurm-conf, a fleet) where a cluster takes it:
+    Kueue Jobs or JobSets, sbatch scripts, Ray placement groups, or a Slurm
+    configuration.  Every job is pinned to the nodes of the racks it was placed
+    on (docs/INTEGRATION.md)."""
+    if target == "slurm-conf":
+        files = slurm.slurm_conf(load_fleet(source))
+    else:
+        result = read_json(source)
+        if not isinstance(result, dict) or not isinstance(result.get("placements"), list):
+            raise InputError("is not a trnsched result (no 'placements' list)", file=source, field="placements")
+        fleet = load_fleet(fleet_file)
+        try:
+            if target in ("kueue", "jobset"):
+                files = {name: kubernetes.dumps(m) for name, m in kubernetes.manifests(
+                    result, fleet, kind=target, queue=queue, namespace=namespace, image=image).items()}
+            elif target == "slurm":
+                files = slurm.sbatch_scripts(result, fleet, partition=partition)
+            else:
+                files = ray_export.files(result, fleet)
+        except InputError as exc:
+            raise exc.located(file=source) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"is not a trnsched result: {type(exc).__name__} {exc}", file=source) from None
+    os.makedirs(out_dir, exist_ok=True)
+    for name, text in files.items():
+        write_atomic(os.path.join(out_dir, name), text)
+    click.echo(f"wrote {len(files)} files to {out_dir}", err=True)
+
+
+@main.command()
+@click.argument("result_file", metavar="RESULT", type=click.Path(dir_okay=False))
+@fleet_option("The fleet the result was made on (default: built-in fleet).")
+@output_option("Write the page here (atomically); default: print it.")
+def report(result_file, fleet_file, output):
+    """A self-contained HTML page of a result (`solve -o`) or a replay
+    (`simulate -o`): the fleet's pods, racks and chips coloured by job, use and
+    power against caps, energy and cost, unplaced jobs and why, a Gantt chart
+    for timed results, the bound and gap.  No network needed to view it."""
+    data = read_json(result_file)
+    fleet = load_fleet(fleet_file)
+    try:
+        if isinstance(data, dict) and isinstance(data.get("placements"), list):
+            page = render_html(data, fleet)
+        elif isinstance(data, dict) and "utilisation_series" in data:
+            page = render_simulation_html(data, fleet)
+        else:
+            raise InputError("is neither a trnsched result (placements) nor a replay (utilisation_series)",
+                             file=result_file)
+    except ValueError as exc:               # a rack the fleet does not have: another fleet's result
+        raise InputError(str(exc), file=result_file) from None
+    if output:
+        write_atomic(output, page)
+    else:
+        click.echo(page, nl=False)
 
 
 @main.command()

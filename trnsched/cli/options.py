@@ -71,6 +71,17 @@ def output_option(help: str):
     return click.option("-o", "--output", type=click.Path(dir_okay=False), callback=checked, help=help)
 
 
+def html_option():
+    """--html FILE: the self-contained HTML report, checked like -o."""
+    def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        if value is not None:
+            check_output(value)
+        return value
+
+    return click.option("--html", "html_file", type=click.Path(dir_okay=False), callback=checked,
+                        help="Also write the HTML report here (atomically; `trnsched report` makes it later).")
+
+
 def objective_option():
     return click.option("--objective", type=click.Choice(OBJECTIVES), default="energy", show_default=True)
 

@@ -21,12 +21,23 @@ NETWORK_FIELDS = {"scaleout_gbps_per_chip": "scaleout_gbps", "latency_us_in_pod"
 
 
 @dataclass(frozen=True)
+class Node:
+    """A host of a rack, for exports: work is pinned to nodes by name."""
+    name: str
+    chip_type: str
+    chips: int
+    used: int = 0
+
+
+@dataclass(frozen=True)
 class Rack:
     id: str
     chips: Mapping[str, int]                 # chip type -> chips installed
     used: Mapping[str, int] = field(default_factory=dict)   # chip type -> chips already busy
     power_cap_kw: float | None = None        # IT power at the rack, PUE excluded
     pod: str = "default"
+    nodes: tuple[Node, ...] = ()             # its hosts, where known (fleet import writes them)
+    labels: Mapping[str, str] = field(default_factory=dict)   # labels all its nodes carry
 
     def free(self, chip_type: str) -> int:
         return self.chips.get(chip_type, 0) - self.used.get(chip_type, 0)
@@ -110,9 +121,18 @@ class Fleet:
         return out
 
     def to_dict(self) -> dict:
-        return {"racks": [{"id": r.id, "pod": r.pod, "chips": dict(r.chips), "used": dict(r.used),
-                           "power_cap_kw": r.power_cap_kw} for r in self.racks],
-                "pue": self.pue, "network": dict(self.network)}
+        """The fleet as a fleet file holds it (chip type overrides aside)."""
+        racks = []
+        for r in self.racks:
+            rack = {"id": r.id, "pod": r.pod, "chips": dict(r.chips), "used": dict(r.used),
+                    "power_cap_kw": r.power_cap_kw}
+            if r.nodes:
+                rack["nodes"] = [{"name": n.name, "chip_type": n.chip_type, "chips": n.chips, "used": n.used}
+                                 for n in r.nodes]
+            if r.labels:
+                rack["labels"] = dict(r.labels)
+            racks.append(rack)
+        return {"name": self.name, "racks": racks, "pue": self.pue, "network": dict(self.network)}
 
 
 def parse_fleet(data: Any, *, file: str | None = None) -> Fleet:
@@ -127,7 +147,9 @@ def parse_fleet(data: Any, *, file: str | None = None) -> Fleet:
         chips = {name: replace(c, **override) for name, c in chips.items()}
     pue = float(spec.pue) if spec.pue is not None else default_pue()
     racks = tuple(Rack(raw.id, dict(raw.chips), dict(raw.used or {}),
-                       float(raw.power_cap_kw) if raw.power_cap_kw is not None else None, raw.pod)
+                       float(raw.power_cap_kw) if raw.power_cap_kw is not None else None, raw.pod,
+                       tuple(Node(n.name, n.chip_type, n.chips, n.used) for n in raw.nodes or ()),
+                       dict(raw.labels or {}))
                   for raw in spec.racks)
     fleet = Fleet(racks, chips, pue, network, name=spec.name or file or "fleet")
     check_racks(fleet, file)
@@ -150,6 +172,7 @@ def check_racks(fleet: Fleet, file: str | None) -> None:
     one scale-up domain, busy chips installed, and no rack over its power cap
     before anything is placed."""
     seen: set[str] = set()
+    seen_nodes: set[str] = set()
     for rack in fleet.racks:
         where = f"racks[{rack.id}]"
         if rack.id in seen:
@@ -171,12 +194,35 @@ def check_racks(fleet: Fleet, file: str | None) -> None:
                 raise InputError(f"rack has no {t!r} chips", file=file, field=f"{where}.used")
             if n > rack.chips[t]:
                 raise InputError(f"{n} busy of {rack.chips[t]} installed", file=file, field=f"{where}.used.{t}")
+        if rack.nodes:
+            _check_nodes(rack, where, file, seen_nodes)
         if rack.power_cap_kw is not None:
             drawn = fleet.baseline_kw(rack)
             if drawn > rack.power_cap_kw + 1e-9:
                 raise InputError(f"{rack.power_cap_kw:g} kW is below the {drawn:.1f} kW the rack draws before "
                                  f"anything is placed (busy chips at TDP, free chips idle, hosts): raise the cap "
                                  f"or mark fewer chips busy", file=file, field=f"{where}.power_cap_kw")
+
+
+def _check_nodes(rack: Rack, where: str, file: str | None, seen: set[str]) -> None:
+    """A rack's nodes hold its chips exactly, busy ones included, and a node
+    belongs to one rack."""
+    for i, node in enumerate(rack.nodes):
+        if node.name in seen:
+            raise InputError(f"node {node.name!r} is listed twice", file=file, field=f"{where}.nodes[{i}].name")
+        seen.add(node.name)
+        if node.chip_type not in rack.chips:
+            raise InputError(f"rack has no {node.chip_type!r} chips", file=file, field=f"{where}.nodes[{i}].chip_type")
+        if node.used > node.chips:
+            raise InputError(f"{node.used} busy of {node.chips}", file=file, field=f"{where}.nodes[{i}].used")
+    for t, count in rack.chips.items():
+        on_nodes = sum(n.chips for n in rack.nodes if n.chip_type == t)
+        busy = sum(n.used for n in rack.nodes if n.chip_type == t)
+        if on_nodes != count:
+            raise InputError(f"its nodes hold {on_nodes} {t}, the rack {count}", file=file, field=f"{where}.nodes")
+        if busy != rack.used.get(t, 0):
+            raise InputError(f"its nodes have {busy} {t} busy, the rack {rack.used.get(t, 0)}", file=file,
+                             field=f"{where}.nodes")
 
 
 def load_fleet(path: str | None = None) -> Fleet:

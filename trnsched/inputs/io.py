@@ -13,12 +13,9 @@ from typing import Any
 from trnsched.inputs.errors import InputError, OutputError
 
 
-def read_json(path: str | Path) -> Any:
-    """Decode a JSON input file, turning every problem into a one-line InputError:
-    not a regular file (a fifo would hang, a device never end), not UTF-8 (a BOM
-    is fine), malformed, or nested past the decoder's recursion limit (about
-    1,000 levels; the formats need 6, and the schema refuses anything nested
-    where it expects a value)."""
+def read_text(path: str | Path) -> str:
+    """An input file's text: a regular file (a fifo would hang, a device never
+    end) of UTF-8 (a BOM is fine), or a one-line InputError."""
     name = str(path)
     try:
         # stat before open: opening a fifo waits for a writer that may never come
@@ -29,9 +26,19 @@ def read_json(path: str | Path) -> Any:
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror or exc}", file=name) from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"is not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start}", file=name) from None
+
+
+def read_json(path: str | Path) -> Any:
+    """Decode a JSON input file, turning every problem into a one-line InputError:
+    not a regular file (a fifo would hang, a device never end), not UTF-8 (a BOM
+    is fine), malformed, or nested past the decoder's recursion limit (about
+    1,000 levels; the formats need 6, and the schema refuses anything nested
+    where it expects a value)."""
+    name = str(path)
+    text = read_text(path)
     try:
         return json.loads(text, parse_constant=_no_constant, object_pairs_hook=_no_repeated_keys)
     except json.JSONDecodeError as exc:

@@ -272,13 +272,24 @@ class ChipTypeSpec(_Strict):
     price_per_chip_hour: Annotated[ChipFigure, doc("price, USD per chip-hour")] = None
 
 
+class NodeSpec(_Strict):
+    """A host in a rack: where work is pinned when a placement is exported."""
+    name: Annotated[Name, doc("the node's name in the cluster (Kubernetes node, Slurm NodeName)")]
+    chip_type: Name
+    chips: Annotated[Chips, doc("chips of chip_type on this node")]
+    used: Annotated[ChipsOrZero, doc("chips already busy on this node")] = 0
+
+
 class RackSpec(_Strict):
-    """One scale-up domain: chips per type, how many are busy, the IT power cap."""
+    """One scale-up domain: chips per type, how many are busy, the IT power cap,
+    and (for exports) its nodes and the labels that select it."""
     id: Name
     chips: Annotated[dict[Name, Chips], Field(min_length=1), doc("chips installed per type")]
     used: Annotated[dict[Name, ChipsOrZero] | None, doc("chips already busy per type")] = None
     power_cap_kw: Annotated[CapKw | None, doc("IT power cap at the rack, kW (PUE excluded; null: none)")] = None
     pod: Name = "default"
+    nodes: Annotated[list[NodeSpec] | None, doc("the rack's hosts (trnsched fleet import writes them)")] = None
+    labels: Annotated[dict[Name, Text] | None, doc("labels every node of the rack carries")] = None
     note: Note = None
 
 
@@ -366,12 +377,21 @@ class ChipAttrs(_Attrs):
     price_per_chip_hour: Figure
 
 
+class NodeAttrs(_Attrs):
+    name: Name
+    chip_type: Name
+    chips: Chips
+    used: ChipsOrZero
+
+
 class RackAttrs(_Attrs):
     id: Name
     chips: Annotated[dict[Name, Chips], Field(min_length=1)]
     used: dict[Name, ChipsOrZero]
     power_cap_kw: CapKw | None
     pod: Name
+    nodes: Sequence[NodeAttrs]
+    labels: dict[Name, Text]
 
 
 class FleetAttrs(_Attrs):
