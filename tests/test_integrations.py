@@ -337,10 +337,11 @@ def test_ray_placement_groups_are_placed_on_a_real_local_ray(tmp_path):
     (tmp_path / "placement_groups.py").write_text(files["placement_groups.py"])
     groups = json.loads(files["placement_groups.json"])
     assert groups[0]["bundles"] == [{"GPU": 4}] and groups[0]["bundle_label_selector"] == [
-        {ray_export.NODE_LABEL: "node-0"}]
+        {ray_export.RACK_LABEL: "r0", ray_export.NODE_LABEL: "node-0"}]
+    labels = {ray_export.RACK_LABEL: "r0", ray_export.NODE_LABEL: "node-0"}
     driver = textwrap.dedent(f"""\
         import runpy, ray
-        ray.init(address="local", num_cpus=1, num_gpus=8, labels={{"{ray_export.NODE_LABEL}": "node-0"}}, include_dashboard=False)
+        ray.init(address="local", num_cpus=1, num_gpus=8, labels={labels!r}, include_dashboard=False)
         script = runpy.run_path("placement_groups.py", run_name="trnsched_test")
         for job, pg in script["create"]().items():
             ray.get(pg.ready(), timeout=60)

@@ -606,3 +606,32 @@ def test_a_fully_busy_fleet_says_what_the_job_would_need():
     jobs = {"jobs": [{"id": "a", "kind": "train", "model": "llama3-8b", "tokens": 1e9}]}
     (reason,) = [u["reason"] for u in run_solve(jobs, fleet)["unplaced"]]
     assert "None" not in reason and "asks for 1 or more chips of h100; the largest pod has 0 h100 free" in reason
+
+
+def test_tables_have_colour_on_a_terminal_only_and_quiet_prints_nothing(tmp_path):
+    import pty
+    jobs = str(ROOT / "examples" / "jobs.json")
+    piped = subprocess.run([sys.executable, "-m", "trnsched", "solve", jobs, "--policy", "greedy"],
+                           capture_output=True, text=True)
+    assert piped.returncode == 0 and "\x1b[" not in piped.stdout and "unplaced:" in piped.stdout
+    quiet = subprocess.run([sys.executable, "-m", "trnsched", "solve", jobs, "--policy", "greedy", "--quiet",
+                            "-o", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+    assert json.loads((tmp_path / "r.json").read_text())["placements"]
+    main_end, tty_end = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")} | {"TERM": "xterm-256color"}
+    proc = subprocess.Popen([sys.executable, "-m", "trnsched", "solve", jobs, "--policy", "greedy"], stdout=tty_end,
+                            stderr=subprocess.DEVNULL, env=env)
+    os.close(tty_end)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_end, 65536)
+        except OSError:              # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=60)
+    os.close(main_end)
+    assert proc.returncode == 0 and b"\x1b[" in seen and b"unplaced:" in seen

@@ -11,7 +11,7 @@ import click
 
 from trnsched.cli import render
 from trnsched.cli.options import (Finite, Guarded, Seconds, fleet_option, html_option, json_option, objective_option,
-                                  output_option, policy_option, seed_option)
+                                  output_option, policy_option, quiet_option, seed_option)
 from trnsched.inputs.catalog import builtin_models, chip_catalog
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import load_fleet, parse_fleet
@@ -70,14 +70,15 @@ def main() -> None:
 @json_option("Print the result as JSON.")
 @output_option("Write the JSON result here (atomically).")
 @html_option()
+@quiet_option()
 def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, workers, backend, ray_address, seed,
-          horizon_h, time_weight, on_interrupt, as_json, output, html_file):
+          horizon_h, time_weight, on_interrupt, as_json, output, html_file, quiet):
     """Place jobs on the fleet; explain every job that cannot be placed."""
     began = time.perf_counter()
     with catching() as interrupts:
         fleet = load_fleet(fleet_file)
         jobs = load_jobs(jobs_file, chip_names=fleet.chip_types)
-        live = render.LiveProgress(began) if policy == "cpsat" and sys.stderr.isatty() else None
+        live = render.LiveProgress(began) if policy == "cpsat" and sys.stderr.isatty() and not quiet else None
         try:
             result = solve_jobs(jobs, fleet, objective=objective, policy=policy, time_limit=time_limit,
                                 workers=workers, seed=seed, horizon_h=horizon_h, time_weight=time_weight,
@@ -95,7 +96,7 @@ def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, w
             write_atomic(html_file, render_html(json.loads(text), fleet))
         if as_json:
             click.echo(text)
-        else:
+        elif not quiet:
             render.result(result)
         if interrupts.requested:
             sys.exit(EXIT_CODES[interrupts.signal])
@@ -116,17 +117,17 @@ def solve(jobs_file, fleet_file, objective, policy, time_limit, deterministic, w
 @json_option("Print the figures as JSON.")
 @output_option("Write the figures and every job's run as JSON here (atomically).")
 @html_option()
+@quiet_option()
 def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chips_per_gpu, seed, as_json, output,
-             html_file):
+             html_file, quiet):
     """Replay a job trace (jobs file with arrival_h, or the Alibaba openb pod list .csv)
     under a policy; report completion times, queueing, utilisation, energy and cost."""
     fleet = load_fleet(fleet_file)
     trace = load_trace(trace_file, chips_per_gpu=chips_per_gpu, chip_names=fleet.chip_types)
     # Ctrl-C ends the replay between events: one line, nothing written, exit 130/143.
-    with catching(), click.progressbar(length=len(trace.jobs), label=f"{policy}: replaying {len(trace.jobs)} jobs",
-                                       file=sys.stderr, show_pos=True) as bar:
+    with catching(), render.replay_progress(len(trace.jobs), f"{policy}: replaying", quiet=quiet) as advance:
         result = replay(trace.jobs, fleet, policy=policy, objective=objective, batch_s=batch_s,
-                        time_limit=time_limit, seed=seed, progress=bar.update)
+                        time_limit=time_limit, seed=seed, progress=advance)
     figures = {"trace": trace.describe(), "fleet": fleet.name, **result.figures()}
     runs = [{"job": r.job.id, "arrival_h": r.job.arrival_h, "start_h": r.start_h, "end_h": r.end_h,
              "chip_type": r.candidate.chip_type, "chips": r.candidate.chips,
@@ -138,7 +139,7 @@ def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chi
         write_atomic(html_file, render_simulation_html(json.loads(json.dumps({**figures, "runs": runs})), fleet))
     if as_json:
         click.echo(json.dumps(figures, indent=1))
-    else:
+    elif not quiet:
         render.replay(figures, policy)
 
 
@@ -241,7 +242,8 @@ def fleet(ctx, fleet_file, as_json):
 @click.option("--pod-label", help="Kubernetes: the node label whose value names a node's pod (default: "
                                   "topology.k8s.aws/network-node-layer-2).")
 @output_option("Write the fleet file here (atomically); default: print it.")
-def fleet_import(nodes_file, pods_file, slurm_file, types_file, rack_label, pod_label, output):
+@quiet_option()
+def fleet_import(nodes_file, pods_file, slurm_file, types_file, rack_label, pod_label, output, quiet):
     """Read a fleet from a cluster: Kubernetes nodes (and pods) or Slurm nodes.
     Chip types from instance types or GRES, racks and pods from topology labels,
     busy chips from running work; each rack keeps its nodes and labels, so
@@ -263,6 +265,8 @@ def fleet_import(nodes_file, pods_file, slurm_file, types_file, rack_label, pod_
     text = json.dumps(data, indent=1) + "\n"
     if output:
         write_atomic(output, text)
+        if quiet:
+            return
         totals = parsed.totals()
         click.echo(f"wrote {output}: {len(parsed.racks)} racks, "
                    + ", ".join(f"{row['chips']} {t} ({row['used']} busy)" for t, row in totals.items()), err=True)
@@ -282,7 +286,8 @@ def fleet_import(nodes_file, pods_file, slurm_file, types_file, rack_label, pod_
 @click.option("--partition", help="slurm: the partition to submit to.")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for the files (created if missing; files of the same names are replaced atomically).")
-def export(source, target, fleet_file, queue, namespace, image, partition, out_dir):
+@quiet_option()
+def export(source, target, fleet_file, queue, namespace, image, partition, out_dir, quiet):
     """Write a result (or, for slurm-conf, a fleet) where a cluster takes it:
     Kueue Jobs or JobSets, sbatch scripts, Ray placement groups, or a Slurm
     configuration.  Every job is pinned to the nodes of the racks it was placed
@@ -309,7 +314,8 @@ def export(source, target, fleet_file, queue, namespace, image, partition, out_d
     os.makedirs(out_dir, exist_ok=True)
     for name, text in files.items():
         write_atomic(os.path.join(out_dir, name), text)
-    click.echo(f"wrote {len(files)} files to {out_dir}", err=True)
+    if not quiet:
+        click.echo(f"wrote {len(files)} files to {out_dir}", err=True)
 
 
 @main.command()

@@ -71,6 +71,11 @@ def output_option(help: str):
     return click.option("-o", "--output", type=click.Path(dir_okay=False), callback=checked, help=help)
 
 
+def quiet_option():
+    return click.option("-q", "--quiet", is_flag=True,
+                        help="No progress display and no tables: errors only (and what --json or -o asks for).")
+
+
 def html_option():
     """--html FILE: the self-contained HTML report, checked like -o."""
     def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -1,7 +1,8 @@
 """Ray: a result as placement groups, one per placed job, one bundle per node
-it was pinned to, each bundle held to its node by `bundle_label_selector`
-(Ray 2.47+) on the label `trnsched.io/node`, which each Ray node is started
-with (`ray start --labels trnsched.io/node=<node name>`, docs/INTEGRATION.md).
+it was pinned to, each bundle held to its rack and node by
+`bundle_label_selector` (Ray 2.47+) on the labels `trnsched.io/rack` and
+`trnsched.io/node`, which each Ray node is started with (`ray start --labels
+trnsched.io/rack=<rack>,trnsched.io/node=<node>`, docs/INTEGRATION.md).
 A bundle asks `GPU` for Nvidia chips and `neuron_cores` for Trainium (chips x
 NeuronCores per chip, from the instance table).  Written as JSON and as a
 Python script that creates the groups and waits until they are placed.
@@ -9,6 +10,7 @@ Python script that creates the groups and waits until they are placed.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Mapping
 
 from trnsched.inputs.fleet import Fleet
@@ -28,6 +30,13 @@ def neuron_cores_per_chip(chip_type: str) -> int:
     return 1
 
 
+def label_value(name: str) -> str:
+    """A Ray label value (as Kubernetes': 63 characters of letters, digits, '-',
+    '_' and '.', starting and ending alphanumeric)."""
+    value = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:63].strip("_.-")
+    return value or "x"
+
+
 def placement_groups(result: Mapping[str, Any], fleet: Fleet) -> list[dict]:
     """Per placed job: name, strategy, bundles and their label selectors."""
     groups = []
@@ -37,7 +46,7 @@ def placement_groups(result: Mapping[str, Any], fleet: Fleet) -> list[dict]:
         for s in p.slots:
             bundles.append({"neuron_cores": s.chips * neuron_cores_per_chip(p.chip_type)} if neuron
                            else {"GPU": s.chips})
-            selectors.append({NODE_LABEL: s.node})
+            selectors.append({RACK_LABEL: label_value(s.rack.id), NODE_LABEL: label_value(s.node)})
         groups.append({"name": f"trnsched-{p.job}", "job": p.job, "chip_type": p.chip_type,
                        "strategy": "STRICT_PACK" if len(bundles) == 1 else "STRICT_SPREAD",
                        "bundles": bundles, "bundle_label_selector": selectors,
@@ -49,8 +58,10 @@ def placement_groups(result: Mapping[str, Any], fleet: Fleet) -> list[dict]:
 SCRIPT = '''\
 """Placement groups for trnsched's placements (trnsched export --to ray).
 
-Each Ray node must carry the label trnsched.io/node=<its node name>:
-    ray start --address=<head> --labels=trnsched.io/node=$(hostname)
+Each Ray node must carry the labels trnsched.io/rack=<its rack> and
+trnsched.io/node=<its node name> (the fleet file's names, with characters Ray
+does not take as '_'):
+    ray start --address=<head> --labels=trnsched.io/rack=<rack>,trnsched.io/node=$(hostname)
 Run with RAY_ADDRESS set (or on a node of the cluster):  python placement_groups.py
 Needs Ray 2.47 or later (bundle_label_selector).
 """
