@@ -371,3 +371,18 @@ def test_export_from_the_command_line_end_to_end(tmp_path):
         assert len(list((tmp_path / target).iterdir())) == count, res.stderr
     trnsched("export", fleet, "--to", "slurm-conf", "-o", tmp_path / "conf")
     assert {p.name for p in (tmp_path / "conf").iterdir()} == {"slurm.conf", "topology.conf", "gres.conf"}
+
+
+def test_over_a_horizon_a_job_gets_the_chips_an_earlier_one_freed(tmp_path):
+    # Two 8-chip jobs, one rack of 8: a --horizon schedule runs them one after
+    # the other on the same node, and export pins both there.
+    fleet = parse_fleet({"racks": [{"id": "r0", "chips": {"h100": 8}, "nodes": [
+        {"name": "node-0", "chip_type": "h100", "chips": 8}]}]})
+    jobs = {"jobs": [{"id": f"j{i}", "kind": "train", "model": "llama3-8b", "tokens": 1e9, "chips": 8}
+                     for i in range(2)]}
+    result = solve(jobs, fleet, time_limit=2.0, workers=1, deterministic=True, horizon_h=100.0).to_dict()
+    assert len(result["placements"]) == 2
+    pinned = pin(result, fleet)
+    assert [s.node for p in pinned for s in p.slots] == ["node-0", "node-0"]
+    scripts = slurm.sbatch_scripts(result, fleet)
+    assert sum("--begin=now+" in text for text in scripts.values()) == 1

@@ -66,13 +66,24 @@ def nodes_of(rack: Rack) -> tuple[Node, ...]:
 
 def pin(result: Mapping[str, Any], fleet: Fleet) -> list[Pinned]:
     """Every placement of `result` pinned to nodes of `fleet`, in result order.
+    Over a horizon, a job's chips come free at its end for the jobs that start
+    after it (placements are pinned in order of start, then of the result).
     The result must have come from this fleet: an unknown rack, or more chips
     than its nodes have free, is an InputError naming the job."""
     racks = {r.id: r for r in fleet.racks}
     free = {(r.id, n.name): n.chips - n.used for r in fleet.racks for n in nodes_of(r)}
-    pinned = []
-    for placement in result.get("placements", []):
+    placements = list(result.get("placements", []))
+    order = sorted(range(len(placements)), key=lambda i: (float(placements[i].get("start_h") or 0.0), i))
+    running: list[tuple[float, list[Slot]]] = []
+    pinned: dict[int, Pinned] = {}
+    for i in order:
+        placement = placements[i]
         job, chip_type = placement["job"], placement["chip_type"]
+        start = float(placement.get("start_h") or 0.0)
+        for ended in [r for r in running if r[0] <= start + 1e-9]:
+            running.remove(ended)
+            for s in ended[1]:
+                free[(s.rack.id, s.node)] += s.chips
         slots: list[Slot] = []
         for alloc in placement["allocations"]:
             rack = racks.get(alloc["rack"])
@@ -80,8 +91,10 @@ def pin(result: Mapping[str, Any], fleet: Fleet) -> list[Pinned]:
                 raise InputError(f"rack {alloc['rack']!r} is not in the fleet {fleet.name!r}: export with the "
                                  f"fleet the result was solved on (--fleet)", job=job, field="allocations")
             slots += _fill(rack, chip_type, alloc["chips"], free, job)
-        pinned.append(Pinned(placement, chip_type, tuple(slots)))
-    return pinned
+        end = placement.get("end_h")
+        running.append((float(end) if end is not None else float("inf"), slots))
+        pinned[i] = Pinned(placement, chip_type, tuple(slots))
+    return [pinned[i] for i in range(len(placements))]
 
 
 def _fill(rack: Rack, chip_type: str, want: int, free: dict[tuple[str, str], int], job: str) -> list[Slot]:
