@@ -252,6 +252,8 @@ def test_heterogeneous_chip_counts_become_a_het_job(solved):
     for p in pinned:
         text = scripts[f"{slurm._safe(p.job)}.sbatch"]
         assert text.count("#SBATCH hetjob") == len(p.groups()) - 1
+        if len(p.groups()) > 1:      # srun runs on component 0 alone unless told
+            assert f"srun --het-group=0-{len(p.groups()) - 1} " in text
 
 
 # ------------------------------------------------------------------ Kubernetes
@@ -386,3 +388,77 @@ def test_over_a_horizon_a_job_gets_the_chips_an_earlier_one_freed(tmp_path):
     assert [s.node for p in pinned for s in p.slots] == ["node-0", "node-0"]
     scripts = slurm.sbatch_scripts(result, fleet)
     assert sum("--begin=now+" in text for text in scripts.values()) == 1
+
+
+def test_pinning_fits_a_small_job_into_a_partly_used_node_before_breaking_a_whole_one():
+    fleet = parse_fleet({"racks": [{"id": "r", "chips": {"trn2": 48}, "used": {"trn2": 8}, "nodes": [
+        {"name": "a", "chip_type": "trn2", "chips": 16},
+        {"name": "b", "chip_type": "trn2", "chips": 16, "used": 8},
+        {"name": "c", "chip_type": "trn2", "chips": 16}]}]})
+    result = {"placements": [
+        {"job": "small", "chip_type": "trn2", "chips": 2, "allocations": [{"rack": "r", "chips": 2}]},
+        {"job": "big", "chip_type": "trn2", "chips": 32, "allocations": [{"rack": "r", "chips": 32}]}]}
+    small, big = pin(result, fleet)
+    assert [(s.node, s.chips) for s in small.slots] == [("b", 2)]
+    assert sorted((s.node, s.chips) for s in big.slots) == [("a", 16), ("c", 16)], "whole nodes stay whole"
+
+
+def test_kueue_topology_follows_the_labels_the_import_recorded(imported):
+    nodes = json.loads(json.dumps(NODES))
+    for n in nodes["items"][44:62]:                    # the NVL72's nodes, under a site's own rack label
+        n["metadata"]["labels"].pop("nvidia.com/gpu.clique")
+        n["metadata"]["labels"]["example.com/rack"] = "nvl-a"
+    data = fleet_from_kubectl(nodes, file="nodes.json", rack_label="example.com/rack")
+    fleet = parse_fleet(data)
+    result = {"placements": [{"job": "j", "chip_type": "gb200", "chips": 16,
+                              "allocations": [{"rack": "nvl-a", "chips": 16}]}]}
+    (manifest,) = [m for name, m in k8s.manifests(result, fleet).items() if name != "priority-classes.json"]
+    template = manifest["spec"]["template"]
+    assert template["metadata"]["annotations"] == {k8s.REQUIRED_TOPOLOGY: "example.com/rack"}
+    anti = template["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+    assert anti["topologyKey"] == k8s.HOSTNAME_LABEL, "one pod per pinned node"
+
+
+def test_unavailable_nodes_count_as_busy():
+    nodes = json.loads(json.dumps(NODES))
+    nodes["items"][40]["spec"] = {"unschedulable": True}                       # a cordoned p5
+    nodes["items"][41]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    data = fleet_from_kubectl(nodes, file="nodes.json")
+    busy = {n["name"]: n["used"] for r in data["racks"] for n in r["nodes"]}
+    assert busy[nodes["items"][40]["metadata"]["name"]] == 8 and busy[nodes["items"][41]["metadata"]["name"]] == 8
+    text = "NodeName=g0 Gres=gpu:h100:8 State=DOWN+DRAIN GresUsed=gpu:h100:0\nNodeName=g1 Gres=gpu:h100:8 State=IDLE\n"
+    used = {n["name"]: n["used"] for r in fleet_from_scontrol(text, file="n")["racks"] for n in r["nodes"]}
+    assert used == {"g0": 8, "g1": 0}
+
+
+def test_exports_and_tables_take_any_job_id(tmp_path):
+    # Ids that differ only in characters a file name cannot hold get their own
+    # files; rich markup in an id is printed as text.
+    fleet = parse_fleet({"racks": [{"id": "r", "chips": {"h100": 8}}]})
+    result = {"placements": [
+        {"job": job, "chip_type": "h100", "chips": 2, "allocations": [{"rack": "r", "chips": 2}]}
+        for job in ("ft/a", "ft:a", "sweep[/]")]}
+    assert len(slurm.sbatch_scripts(result, fleet)) == 3
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(json.dumps({"jobs": [{"id": "lr[red]0.1[/]", "kind": "train", "model": "llama3-8b",
+                                          "tokens": 1e8}]}))
+    res = trnsched("solve", jobs, "--policy", "greedy")
+    assert "lr[red]0.1[/]" in res.stdout
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda r: r["placements"][0]["allocations"][0].update(chips=-8), "must be positive"),
+    (lambda r: r["placements"][0].update(chips=r["placements"][0]["chips"] + 1), "allocations sum to"),
+    (lambda r: r["placements"][0].pop("chip_type"), "is required"),
+])
+def test_a_bad_result_file_is_one_line_naming_it(solved, tmp_path, change, words):
+    fleet, result = solved
+    broken = json.loads(json.dumps(result))
+    change(broken)
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(broken))
+    fleet_file = tmp_path / "fleet.json"
+    fleet_file.write_text(json.dumps(fleet.to_dict()))
+    res = trnsched("export", path, "--fleet", fleet_file, "--to", "slurm", "-o", tmp_path / "out", check_rc=False)
+    assert res.returncode == 2 and words in res.stderr and str(path) in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and not (tmp_path / "out").exists()

@@ -13,7 +13,7 @@ from trnsched.cli import render
 from trnsched.cli.options import (Finite, Guarded, Seconds, fleet_option, html_option, json_option, objective_option,
                                   output_option, policy_option, quiet_option, seed_option)
 from trnsched.inputs.catalog import builtin_models, chip_catalog
-from trnsched.inputs.errors import InputError
+from trnsched.inputs.errors import InputError, OutputError
 from trnsched.inputs.fleet import load_fleet, parse_fleet
 from trnsched.inputs.generate import generate_workload
 from trnsched.inputs.io import read_json, read_text, write_atomic
@@ -23,7 +23,7 @@ from trnsched.integrations import kubernetes, ray as ray_export, slurm
 from trnsched.integrations.instances import instance_table
 from trnsched.integrations.kubernetes import fleet_from_kubectl
 from trnsched.integrations.slurm import fleet_from_scontrol
-from trnsched.inputs.schema import MAX_CHIPS, MAX_HOURS, json_schema
+from trnsched.inputs.schema import MAX_CHIPS, MAX_HOURS, json_schema, validate_result
 from trnsched.replay import load_trace, simulate as replay
 from trnsched.report import render_html, render_simulation_html
 from trnsched.interrupts import EXIT_CODES, catching
@@ -252,15 +252,27 @@ def fleet_import(nodes_file, pods_file, slurm_file, types_file, rack_label, pod_
         raise click.UsageError("give one of --kubectl NODES.json or --slurm NODES")
     if pods_file and not nodes_file:
         raise click.UsageError("--pods goes with --kubectl")
-    table = instance_table(read_json(types_file).get("instance_types", {}) if types_file else None, file=types_file)
-    if nodes_file:
-        pods = read_json(pods_file) if pods_file else None
-        data = fleet_from_kubectl(read_json(nodes_file), pods, file=nodes_file, pods_file=pods_file,
-                                  instance_types=table, rack_label=rack_label, pod_label=pod_label)
-        source = nodes_file
-    else:
-        data = fleet_from_scontrol(read_text(slurm_file), file=slurm_file, instance_types=table)
-        source = slurm_file
+    extra = read_json(types_file) if types_file else None
+    if isinstance(extra, dict) and isinstance(extra.get("instance_types"), dict):
+        extra = extra["instance_types"]             # the built-in table's own shape
+    if extra is not None and not isinstance(extra, dict):
+        raise InputError("must be an object {instance type: {chip_type, chips?}}", file=types_file)
+    table = instance_table(extra, file=types_file)
+    source = nodes_file or slurm_file
+    try:
+        if nodes_file:
+            pods = read_json(pods_file) if pods_file else None
+            data = fleet_from_kubectl(read_json(nodes_file), pods, file=nodes_file, pods_file=pods_file,
+                                      instance_types=table, rack_label=rack_label, pod_label=pod_label)
+        else:
+            data = fleet_from_scontrol(read_text(slurm_file), file=slurm_file, instance_types=table)
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # Cluster output is untyped JSON: a shape the reader did not expect is
+        # bad input, said in one line, not an internal error.
+        if isinstance(exc, InputError):
+            raise
+        what = "`kubectl get nodes/pods -o json`" if nodes_file else "`scontrol show node` or `sinfo --json`"
+        raise InputError(f"does not read as {what} output ({type(exc).__name__}: {exc})", file=source) from None
     parsed = parse_fleet(data, file=source)        # what the import made is held to a fleet file's rules
     text = json.dumps(data, indent=1) + "\n"
     if output:
@@ -284,10 +296,13 @@ def fleet_import(nodes_file, pods_file, slurm_file, types_file, rack_label, pod_
 @click.option("--namespace", default="default", show_default=True, help="kueue/jobset: the namespace.")
 @click.option("--image", default="REPLACE-ME/trainer:latest", show_default=True, help="kueue/jobset: the image.")
 @click.option("--partition", help="slurm: the partition to submit to.")
+@click.option("--rack-label", help="kueue/jobset: the node label naming a rack (default: the one the fleet's racks "
+                                   "carry, from fleet import).")
+@click.option("--pod-label", help="kueue/jobset: the node label naming a pod (default: as --rack-label).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), required=True,
               help="Folder for the files (created if missing; files of the same names are replaced atomically).")
 @quiet_option()
-def export(source, target, fleet_file, queue, namespace, image, partition, out_dir, quiet):
+def export(source, target, fleet_file, queue, namespace, image, partition, rack_label, pod_label, out_dir, quiet):
     """Write a result (or, for slurm-conf, a fleet) where a cluster takes it:
     Kueue Jobs or JobSets, sbatch scripts, Ray placement groups, or a Slurm
     configuration.  Every job is pinned to the nodes of the racks it was placed
@@ -295,23 +310,29 @@ def export(source, target, fleet_file, queue, namespace, image, partition, out_d
     if target == "slurm-conf":
         files = slurm.slurm_conf(load_fleet(source))
     else:
-        result = read_json(source)
-        if not isinstance(result, dict) or not isinstance(result.get("placements"), list):
-            raise InputError("is not a trnsched result (no 'placements' list)", file=source, field="placements")
+        result = validate_result(read_json(source), file=source)
         fleet = load_fleet(fleet_file)
         try:
             if target in ("kueue", "jobset"):
                 files = {name: kubernetes.dumps(m) for name, m in kubernetes.manifests(
-                    result, fleet, kind=target, queue=queue, namespace=namespace, image=image).items()}
+                    result, fleet, kind=target, queue=queue, namespace=namespace, image=image,
+                    rack_label=rack_label, pod_label=pod_label).items()}
             elif target == "slurm":
                 files = slurm.sbatch_scripts(result, fleet, partition=partition)
             else:
                 files = ray_export.files(result, fleet)
         except InputError as exc:
             raise exc.located(file=source) from None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"is not a trnsched result: {type(exc).__name__} {exc}", file=source) from None
-    os.makedirs(out_dir, exist_ok=True)
+        bare = sorted({a["rack"] for p in result["placements"] for a in p["allocations"]}
+                      & {r.id for r in fleet.racks if not r.nodes})
+        if bare and not quiet:
+            click.echo(f"note: {len(bare)} rack(s) list no nodes ({', '.join(bare[:3])}{'...' if len(bare) > 3 else ''}"
+                       f"): their work is pinned to a host named after the rack (trnsched fleet import records "
+                       f"real nodes)", err=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(out_dir, exc.strerror or str(exc)) from None
     for name, text in files.items():
         write_atomic(os.path.join(out_dir, name), text)
     if not quiet:

@@ -57,8 +57,8 @@ def console() -> Console:
     table needs to fold in (a file or `less -S` has room)."""
     out = sys.stdout
     tty = out.isatty()
-    return Console(file=out, width=None if tty else 240, highlight=False, soft_wrap=False,
-                   color_system="auto" if tty else None)
+    return Console(file=out, width=None if tty else 240, highlight=False, soft_wrap=False, markup=False,
+                   emoji=False, color_system="auto" if tty else None)     # job ids are text, never markup
 
 
 def _table(*columns: str, title: str | None = None) -> Table:

@@ -400,6 +400,58 @@ class FleetAttrs(_Attrs):
     pue: Pue
 
 
+# ----------------------------------------- a result, as export reads it back
+
+class _Loose(BaseModel):
+    """A result file's parts export uses; the rest of the result is let be."""
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
+
+
+class AllocationIn(_Loose):
+    rack: Name
+    chips: Chips
+
+
+class PlacementIn(_Loose):
+    job: Name
+    chip_type: Name
+    chips: Chips
+    priority: Priority = 1
+    allocations: Annotated[list[AllocationIn], Field(min_length=1)]
+    start_h: Hours | None = None
+    end_h: Hours | None = None
+    layout: dict[str, Annotated[float, Field(ge=0.0, le=MAX_CHIPS)] | None] = {}
+
+
+class ResultIn(_Loose):
+    placements: list[PlacementIn]
+
+
+_RESULT = TypeAdapter(ResultIn)
+
+
+def validate_result(data: Any, *, file: str) -> dict:
+    """A result file (`solve -o`) as export reads it: placements with jobs,
+    chips and rack allocations in range, allocations summing to the chips."""
+    if not isinstance(data, Mapping) or "placements" not in data:
+        raise InputError("is not a trnsched result (no 'placements' list)", file=file, field="placements")
+    try:
+        _RESULT.validate_python(data)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = list(err["loc"])
+        job = None
+        if len(loc) >= 2 and loc[0] == "placements" and isinstance(loc[1], int):
+            entry = data["placements"][loc[1]]
+            job = entry.get("job") if isinstance(entry, Mapping) and isinstance(entry.get("job"), str) else None
+        raise _located(err, loc, file=file, job=job) from None
+    for p in data["placements"]:
+        if sum(a["chips"] for a in p["allocations"]) != p["chips"]:
+            raise InputError(f"allocations sum to {sum(a['chips'] for a in p['allocations'])}, not {p['chips']}",
+                             file=file, job=p["job"], field="allocations")
+    return dict(data)
+
+
 # The library's arguments, with the ranges the command line's options have.
 @_strict_dict
 class SolveArguments(TypedDict):

@@ -22,9 +22,9 @@ import re
 from typing import Any, Mapping
 
 from trnsched.inputs.errors import InputError
-from trnsched.inputs.fleet import Fleet
+from trnsched.inputs.fleet import Fleet, Rack
 from trnsched.integrations.instances import InstanceType, instance_table
-from trnsched.integrations.pinning import Pinned, pin
+from trnsched.integrations.pinning import Pinned, pin, unique_name
 
 RESOURCES = {"neuron": "aws.amazon.com/neuron", "cuda": "nvidia.com/gpu"}
 INSTANCE_LABEL = "node.kubernetes.io/instance-type"
@@ -53,7 +53,10 @@ def fleet_from_kubectl(nodes: Any, pods: Any = None, *, file: str, pods_file: st
         name, labels = meta.get("name"), meta.get("labels") or {}
         if not isinstance(name, str) or not isinstance(labels, dict):
             raise InputError("a node needs metadata.name and metadata.labels", file=file, field=f"items[{i}]")
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        status = node.get("status") or {}
+        allocatable = status.get("allocatable") if isinstance(status, dict) else None
+        if not isinstance(allocatable, dict):
+            raise InputError("a node needs status.allocatable as an object", file=file, field=f"items[{i}]")
         counts = {stack: _quantity(allocatable.get(res), file, f"items[{i}] ({name}).status.allocatable.{res}")
                   for stack, res in RESOURCES.items()}
         if not any(counts.values()):
@@ -79,7 +82,12 @@ def fleet_from_kubectl(nodes: Any, pods: Any = None, *, file: str, pods_file: st
         if rack["pod"] != pod:
             raise InputError(f"node {name} is in pod {pod!r} but its rack {rack_id!r} is in {rack['pod']!r}",
                              file=file, field=f"items[{i}].metadata.labels")
-        used = min(busy.get(name, 0), chips)
+        spec = node.get("spec") if isinstance(node.get("spec"), dict) else {}
+        conditions = status.get("conditions") or []
+        ready = any(isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in conditions) or not conditions
+        # A cordoned or not-ready node takes no work: its chips count as busy.
+        used = chips if spec.get("unschedulable") is True or not ready else min(busy.get(name, 0), chips)
         t = kind.chip_type
         rack["chips"][t] = rack["chips"].get(t, 0) + chips
         if used:
@@ -101,17 +109,22 @@ def _items(data: Any, file: str, kind: str) -> list[dict]:
 def _busy_chips(pods: Any, file: str | None) -> dict[str, int]:
     """Chips requested by pods bound to each node and not finished."""
     busy: dict[str, int] = {}
-    for pod in _items(pods, file or "<pods>", "Pod"):
-        spec, phase = pod.get("spec") or {}, (pod.get("status") or {}).get("phase")
-        node = spec.get("nodeName")
+    for i, pod in enumerate(_items(pods, file or "<pods>", "Pod")):
+        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        if not isinstance(spec, dict) or not isinstance(status, dict):
+            raise InputError("a pod needs spec and status objects", file=file, field=f"items[{i}]")
+        node, phase = spec.get("nodeName"), status.get("phase")
         if not node or phase in ("Succeeded", "Failed"):
             continue
         total = 0
         for c in spec.get("containers") or []:
-            res = c.get("resources") or {}
+            res = c.get("resources") if isinstance(c, dict) else None
+            if not isinstance(res, dict):
+                continue
+            res = {k: v for k, v in res.items() if isinstance(v, dict)}
             for res_name in RESOURCES.values():
                 amount = (res.get("requests") or {}).get(res_name, (res.get("limits") or {}).get(res_name))
-                total += _quantity(amount, file or "<pods>", f"{pod.get('metadata', {}).get('name')}.{res_name}")
+                total += _quantity(amount, file or "<pods>", f"items[{i}].spec.containers.resources.{res_name}")
         busy[node] = busy.get(node, 0) + total
     return busy
 
@@ -122,7 +135,7 @@ def _quantity(value: Any, file: str, field: str) -> int:
         return 0
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,7}", value):
         return int(value)
     raise InputError(f"must be a whole number of devices, got {value!r}", file=file, field=field)
 
@@ -145,7 +158,7 @@ def manifests(result: Mapping[str, Any], fleet: Fleet, *, kind: str = "kueue", q
     names: set[str] = set()
     priorities: set[int] = set()
     for p in pin(result, fleet):
-        name = _unique(_dns_name(p.job), names)
+        name = unique_name(_dns_name(p.job), names)
         priority = int(p.placement.get("priority", 1))
         priorities.add(priority)
         uniform = len(p.groups()) == 1
@@ -186,19 +199,24 @@ def _pod_template(p: Pinned, fleet: Fleet, slots: list, chips: int, image: str, 
     env = [{"name": f"TRNSCHED_{k.upper()}", "value": str(int(layout[k]))} for k in ("tp", "pp", "dp", "ep")
            if k in layout]
     env += [{"name": "TRNSCHED_JOB", "value": p.job}, {"name": "TRNSCHED_CHIPS", "value": str(p.placement["chips"])}]
-    rack_key = rack_label or _label_key(p.racks[0].labels, RACK_LABELS) or HOSTNAME_LABEL
-    pod_key = pod_label or _label_key(p.racks[0].labels, POD_LABELS)
+    rack_key, pod_key = topology_keys(p.racks[0], rack_label, pod_label)
     if len(p.racks) == 1:
         topology = {REQUIRED_TOPOLOGY: rack_key}            # one scale-up domain, as placed
     else:
         topology = {REQUIRED_TOPOLOGY: pod_key} if pod_key else {PREFERRED_TOPOLOGY: rack_key}
+    job_label = {"trnsched.io/job-name": _dns_name(p.job)}
     return {
-        "metadata": {"annotations": topology, "labels": {"app.kubernetes.io/managed-by": "trnsched"}},
+        "metadata": {"annotations": topology, "labels": {"app.kubernetes.io/managed-by": "trnsched", **job_label}},
         "spec": {
             "restartPolicy": "Never",
-            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-                {"matchExpressions": [{"key": HOSTNAME_LABEL, "operator": "In",
-                                       "values": [s.node for s in slots]}]}]}}},
+            "affinity": {
+                "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": HOSTNAME_LABEL, "operator": "In",
+                                           "values": [s.node for s in slots]}]}]}},
+                # one pod per pinned node: two of the job's pods on one node would
+                # take chips pinned to another job
+                "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                    {"labelSelector": {"matchLabels": job_label}, "topologyKey": HOSTNAME_LABEL}]}},
             "tolerations": [{"key": resource, "operator": "Exists", "effect": "NoSchedule"}],
             "containers": [{"name": "worker", "image": image, "env": env,
                             "resources": {"requests": {resource: str(chips)}, "limits": {resource: str(chips)}}}],
@@ -227,23 +245,22 @@ def _jobset(p: Pinned, fleet: Fleet, name: str, namespace: str, queue: str, prio
             "spec": {"replicatedJobs": replicated}}
 
 
-def _label_key(labels: Mapping[str, str], keys: tuple[str, ...]) -> str | None:
-    return next((k for k in keys if k in labels), None)
+def topology_keys(rack: Rack, rack_label: str | None = None, pod_label: str | None = None
+                  ) -> tuple[str, str | None]:
+    """The node labels naming a rack's scale-up domain and its pod, for Kueue's
+    topology annotations: the ones given, else the ones the import recorded on
+    the rack (the pod's is the label whose value is the rack's pod), else the
+    built-in ones it carries; a rack without labels is its own host."""
+    pod_key = pod_label or next((k for k, v in rack.labels.items() if v == rack.pod and k != rack_label),
+                                None)
+    rack_key = rack_label or next((k for k in rack.labels if k != pod_key), None) or HOSTNAME_LABEL
+    return rack_key, pod_key
 
 
 def _dns_name(job: str) -> str:
     """A Kubernetes object name (RFC 1123 label, 63 characters at most)."""
     name = re.sub(r"[^a-z0-9-]+", "-", job.lower()).strip("-")[:63].strip("-")
     return name or "job"
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, i = name, 1
-    while candidate in taken:
-        i += 1
-        candidate = f"{name[:60 - len(str(i))]}-{i}"
-    taken.add(candidate)
-    return candidate
 
 
 def dumps(manifest: dict) -> str:

@@ -2,10 +2,10 @@
 rack allocations into node names.
 
 A result says "job J: 40 chips of gb200 on rack nvl-0"; a cluster needs "pods
-on nodes nvl-0-n00..nvl-0-n09, 4 GPUs each".  Nodes are filled in the fleet's
-order, emptiest first, whole nodes before partial ones, accounting for the
-chips already busy on each node and for the jobs pinned before (in the
-result's order), so two jobs never claim the same chips.  A rack listed
+on nodes nvl-0-n00..nvl-0-n09, 4 GPUs each".  A rack's nodes are filled best
+fit (`_fill`), accounting for the chips already busy on each node and for the
+jobs pinned before (by start, then in the result's order; over a horizon a
+job's chips come free at its end), so two jobs never claim the same chips.  A rack listed
 without nodes (a hand-written fleet) stands for one node named after it.
 """
 from __future__ import annotations
@@ -98,23 +98,32 @@ def pin(result: Mapping[str, Any], fleet: Fleet) -> list[Pinned]:
 
 
 def _fill(rack: Rack, chip_type: str, want: int, free: dict[tuple[str, str], int], job: str) -> list[Slot]:
-    """`want` chips of `chip_type` from the rack's nodes: whole free nodes
-    first (fewest nodes, no neighbours to share with), then the fullest partial
-    ones (leaving whole nodes whole for the next job)."""
-    nodes = [n for n in nodes_of(rack) if n.chip_type == chip_type and free[(rack.id, n.name)] > 0]
-    nodes.sort(key=lambda n: (free[(rack.id, n.name)] != n.chips, -free[(rack.id, n.name)]))
-    whole = [n for n in nodes if free[(rack.id, n.name)] == n.chips]
+    """`want` chips of `chip_type` from the rack's nodes, best fit: while no
+    node has room for the rest, take the one with the most free (a whole node
+    before a partial one); then the node whose free chips fit the rest most
+    tightly.  Few nodes per job, and whole nodes stay whole for the next."""
+    nodes = [n for n in nodes_of(rack) if n.chip_type == chip_type]
     slots = []
-    for n in whole + [n for n in nodes if n not in whole]:
-        if want == 0:
-            break
-        if free[(rack.id, n.name)] > want and any(free[(rack.id, m.name)] == want for m in nodes if m is not n):
-            continue            # a node with exactly the rest free fits better than splitting this one
-        take = min(want, free[(rack.id, n.name)])
-        free[(rack.id, n.name)] -= take
+    while want > 0:
+        room = [(free[(rack.id, n.name)], i, n) for i, n in enumerate(nodes) if free[(rack.id, n.name)] > 0]
+        if not room:
+            raise InputError(f"rack {rack.id} has {want} {chip_type} fewer free than the result places there: was "
+                             f"the result solved on this fleet?", job=job, field="allocations")
+        fits = [r for r in room if r[0] >= want]
+        chosen = min(fits, key=lambda r: (r[0], r[1])) if fits else max(room, key=lambda r: (r[0], -r[1]))
+        take = min(want, chosen[0])
+        free[(rack.id, chosen[2].name)] -= take
         want -= take
-        slots.append(Slot(rack, n.name, take))
-    if want:
-        raise InputError(f"rack {rack.id} has {want} {chip_type} fewer free than the result places there: was "
-                         f"the result solved on this fleet?", job=job, field="allocations")
+        slots.append(Slot(rack, chosen[2].name, take))
     return slots
+
+
+def unique_name(name: str, taken: set[str], limit: int = 63) -> str:
+    """`name`, or `name-2`, `name-3`... if taken (file and object names of
+    several jobs whose ids differ only in characters a cluster does not take)."""
+    candidate, i = name[:limit], 1
+    while candidate in taken:
+        i += 1
+        candidate = f"{name[:limit - 1 - len(str(i))]}-{i}"
+    taken.add(candidate)
+    return candidate

@@ -23,9 +23,10 @@ from typing import Any, Mapping
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet
 from trnsched.integrations.instances import InstanceType, chip_for
-from trnsched.integrations.pinning import Pinned, nodes_of, pin
+from trnsched.integrations.pinning import Pinned, nodes_of, pin, unique_name
 
 GRES = {"cuda": "gpu", "neuron": "neuron"}
+RACK_FEATURE, POD_FEATURE = "rack_", "pod_"       # node features naming a node's rack and pod
 # What a node in a generated slurm.conf declares besides its chips: Slurm needs
 # CPUs and memory; these are placeholders the site replaces (documented).
 NODE_DEFAULTS = "CPUs=192 RealMemory=2000000"
@@ -38,7 +39,9 @@ def gres(fleet: Fleet, chip_type: str, chips: int) -> str:
 def sbatch_scripts(result: Mapping[str, Any], fleet: Fleet, *, partition: str | None = None,
                    command: str = "srun ./train.sh") -> dict[str, str]:
     """One sbatch script per placed job, by file name."""
-    return {f"{_safe(p.job)}.sbatch": _script(p, fleet, partition, command) for p in pin(result, fleet)}
+    taken: set[str] = set()
+    return {f"{unique_name(_safe(p.job), taken, 200)}.sbatch": _script(p, fleet, partition, command)
+            for p in pin(result, fleet)}
 
 
 def _script(p: Pinned, fleet: Fleet, partition: str | None, command: str) -> str:
@@ -68,7 +71,11 @@ def _script(p: Pinned, fleet: Fleet, partition: str | None, command: str) -> str
         if key in layout:
             lines.append(f"export TRNSCHED_{key.upper()}={int(layout[key])}")
     lines += [f"export TRNSCHED_JOB={shlex.quote(p.job)}", f"export TRNSCHED_CHIP_TYPE={p.chip_type}",
-              f"export TRNSCHED_CHIPS={p.placement['chips']}", "", command, ""]
+              f"export TRNSCHED_CHIPS={p.placement['chips']}", ""]
+    if len(groups) > 1 and command.startswith("srun "):
+        # srun runs on het-group 0 alone unless told: every component, one step
+        command = f"srun --het-group=0-{len(groups) - 1} {command[len('srun '):]}"
+    lines += [command, ""]
     return "\n".join(lines)
 
 
@@ -89,7 +96,7 @@ def slurm_conf(fleet: Fleet, *, cluster: str = "trnsched", controller: str = "lo
         for node in nodes_of(rack):
             kind = GRES[fleet.chip_types[node.chip_type].stack]
             node_lines.append(f"NodeName={node.name} {NODE_DEFAULTS} Gres={kind}:{node.chip_type}:{node.chips} "
-                              f"Feature=rack_{_safe(rack.id)},pod_{_safe(rack.pod)},{node.chip_type}"
+                              f"Feature={RACK_FEATURE}{_safe(rack.id)},{POD_FEATURE}{_safe(rack.pod)},{node.chip_type}"
                               + (f" {node_extra}" if node_extra else ""))
             gres_lines.append(f"NodeName={node.name} Name={kind} Type={node.chip_type} Count={node.chips}")
             names.append(node.name)
@@ -107,8 +114,7 @@ def slurm_conf(fleet: Fleet, *, cluster: str = "trnsched", controller: str = "lo
             "gres.conf": "\n".join(gres_lines) + "\n"}
 
 
-def fleet_from_scontrol(text: str, *, file: str, instance_types: Mapping[str, InstanceType] | None = None,
-                        rack_feature: str = "rack_", pod_feature: str = "pod_") -> dict:
+def fleet_from_scontrol(text: str, *, file: str, instance_types: Mapping[str, InstanceType] | None = None) -> dict:
     """A fleet file's contents from `scontrol show node --json` (Slurm 23.02+)
     or `scontrol show node -o` (one line per node, any version).  A node's chip
     type is its GRES type (`gpu:h100:8`), else an instance type among its
@@ -122,11 +128,12 @@ def fleet_from_scontrol(text: str, *, file: str, instance_types: Mapping[str, In
         chip_type, chips = _node_chips_from_gres(node["gres"], node["features"], instance_types, file, name)
         if chips == 0:
             continue                                    # a node without accelerators: not part of the fleet
-        used = _gres_used(node["gres_used"], chip_type)
-        rack_id = next((f[len(rack_feature):] for f in node["features"] if f.startswith(rack_feature)), name)
-        pod = next((f[len(pod_feature):] for f in node["features"] if f.startswith(pod_feature)), "default")
+        # A node down, drained or failing takes no work: its chips count as busy.
+        used = chips if node["unavailable"] else _gres_used(node["gres_used"], chip_type)
+        rack_id = next((f[len(RACK_FEATURE):] for f in node["features"] if f.startswith(RACK_FEATURE)), name)
+        pod = next((f[len(POD_FEATURE):] for f in node["features"] if f.startswith(POD_FEATURE)), "default")
         rack = racks.setdefault(rack_id, {"id": rack_id, "pod": pod, "chips": {}, "used": {}, "nodes": [],
-                                          "labels": {"slurm.feature": f"{rack_feature}{rack_id}"}
+                                          "labels": {"slurm.feature": f"{RACK_FEATURE}{rack_id}"}
                                           if rack_id != name else {}})
         if rack["pod"] != pod:
             raise InputError(f"node {name} is in pod {pod!r}, its rack {rack_id!r} in {rack['pod']!r}", file=file,
@@ -159,8 +166,14 @@ def _scontrol_nodes(text: str, file: str) -> list[dict]:
             features = n.get("active_features", n.get("features", []))
             if isinstance(features, str):
                 features = [f for f in features.split(",") if f]
+            if not isinstance(features, list):
+                raise InputError("features must be a list or a comma-separated string", file=file,
+                                 field=f"nodes[{i}].features")
+            state = n.get("state", "")
+            flags = [str(x) for x in (state if isinstance(state, list) else [state])] + \
+                [str(x) for x in n.get("state_flags") or [] if isinstance(n.get("state_flags"), list)]
             out.append({"name": n["name"], "gres": str(n.get("gres") or ""), "gres_used": str(n.get("gres_used") or ""),
-                        "features": [str(f) for f in features or []]})
+                        "features": [str(f) for f in features], "unavailable": _unavailable(flags)})
         return out
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
@@ -172,22 +185,31 @@ def _scontrol_nodes(text: str, file: str) -> list[dict]:
         features = fields.get("ActiveFeatures") or fields.get("AvailableFeatures") or ""
         out.append({"name": fields["NodeName"], "gres": "" if fields.get("Gres") == "(null)" else fields.get("Gres", ""),
                     "gres_used": fields.get("GresUsed", ""),
-                    "features": [f for f in features.split(",") if f and f != "(null)"]})
+                    "features": [f for f in features.split(",") if f and f != "(null)"],
+                    "unavailable": _unavailable(re.split(r"[+*~#!%$@^-]", fields.get("State", "")))})
     return out
+
+
+def _unavailable(states: list[str]) -> bool:
+    return any(s.strip().upper() in ("DOWN", "DRAIN", "DRAINED", "DRAINING", "FAIL", "FAILING", "NOT_RESPONDING",
+                                     "INVALID_REG", "MAINTENANCE", "RESERVED")
+               for s in states)
 
 
 def _node_chips_from_gres(spec: str, features: list[str], instance_types: Mapping[str, InstanceType] | None, file: str,
                           node: str) -> tuple[str, int]:
+    count = None
     for item in filter(None, spec.split(",")):
         parts = re.sub(r"\(.*\)", "", item).split(":")
-        if parts[0] in ("gpu", "neuron") and len(parts) == 3 and parts[2].isdigit():
+        if parts[0] in ("gpu", "neuron") and len(parts) == 3 and re.fullmatch(r"[0-9]{1,7}", parts[2]):
             return parts[1], int(parts[2])
-        if parts[0] in ("gpu", "neuron"):
-            break                               # a count without a type: the instance type must say
+        if parts[0] in ("gpu", "neuron") and len(parts) == 2 and re.fullmatch(r"[0-9]{1,7}", parts[1]):
+            count = int(parts[1])               # a count without a type: the instance type must say which
+            break
     for feature in features:
         found = chip_for(feature, instance_types)
-        if found is not None and found.chips is not None:
-            return found.chip_type, found.chips
+        if found is not None and (count or found.chips):
+            return found.chip_type, count or found.chips
     if any(item.startswith(("gpu", "neuron")) for item in spec.split(",")):
         raise InputError(f"node {node}: GRES {spec!r} names no chip type and no feature is a known instance type "
                          f"(give GRES as gpu:<type>:<n>, or map the instance type with --instance-types)",
