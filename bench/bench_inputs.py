@@ -16,7 +16,7 @@ import time
 from trnsched.inputs.fleet import parse_fleet
 from trnsched.inputs.generate import generate_workload
 from trnsched.inputs.jobs import parse_jobs
-from trnsched.inputs.schema import validate_fleet, validate_jobs
+from trnsched.inputs.validate import validate_fleet, validate_jobs
 
 
 def best(repeat: int, step) -> float:

@@ -15,7 +15,8 @@ from trnsched.candidates import generate
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet, check_fleet, default_fleet, parse_fleet
 from trnsched.inputs.jobs import Job, check_jobs, parse_jobs
-from trnsched.inputs.schema import SolveArguments, check_arguments
+from trnsched.inputs.schema import SolveArguments
+from trnsched.inputs.validate import check_arguments
 from trnsched.interrupts import INTERRUPTS
 from trnsched.objective import OBJECTIVES, Horizon, completion_weight, prune_and_price
 from trnsched.policies import POLICIES, offered

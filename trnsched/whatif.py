@@ -16,7 +16,8 @@ from trnsched.inputs.catalog import ChipType
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import json_number
 from trnsched.inputs.jobs import Job, check_jobs
-from trnsched.inputs.schema import WhatIfArguments, check_arguments
+from trnsched.inputs.schema import WhatIfArguments
+from trnsched.inputs.validate import check_arguments
 from trnsched.perf import columns as col
 from trnsched.perf.scoring import score_arrays
 from trnsched.perf.tables import chip_table, job_table

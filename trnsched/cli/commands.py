@@ -23,7 +23,8 @@ from trnsched.integrations import kubernetes, ray as ray_export, slurm
 from trnsched.integrations.instances import instance_table
 from trnsched.integrations.kubernetes import fleet_from_kubectl
 from trnsched.integrations.slurm import fleet_from_scontrol
-from trnsched.inputs.schema import MAX_CHIPS, MAX_HOURS, json_schema, validate_result
+from trnsched.inputs.schema import MAX_CHIPS, MAX_HOURS, json_schema
+from trnsched.inputs.validate import validate_result
 from trnsched.replay import load_trace, simulate as replay
 from trnsched.report import render_html, render_simulation_html
 from trnsched.interrupts import EXIT_CODES, catching
@@ -221,6 +222,9 @@ def fleet(ctx, fleet_file, as_json):
     """Show a fleet: racks per pod and chip type, busy and free chips, power caps
     (`trnsched fleet import` reads one from a cluster)."""
     if ctx.invoked_subcommand is not None:
+        if fleet_file or as_json:
+            raise click.UsageError(f"--fleet and --json are for showing a fleet, not for `fleet "
+                                   f"{ctx.invoked_subcommand}`")
         return
     f = load_fleet(fleet_file)
     if as_json:

@@ -13,8 +13,8 @@ from importlib import resources
 from typing import Any, Mapping
 
 from trnsched.inputs.errors import InputError
-from trnsched.inputs.schema import (ChipTypeSpec, validate_chip_object, validate_chip_types,
-                                     validate_model_object)
+from trnsched.inputs.schema import ChipTypeSpec
+from trnsched.inputs.validate import validate_chip_object, validate_chip_types, validate_model_object
 
 CHIP_NUMBERS = (
     "peak_bf16_tflops", "peak_fp8_tflops", "peak_fp4_tflops", "hbm_gb", "hbm_tbps", "tdp_w", "idle_w", "host_w",

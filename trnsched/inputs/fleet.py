@@ -13,7 +13,8 @@ from typing import Any, Mapping
 from trnsched.inputs.catalog import ChipType, chip_catalog, chip_rules, default_pue
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import read_json
-from trnsched.inputs.schema import CHECKED, validate_fleet, validate_fleet_object
+from trnsched.inputs.schema import CHECKED
+from trnsched.inputs.validate import validate_fleet, validate_fleet_object
 
 # Scale-out figures that override every chip type's; jobs never span pods, so
 # there is no cross-pod figure to give.

@@ -9,7 +9,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from trnsched.inputs.catalog import ModelSpec, builtin_models, model_from_spec, model_rules
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.io import read_json
-from trnsched.inputs.schema import CHECKED, validate_job_objects, validate_jobs
+from trnsched.inputs.schema import CHECKED
+from trnsched.inputs.validate import validate_job_objects, validate_jobs
 
 DEFAULT_SERVICE_HOURS = 1.0
 

@@ -48,7 +48,8 @@ from trnsched.candidates import Candidate, by_job, generate
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet, check_fleet
 from trnsched.inputs.jobs import Job, check_jobs
-from trnsched.inputs.schema import SimulateArguments, check_arguments
+from trnsched.inputs.schema import SimulateArguments
+from trnsched.inputs.validate import check_arguments
 from trnsched.interrupts import INTERRUPTS
 from trnsched.objective import OBJECTIVES, prune_and_price
 from trnsched.policies import POLICIES, offered
