@@ -14,7 +14,7 @@ def check(jobs_data, fleet_data, result: dict) -> None:
     jobs = jobs_data["jobs"] if isinstance(jobs_data, dict) else jobs_data
     chips = chip_catalog(fleet_data.get("chip_types"))
     pue = fleet_data.get("pue", 1.2)
-    racks = {r["id"]: r for r in fleet_data["racks"]}
+    racks = {r["id"]: r for r in _domains(fleet_data["racks"])}
     by_id = {j["id"]: j for j in jobs}
 
     placed = [p["job"] for p in result["placements"]]
@@ -93,3 +93,19 @@ def check(jobs_data, fleet_data, result: dict) -> None:
 def peak(spans) -> float:
     """The most that (start, end, amount) spans add up to at any one instant."""
     return max((sum(a for s, e, a in spans if s <= p + TOL and e > p + TOL) for p, _, _ in spans), default=0)
+
+
+def _domains(entries):
+    """Fleet-file entries as racks: one with "domains": N is N equal racks
+    <id>/0..<id>/N-1 sharing its chips, busy chips and cap (DESIGN: a rack is
+    one scale-up domain)."""
+    for r in entries:
+        n = r.get("domains", 1)
+        if n == 1:
+            yield r
+            continue
+        for i in range(n):
+            cap = r.get("power_cap_kw")
+            yield {**r, "id": f"{r['id']}/{i}", "chips": {t: c // n for t, c in r["chips"].items()},
+                   "used": {t: c // n for t, c in (r.get("used") or {}).items()},
+                   "power_cap_kw": cap / n if cap is not None else None}

@@ -408,3 +408,17 @@ def test_report_command_and_html_option_write_the_same_page(tmp_path):
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.html").exists()
+
+
+def test_a_fleet_too_big_to_draw_chip_by_chip_gets_its_figures_instead():
+    from trnsched.inputs.fleet import parse_fleet
+    from trnsched.report.html import MAP_CHIPS
+    racks = [{"id": f"r{i}", "pod": f"p{i % 3}", "chips": {"trn3": 144}} for i in range(MAP_CHIPS // 144 + 1)]
+    fleet = parse_fleet({"racks": racks})
+    result = {"status": "FEASIBLE", "policy": "greedy", "objective": "energy", "placements": [
+        {"job": "j", "chip_type": "trn3", "chips": 144, "allocations": [{"rack": "r0", "chips": 144}],
+         "start_h": 0.0, "end_h": 1.0, "layout": {}, "metrics": {"energy_kwh": 1.0, "cost_usd": 1.0,
+                                                                 "power_kw": 1.0, "duration_h": 1.0}}],
+              "unplaced": [], "totals": {}, "racks": [], "notes": [], "stats": {}}
+    page = render_html(result, fleet)
+    assert "more than the 50,000 the chip map draws" in page and len(page) < 2_000_000

@@ -255,3 +255,23 @@ def test_sums_the_solver_cannot_hold_exactly_are_input_errors_before_any_model()
     with pytest.raises(InputError, match=r"priorities sum to 9.01e\+15, more than the solver holds exactly"):
         check_integer_range(Problem.whole(jobs, fleet, cands, costs, SolverConfig()))
     check_integer_range(Problem.whole(jobs[:1], fleet, cands, costs, SolverConfig()))
+
+
+def test_an_entry_may_stand_for_several_equal_scale_up_domains(tmp_path):
+    # 16 H100 nodes written as one entry of 128 chips, 32 busy, 163.2 kW: 16
+    # racks of 8 (2 busy, 10.2 kW each), placed on and checked like any other.
+    from checker import check
+    fleet = {"racks": [{"id": "h100-pod", "chips": {"h100": 128}, "used": {"h100": 32}, "power_cap_kw": 163.2,
+                        "domains": 16}]}
+    parsed = parse_fleet(fleet)
+    assert len(parsed.racks) == 16 and parsed.racks[3].id == "h100-pod/3"
+    assert parsed.racks[3].chips == {"h100": 8} and parsed.racks[3].used == {"h100": 2}
+    assert parsed.racks[3].power_cap_kw == pytest.approx(10.2)
+    jobs = {"jobs": [{**TRAIN, "chips": 32}]}
+    result = solve(jobs, fleet, time_limit=2.0, workers=1, deterministic=True).to_dict()
+    check(jobs, fleet, result)
+    assert result["placements"] and all("/" in a["rack"] for a in result["placements"][0]["allocations"])
+    with pytest.raises(InputError, match="do not split evenly into 3 domains"):
+        parse_fleet({"racks": [{"id": "x", "chips": {"h100": 16}, "domains": 3}]})
+    with pytest.raises(InputError, match='give "domains": 16 if they are equal'):
+        parse_fleet({"racks": [{"id": "x", "chips": {"h100": 128}}]})

@@ -147,15 +147,35 @@ def parse_fleet(data: Any, *, file: str | None = None) -> Fleet:
         override = {NETWORK_FIELDS[k]: v for k, v in network.items()}
         chips = {name: replace(c, **override) for name, c in chips.items()}
     pue = float(spec.pue) if spec.pue is not None else default_pue()
-    racks = tuple(Rack(raw.id, dict(raw.chips), dict(raw.used or {}),
-                       float(raw.power_cap_kw) if raw.power_cap_kw is not None else None, raw.pod,
-                       tuple(Node(n.name, n.chip_type, n.chips, n.used) for n in raw.nodes or ()),
-                       dict(raw.labels or {}))
-                  for raw in spec.racks)
+    racks = tuple(rack for raw in spec.racks for rack in _racks_of(raw, file))
     fleet = Fleet(racks, chips, pue, network, name=spec.name or file or "fleet")
     check_racks(fleet, file)
     object.__setattr__(fleet, CHECKED, True)       # as jobs.py marks its jobs: taken as they are
     return fleet
+
+
+def _racks_of(raw: Any, file: str | None) -> list[Rack]:
+    """The racks one fleet-file entry stands for: itself, or with `domains: N`
+    N equal racks `<id>/0`..`<id>/N-1` sharing its chips, busy chips and cap
+    (a pod of 16 H100 nodes written as one entry of 128 chips)."""
+    cap = float(raw.power_cap_kw) if raw.power_cap_kw is not None else None
+    nodes = tuple(Node(n.name, n.chip_type, n.chips, n.used) for n in raw.nodes or ())
+    used = dict(raw.used or {})
+    if raw.domains == 1:
+        return [Rack(raw.id, dict(raw.chips), used, cap, raw.pod, nodes, dict(raw.labels or {}))]
+    where = f"racks[{raw.id}]"
+    if nodes:
+        raise InputError("an entry with nodes is one rack: list its domains as racks of their own", file=file,
+                         field=f"{where}.domains")
+    for what, counts in (("chips", raw.chips), ("used", used)):
+        for t, n in counts.items():
+            if n % raw.domains:
+                raise InputError(f"{n} {t} do not split evenly into {raw.domains} domains", file=file,
+                                 field=f"{where}.{what}.{t}")
+    share = {t: n // raw.domains for t, n in raw.chips.items()}
+    busy = {t: n // raw.domains for t, n in used.items()}
+    return [Rack(f"{raw.id}/{i}", share, busy, cap / raw.domains if cap is not None else None, raw.pod, (),
+                 dict(raw.labels or {})) for i in range(raw.domains)]
 
 
 def check_fleet(fleet: Fleet) -> None:
@@ -188,7 +208,8 @@ def check_racks(fleet: Fleet, file: str | None) -> None:
                 # A rack is one scale-up domain: bigger, and every job over one
                 # domain's chips would be refused with a reason that contradicts it.
                 raise InputError(f"{count} {t} exceed one scale-up domain of {domain}: a rack is one domain, "
-                                 f"so list it as {-(-count // domain)} racks of at most {domain}",
+                                 f"so list it as {-(-count // domain)} racks of at most {domain} (or give "
+                                 f"\"domains\": {-(-count // domain)} if they are equal)",
                                  file=file, field=f"{where}.chips.{t}")
         for t, n in rack.used.items():
             if t not in rack.chips:

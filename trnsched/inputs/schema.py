@@ -291,6 +291,8 @@ class RackSpec(_Strict):
     pod: Name = "default"
     nodes: Annotated[list[NodeSpec] | None, doc("the rack's hosts (trnsched fleet import writes them)")] = None
     labels: Annotated[dict[Name, Text] | None, doc("labels every node of the rack carries")] = None
+    domains: Annotated[Chips, doc("scale-up domains this entry stands for (default 1): its chips, busy chips "
+                                  "and power cap are split evenly among that many racks <id>/0, <id>/1, ...")] = 1
     note: Note = None
 
 

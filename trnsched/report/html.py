@@ -18,6 +18,7 @@ from trnsched.inputs.fleet import Fleet, Rack
 CHIP = 9                  # px: one chip's square
 STEP = 11                 # px: chip pitch, square plus gap
 MAX_COLS = 18             # chips per row in a rack: 144 -> 8 rows, 72 -> 4, 8 -> 1
+MAP_CHIPS = 50_000       # the most chips the fleet map draws one square each (a few MB of SVG)
 OPEN_UP_TO = 40           # more jobs than this: legend and long tables start folded
 TOP_JOBS = 25             # jobs drawn as bars in the by-job charts; the rest are summed
 LABEL_CHARS = 34          # longest job id drawn in full in a chart label
@@ -351,10 +352,31 @@ def _fleet_section(fleet: Fleet, spans: Sequence[Span], colours: Mapping[str, st
     pods: dict[str, list[Rack]] = {}
     for rack in fleet.racks:
         pods.setdefault(rack.pod, []).append(rack)
+    total = sum(sum(r.chips.values()) for r in fleet.racks)
+    if total > MAP_CHIPS:
+        # A square per chip of an UltraCluster would be a page of hundreds of MB
+        # that no browser draws: per pod and chip type, the figures instead.
+        caption = (f"The fleet has {total:,} chips, more than the {MAP_CHIPS:,} the chip map draws: per pod and "
+                   f"chip type, installed, busy before this placement, placed and free chips.")
+        return f'<section><h2>Fleet</h2><p class="muted">{_e(caption)}</p>{_pod_table(pods, held)}</section>'
     caption += (" A hybrid rack (two chip types on one fabric, sharing one power cap) has a dashed purple "
                 "border, a labelled block per chip type, and its second type's chips drawn round.")
     body = "".join(_pod(pod, racks, held, colours, power) for pod, racks in pods.items())
     return f'<section><h2>Fleet</h2><p class="muted">{_e(caption)}</p>{body}</section>'
+
+
+def _pod_table(pods: Mapping[str, Sequence[Rack]], held: Mapping) -> str:
+    rows = []
+    for pod, racks in pods.items():
+        for t in sorted({t for r in racks for t in r.chips}):
+            mine = [r for r in racks if t in r.chips]
+            installed = sum(r.chips[t] for r in mine)
+            busy = sum(r.used.get(t, 0) for r in mine)
+            placed = sum(n for r in mine for _, n in held.get((r.id, t), ()))
+            rows.append([_e(pod), _e(t), f"{len(mine):,}", f"{installed:,}", f"{busy:,}", f"{placed:,}",
+                         f"{installed - busy - placed:,}"])
+    return _table(["pod", "chip type", "racks", "chips", "busy before", "placed", "free"], rows,
+                  numeric=range(2, 7))
 
 
 def _busiest_instant(spans: Sequence[Span]) -> float:
