@@ -20,7 +20,7 @@ from trnsched.inputs.validate import check_arguments
 from trnsched.interrupts import INTERRUPTS
 from trnsched.objective import OBJECTIVES, Horizon, completion_weight, prune_and_price
 from trnsched.policies import POLICIES, offered
-from trnsched.policies.cpsat.backends import BACKENDS, ray_module, session
+from trnsched.policies.cpsat.backends import ray_module, session
 from trnsched.problem import Problem, SolverConfig
 from trnsched.result import Result, build
 

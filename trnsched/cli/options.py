@@ -61,14 +61,15 @@ def json_option(help: str | None = None):
     return click.option("--json", "as_json", is_flag=True, help=help)
 
 
-def output_option(help: str):
-    """-o FILE, checked when the command line is read, before any work."""
-    def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-        if value is not None:
-            check_output(value)
-        return value
+def _checked_output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An output path, checked when the command line is read, before any work."""
+    if value is not None:
+        check_output(value)
+    return value
 
-    return click.option("-o", "--output", type=click.Path(dir_okay=False), callback=checked, help=help)
+
+def output_option(help: str):
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), callback=_checked_output, help=help)
 
 
 def quiet_option():
@@ -78,12 +79,7 @@ def quiet_option():
 
 def html_option():
     """--html FILE: the self-contained HTML report, checked like -o."""
-    def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-        if value is not None:
-            check_output(value)
-        return value
-
-    return click.option("--html", "html_file", type=click.Path(dir_okay=False), callback=checked,
+    return click.option("--html", "html_file", type=click.Path(dir_okay=False), callback=_checked_output,
                         help="Also write the HTML report here (atomically; `trnsched report` makes it later).")
 
 

@@ -71,10 +71,10 @@ def fleet_from_kubectl(nodes: Any, pods: Any = None, *, file: str, pods_file: st
             raise InputError(f"node {name}: {chips} allocatable chips, but a {instance} has {kind.chips}", file=file,
                              field=f"items[{i}].status.allocatable")
         rack_key = next((k for k in ([rack_label] if rack_label else list(RACK_LABELS)) if k in labels), None)
-        rack_id = f"{labels[rack_key]}" if rack_key else name
+        rack_id = str(labels[rack_key]) if rack_key else name
         pod_key = next((k for k in ([pod_label] if pod_label else list(POD_LABELS)) if k in labels), None)
         pod = labels[pod_key] if pod_key else "default"
-        rack = racks.setdefault(rack_id, {"id": _rack_name(rack_id), "pod": pod, "chips": {}, "used": {},
+        rack = racks.setdefault(rack_id, {"id": rack_id, "pod": pod, "chips": {}, "used": {},
                                           "nodes": [], "labels": {rack_key: labels[rack_key]} if rack_key else
                                           {HOSTNAME_LABEL: labels.get(HOSTNAME_LABEL, name)}})
         if pod_key:
@@ -138,12 +138,6 @@ def _quantity(value: Any, file: str, field: str) -> int:
     if isinstance(value, str) and re.fullmatch(r"[0-9]{1,7}", value):
         return int(value)
     raise InputError(f"must be a whole number of devices, got {value!r}", file=file, field=field)
-
-
-def _rack_name(key: str) -> str:
-    """A clique id ("<cluster uuid>.<clique>") is long: keep it whole, it is what
-    selects the rack, but make it a valid trnsched id."""
-    return re.sub(r"[\x00-\x1f\x7f]", "_", key)
 
 
 # ------------------------------------------------------------------ export
