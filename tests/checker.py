@@ -29,12 +29,33 @@ def check(jobs_data, fleet_data, result: dict) -> None:
     use: dict[tuple[str, str], list] = {}
     added_w: dict[str, list] = {}
     for p in result["placements"]:
-        job, t = by_id[p["job"]], p["chip_type"]
+        job = by_id[p["job"]]
         assert sum(a["chips"] for a in p["allocations"]) == p["chips"], "allocations sum to chips"
-        if job.get("chip_types"):
-            assert t in job["chip_types"], "allow-list"
-        if job.get("stack", "any") != "any":
-            assert chips[t].stack == job["stack"], "stack"
+        # What takes chips: the placement, or each pool of a disaggregated one.
+        units = p.get("pools") or [p]
+        if "pools" in p:
+            assert job["kind"] == "infer" and job.get("disaggregation", "allow") != "never", "may split"
+            assert [u["role"] for u in units] == ["prefill", "decode"], "a prefill and a decode pool"
+            assert sum(u["chips"] for u in units) == p["chips"], "pools sum to chips"
+            merged: dict[str, int] = {}
+            for u in units:
+                for a in u["allocations"]:
+                    merged[a["rack"]] = merged.get(a["rack"], 0) + a["chips"]
+            assert merged == {a["rack"]: a["chips"] for a in p["allocations"]}, "pools make the allocations"
+            for name in ("power_kw", "energy_kwh", "cost_usd"):
+                total = sum(u["metrics"][name] for u in units)
+                assert abs(total - p["metrics"][name]) <= 1e-6 * max(1.0, total), f"pools' {name} add up"
+            if p["link"] == "scale_up":
+                assert len({a["rack"] for u in units for a in u["allocations"]}) == 1, "fused pools share a rack"
+        elif job.get("disaggregation") == "require" and job["kind"] == "infer":
+            raise AssertionError("disaggregation required")
+        for u in units:
+            t = u["chip_type"]
+            assert sum(a["chips"] for a in u["allocations"]) == u["chips"], "pool allocations sum to its chips"
+            if job.get("chip_types"):
+                assert t in job["chip_types"], "allow-list"
+            if job.get("stack", "any") != "any":
+                assert chips[t].stack == job["stack"], "stack"
         want = job.get("chips")             # null: any number
         if want is not None:
             lo, hi = (want, want) if isinstance(want, int) else (want.get("min", 1), want.get("max") or 10**9)
@@ -60,12 +81,14 @@ def check(jobs_data, fleet_data, result: dict) -> None:
         # Without a horizon everything placed runs now, so every placement overlaps.
         span = (p["start_h"], p["end_h"]) if horizon is not None else (0.0, 1.0)
         assert len({racks[a["rack"]].get("pod", "default") for a in p["allocations"]}) == 1, "one pod"
-        per_chip_w = m["power_kw"] / p["chips"] / pue * 1000.0 - chips[t].idle_w
-        for a in p["allocations"]:
-            rack = racks[a["rack"]]
-            assert t in rack["chips"], "chip type present in the rack"
-            use.setdefault((a["rack"], t), []).append((*span, a["chips"]))
-            added_w.setdefault(a["rack"], []).append((*span, per_chip_w * a["chips"]))
+        for u in units:
+            t = u["chip_type"]
+            per_chip_w = u["metrics"]["power_kw"] / u["chips"] / pue * 1000.0 - chips[t].idle_w
+            for a in u["allocations"]:
+                rack = racks[a["rack"]]
+                assert t in rack["chips"], "chip type present in the rack"
+                use.setdefault((a["rack"], t), []).append((*span, a["chips"]))
+                added_w.setdefault(a["rack"], []).append((*span, per_chip_w * a["chips"]))
     for (rid, t), spans in use.items():
         rack = racks[rid]
         assert peak(spans) <= rack["chips"][t] - (rack.get("used") or {}).get(t, 0), f"free chips of {t} in {rid}"

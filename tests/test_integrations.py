@@ -22,6 +22,7 @@ from trnsched.integrations import kubernetes as k8s, ray as ray_export, slurm
 from trnsched.integrations.kubernetes import fleet_from_kubectl
 from trnsched.integrations.pinning import nodes_of, pin
 from trnsched.integrations.slurm import fleet_from_scontrol
+from trnsched.result import workloads
 from trnsched.solve import solve
 
 DATA = ROOT / "tests" / "data"
@@ -221,13 +222,16 @@ def slurmctld(tmp_path_factory, solved):
 def test_every_exported_sbatch_script_is_accepted_by_a_real_slurmctld(solved, slurmctld, tmp_path):
     fleet, result = solved
     scripts = slurm.sbatch_scripts(result, fleet)
-    assert len(scripts) == len(result["placements"])
+    # A disaggregated service runs as two jobs, one per pool.
+    assert len(scripts) == sum(len(workloads(p)) for p in result["placements"])
+    assert any(p.get("pools") for p in result["placements"]), "the example places a split service"
     for name, text in scripts.items():
         path = tmp_path / name
         path.write_text(text)
         res = subprocess.run(["sbatch", "--test-only", str(path)], env=slurmctld, capture_output=True, text=True)
         assert res.returncode == 0 and "to start at" in res.stderr, f"{name}: {res.stderr}\n{text}"
-        placement = next(p for p in result["placements"] if f"{slurm._safe(p['job'])}.sbatch" == name)
+        placement = next(w for p in result["placements"] for w in workloads(p)
+                         if f"{slurm._safe(w['job'])}.sbatch" == name)
         started_on = res.stderr.split(" on nodes ")[-1]
         for alloc_node in {s.node for p in pin(result, fleet) if p.job == placement["job"] for s in p.slots}:
             assert alloc_node.split(".")[0] in started_on, "Slurm starts it on the pinned nodes"
@@ -366,7 +370,8 @@ def test_export_from_the_command_line_end_to_end(tmp_path):
     trnsched("fleet", "import", "--kubectl", DATA / "nodes.json", "--pods", DATA / "pods.json", "-o", fleet)
     result = tmp_path / "result.json"
     trnsched("solve", ROOT / "examples" / "jobs.json", "--fleet", fleet, "--policy", "greedy", "-o", result)
-    placed = len(json.loads(result.read_text())["placements"])
+    # One workload per placement, two per disaggregated one (a job per pool).
+    placed = sum(len(workloads(p)) for p in json.loads(result.read_text())["placements"])
     for target, count in (("slurm", placed), ("kueue", placed + 1), ("jobset", placed + 1), ("ray", 2)):
         res = trnsched("export", result, "--fleet", fleet, "--to", target, "-o", tmp_path / target)
         assert len(list((tmp_path / target).iterdir())) == count, res.stderr

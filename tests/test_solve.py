@@ -102,14 +102,25 @@ def test_invariants_hold_for_every_policy(instance, objective):
 
 def feasible_outcomes(jobs_data, fleet_data, objective):
     """(placed priority, objective) of every feasible choice of one candidate and one
-    rack (or none) per job; instances are built so that every candidate fits one rack."""
+    rack (or none) per job -- a split: one rack per pool in one pod, the same rack
+    when fused;
+    instances are built so that every candidate fits one rack."""
     fleet = parse_fleet(fleet_data)
     jobs = parse_jobs(jobs_data, chip_names=fleet.chip_types)
     cands = generate(jobs, fleet).candidates
     cands = prune_for(cands, candidate_costs(cands, objective))
     assert all(not c.multi for c in cands)
     costs = candidate_costs(cands, objective)
-    options = [[None] + [(i, r) for i, c in enumerate(cands) if c.job == j for r in c.racks]
+
+    def places(c):
+        if not c.pools:
+            return [(r,) for r in c.racks]
+        if c.fused:
+            return [(r, r) for r in c.racks]
+        return [(a, b) for a, b in itertools.product(c.pools[0].racks, c.pools[1].racks)
+                if fleet.racks[a].pod == fleet.racks[b].pod]
+
+    options = [[None] + [(i, rs) for i, c in enumerate(cands) if c.job == j for rs in places(c)]
                for j in range(len(jobs))]
     headroom = headroom_watts(fleet)
     outcomes = []
@@ -120,12 +131,12 @@ def feasible_outcomes(jobs_data, fleet_data, objective):
         for j, opt in enumerate(pick):
             if opt is None:
                 continue
-            i, r = opt
-            c = cands[i]
-            free[r][c.chip_type] -= c.chips
-            if watts[r] is not None:
-                watts[r] -= watts_per_chip(c, fleet) * c.chips
-            ok &= free[r][c.chip_type] >= 0 and (watts[r] is None or watts[r] >= 0)
+            i, rs = opt
+            for u, r in zip(cands[i].units, rs):
+                free[r][u.chip_type] -= u.chips
+                if watts[r] is not None:
+                    watts[r] -= watts_per_chip(u, fleet) * u.chips
+                ok &= free[r][u.chip_type] >= 0 and (watts[r] is None or watts[r] >= 0)
             prio += jobs[j].priority
             cost += costs[i]
         if ok:

@@ -9,6 +9,14 @@ A single-rack candidate may go on any rack of its type with enough free chips
 for that many scale-up domains.
 Each (job, type, count, domains) is scored once however many racks could take
 it; the solver then works on groups of interchangeable racks (Fleet.groups).
+
+A service with a rate may also be split (`split_candidates`): a prefill pool
+and a decode pool, sized by the core for each (prefill type, decode type,
+link).  Its `pools` are two single-rack candidates of one chip type each; a
+fused split puts both on one rack (one hybrid rack, or one scale-up domain of
+one type) and its KV cache crosses the scale-up fabric; a scale-out split puts
+each pool on a rack of its type, both in one pod, and the KV cache crosses the
+pod's network.  Both pools are placed or neither.
 """
 from __future__ import annotations
 
@@ -23,13 +31,15 @@ import numpy as np
 from trnsched.inputs.fleet import Fleet
 from trnsched.inputs.jobs import Job
 from trnsched.perf import columns as col
-from trnsched.perf.scoring import score_arrays
+from trnsched.perf.scoring import score_arrays, score_pool_arrays
 from trnsched.perf.tables import chip_table, job_table
 
 METRICS = tuple(name for name in col.OUTPUTS if name not in ("feasible", "reason"))   # kept per candidate
 T = TypeVar("T", "Candidate", "Rejection")
 DEFAULT_MAX_CHIPS = {"train": 4096, "infer": 512}
 DOMAIN_MULTIPLES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+SPLIT_TYPES = ("any", "same", "cross")   # which (prefill, decode) chip type pairs a split may have
+SPLITS_KEPT = 3          # per job and link: the cheapest and the most frugal (energy) pool pairs kept
 
 
 def chip_counts(job: Job, domain: int, limit: int | None = None) -> list[int]:
@@ -77,10 +87,17 @@ class Candidate:
     values: Metrics = field(repr=False)
     by_pod: tuple[tuple[int, ...], ...] = field(default=(), repr=False)   # multi-rack: racks per pod, as pods
     index: int | None = None  # position in the solve's candidate list (set by prune_for)
+    pools: tuple["Candidate", ...] = ()   # split: the prefill and the decode pool (single-rack, one type each)
+    fused: bool = False       # split: both pools on one rack, the KV cache over its scale-up fabric
 
     @property
     def multi(self) -> bool:
         return self.max_racks > 1
+
+    @property
+    def units(self) -> tuple["Candidate", ...]:
+        """What takes chips: the candidate itself, or a split's two pools."""
+        return self.pools or (self,)
 
     @property
     def energy_kwh(self) -> float:
@@ -112,6 +129,7 @@ class CandidateSet:
     rejected: list[Rejection]
     allowed_types: list[list[str]]      # per job: allowed chip types present in the fleet
     scored: int                         # (job, type, count, shape) tuples scored
+    split_notes: dict[int, str] = field(default_factory=dict)   # per job: why it has no split candidate
 
 
 @contextmanager
@@ -129,7 +147,9 @@ def collector_paused() -> Iterator[None]:
 
 
 @collector_paused()
-def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
+def generate(jobs: list[Job], fleet: Fleet, split_types: str = "any") -> CandidateSet:
+    """Every job's candidates on the fleet, scored; `split_types` limits the
+    splits to pools of one chip type ("same") or of two ("cross")."""
     types = fleet.types_present()
     chips = [fleet.chip_types[t] for t in types]
     type_index = {t: i for i, t in enumerate(types)}
@@ -176,7 +196,7 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
             return per_count[n]
 
         for ji, job in enumerate(jobs):
-            if t not in allowed[ji] or largest == 0:
+            if t not in allowed[ji] or largest == 0 or job.disaggregation == "require":
                 continue
             for n in chip_counts(job, domain, largest):
                 for shape, domains in shapes_for(n):
@@ -185,10 +205,10 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
     keys = list(shapes)
     candidates: list[Candidate] = []
     rejected: list[Rejection] = []
+    jt, ct = job_table(jobs), chip_table(chips, pue=fleet.pue)
     if keys:
         arr = np.array([(ji, type_index[t], n, d) for ji, t, n, d in keys], dtype=np.int64)
-        out = score_arrays(job_table(jobs), chip_table(chips, pue=fleet.pue), arr[:, 0], arr[:, 1],
-                           arr[:, 2], arr[:, 3])
+        out = score_arrays(jt, ct, arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
         columns = {m: out[m] for m in METRICS}
         for row, (key, reason) in enumerate(zip(keys, out["reason"].tolist())):
             ji, t, n, d = key
@@ -198,7 +218,138 @@ def generate(jobs: list[Job], fleet: Fleet) -> CandidateSet:
                 continue
             for racks, k, pod_names, by_pod in shapes[key]:
                 candidates.append(Candidate(ji, t, n, racks, k, pod_names, values, by_pod))
-    return CandidateSet(candidates, rejected, allowed, len(keys))
+    splits, notes, scored = split_candidates(jobs, fleet, types, allowed, jt, ct, split_types)
+    candidates.extend(splits)
+    return CandidateSet(candidates, rejected, allowed, len(keys) + scored, notes)
+
+
+def split_label(prefill: str, decode: str) -> str:
+    """A split's chip type as results show it: prefill type + decode type."""
+    return f"{prefill}+{decode}"
+
+
+def pool_columns(out: dict[str, np.ndarray], prices: np.ndarray) -> tuple[dict, dict, dict]:
+    """The metric columns of split candidates: the job's combined figures and
+    each pool's, under the names co-located candidates use (Metrics reads them)."""
+    n = len(out["reason"])
+    zero = np.zeros(n)
+    duration = out["duration_h"]
+    extra = {k: out[k] for k in ("kv_bytes", "kv_transfer_s", "kv_link_share")}
+    combined = {m: zero for m in METRICS}
+    combined.update(ttft_s=out["ttft_s"], tpot_s=out["tpot_s"], latency_s=out["latency_s"],
+                    tokens_per_s=out["tokens_per_s"], batch=out["decode_batch"], duration_h=duration,
+                    replicas=out["prefill_replicas"] + out["decode_replicas"],
+                    replicas_needed=out["prefill_replicas"] + out["decode_replicas"],
+                    power_kw=out["power_kw"], energy_kwh=out["energy_kwh"], cost_usd=out["cost_usd"],
+                    mem_per_chip=np.maximum(out["prefill_mem_per_chip"], out["decode_mem_per_chip"]), **extra)
+    roles = []
+    for role, price in zip(("prefill", "decode"), prices):
+        pool = {m: zero for m in METRICS}
+        pool.update(tp=out[f"{role}_tp"], pp=out[f"{role}_pp"], dp=out[f"{role}_replicas"],
+                    replicas=out[f"{role}_replicas"], replicas_needed=out[f"{role}_replicas"],
+                    duration_h=duration, power_kw=out[f"{role}_power_kw"],
+                    energy_kwh=out[f"{role}_power_kw"] * duration,
+                    cost_usd=out[f"{role}_chips"] * price * duration, mem_per_chip=out[f"{role}_mem_per_chip"],
+                    utilisation=out[f"{role}_util"], **extra)
+        if role == "prefill":
+            pool.update(ttft_s=out["ttft_s"])
+        else:
+            pool.update(tpot_s=out["tpot_s"], batch=out["decode_batch"], tokens_per_s=out["tokens_per_s"])
+        roles.append(pool)
+    return combined, roles[0], roles[1]
+
+
+def split_candidates(jobs: list[Job], fleet: Fleet, types: list[str], allowed: list[list[str]],
+                     jt: np.ndarray, ct: np.ndarray, split_types: str = "any"
+                     ) -> tuple[list[Candidate], dict[int, str], int]:
+    """Each service's prefill/decode pool pairs: every (prefill type, decode type)
+    it allows, fused where one rack can hold both pools and over scale-out where
+    a rack of each type can hold its pool; per job and link the SPLITS_KEPT
+    cheapest and the SPLITS_KEPT most frugal pairs (the solver weighs nothing
+    else).  Returns them, per job why it has none, and the rows scored."""
+    type_index = {t: i for i, t in enumerate(types)}
+    notes: dict[int, str] = {}
+    rows = []
+    for ji, job in enumerate(jobs):
+        if job.is_train:
+            continue
+        if not job.may_split:
+            notes[ji] = ("disaggregation is off for it" if job.disaggregation == "never" else
+                         "disaggregation needs a rate_rps" if job.rate_rps <= 0 else
+                         "disaggregation was not tried: a fixed batch, offline flag or parallelism hints fix "
+                         "a co-located layout")
+            continue
+        for p in allowed[ji]:
+            for d in allowed[ji]:
+                if (split_types == "same" and p != d) or (split_types == "cross" and p == d):
+                    continue
+                for link in (col.FUSED, col.SCALE_OUT):
+                    rows.append((ji, type_index[p], type_index[d], link))
+    if not rows:
+        return [], notes, 0
+    arr = np.array(rows, dtype=np.int64)
+    out = score_pool_arrays(jt, ct, arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
+    prices = (ct[arr[:, 1], col.C_PRICE_HR], ct[arr[:, 2], col.C_PRICE_HR])
+    combined, prefill, decode = pool_columns(out, prices)
+    reasons = out["reason"].tolist()
+    p_chips = out["prefill_chips"].astype(np.int64).tolist()
+    d_chips = out["decode_chips"].astype(np.int64).tolist()
+
+    racks_with: dict[tuple[str, int], tuple[int, ...]] = {}
+
+    def holding(t: str, n: int) -> tuple[int, ...]:
+        if (t, n) not in racks_with:
+            racks_with[t, n] = tuple(i for i, r in enumerate(fleet.racks) if r.free(t) >= n)
+        return racks_with[t, n]
+
+    made: dict[tuple[int, int], list[Candidate]] = {}
+    why: dict[int, list[str]] = {}
+    for row, (ji, pi, di, link) in enumerate(rows):
+        p, d = types[pi], types[di]
+        if reasons[row] != col.OK:
+            why.setdefault(ji, []).append(f"{p} prefill + {d} decode: {col.REASON_NAMES[reasons[row]]}")
+            continue
+        n_p, n_d = p_chips[row], d_chips[row]
+        job = jobs[ji]
+        if not (job.chips_min or 1) <= n_p + n_d <= (job.chips_max or n_p + n_d):
+            why.setdefault(ji, []).append(f"{n_p} {p} (prefill) + {n_d} {d} (decode) is outside the job's chips "
+                                          "range")
+            continue
+        unit_p = Candidate(ji, p, n_p, holding(p, n_p), 1, (), Metrics(prefill, row))
+        unit_d = Candidate(ji, d, n_d, holding(d, n_d), 1, (), Metrics(decode, row))
+        if link == col.FUSED:
+            both = tuple(i for i, r in enumerate(fleet.racks)
+                         if (r.free(p) >= n_p + n_d if p == d else r.free(p) >= n_p and r.free(d) >= n_d))
+            if not both:
+                why.setdefault(ji, []).append(f"{n_p} {p} (prefill) + {n_d} {d} (decode) in one rack: no rack "
+                                              "has them free")
+                continue
+            unit_p.racks = unit_d.racks = both
+            racks = both
+        else:
+            pods = {fleet.racks[r].pod for r in unit_p.racks} & {fleet.racks[r].pod for r in unit_d.racks}
+            if not pods:
+                why.setdefault(ji, []).append(f"no pod has {n_p} {p} (prefill) and {n_d} {d} (decode) free "
+                                              "on a rack each")
+                continue
+            if len(pods) < len({fleet.racks[r].pod for r in unit_p.racks + unit_d.racks}):
+                unit_p = Candidate(ji, p, n_p, tuple(r for r in unit_p.racks if fleet.racks[r].pod in pods), 1, (),
+                                   unit_p.values)
+                unit_d = Candidate(ji, d, n_d, tuple(r for r in unit_d.racks if fleet.racks[r].pod in pods), 1, (),
+                                   unit_d.values)
+            racks = tuple(sorted(set(unit_p.racks) | set(unit_d.racks)))
+        made.setdefault((ji, link), []).append(
+            Candidate(ji, split_label(p, d), n_p + n_d, racks, 1, (), Metrics(combined, row),
+                      pools=(unit_p, unit_d), fused=link == col.FUSED))
+    kept: list[Candidate] = []
+    for group in made.values():
+        chosen = {id(c): c for c in sorted(group, key=lambda c: (c.cost_usd, c.energy_kwh))[:SPLITS_KEPT]}
+        chosen.update({id(c): c for c in sorted(group, key=lambda c: (c.energy_kwh, c.cost_usd))[:SPLITS_KEPT]})
+        kept.extend(chosen.values())
+    for ji, reasons_of in why.items():
+        if not any(c.job == ji for c in kept):
+            notes[ji] = "disaggregation tried, none fits: " + "; ".join(sorted(set(reasons_of))[:3])
+    return kept, notes, len(rows)
 
 
 @collector_paused()
@@ -212,7 +363,7 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
     candidate belongs to one solve's list)."""
     by_key: dict[tuple, list[tuple[int, float, float, int, Candidate]]] = {}
     for c, cost in zip(cands, costs):
-        by_key.setdefault((c.job, c.chip_type, c.multi, c.pods), []).append(
+        by_key.setdefault((c.job, c.chip_type, c.multi, c.pods, c.fused), []).append(
             (c.chips, c.values["power_kw"], cost, c.max_racks, c))
     kept = []
     for group in by_key.values():
@@ -222,7 +373,7 @@ def prune_for(cands: list[Candidate], costs: list[float]) -> list[Candidate]:
             if not any(o[1] <= m[1] and o[2] <= m[2] and o[3] <= m[3] for o in survivors):
                 survivors.append(m)      # sorted by chips, so every survivor has no more
         kept.extend(m[4] for m in survivors)
-    kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pods))
+    kept.sort(key=lambda c: (c.job, c.chip_type, c.chips, c.max_racks, c.pods, not c.fused))
     for i, c in enumerate(kept):
         c.index = i
     return kept

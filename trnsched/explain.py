@@ -8,6 +8,9 @@
   short and who holds them, or the rack power cap;
 - `horizon` (and `deadline`, `capacity`) over a horizon: when the scheduled
   jobs leave room for it.
+
+A service's line also says whether disaggregation (split prefill and decode
+pools) was tried, and what its cheapest split needs or why there is none.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from trnsched.candidates import CandidateSet, by_job
+from trnsched.candidates import Candidate, CandidateSet, by_job
 from trnsched.inputs.jobs import Job
 from trnsched.perf import columns as col
 from trnsched.problem import Choice, Problem
@@ -55,6 +58,23 @@ class Explainer:
         self.pod_free: dict[str, int] = {}
 
     def __call__(self, j: int) -> Unplaced:
+        out = self.why(j)
+        if not out.job.is_train and out.kind != "excluded":
+            out.reason += "; " + self.split_line(j)
+        return out
+
+    def split_line(self, j: int) -> str:
+        """Whether disaggregation was tried for a service, and what it needs."""
+        note = self.cset.split_notes.get(j)
+        if note is not None:
+            return note
+        splits = [c for c in self.candidates.get(j, []) if c.pools]
+        if not splits:
+            return "disaggregation tried: no split fits the fleet"
+        best = min(splits, key=lambda c: (c.cost_usd, c.energy_kwh))
+        return f"disaggregation tried: the cheapest split needs {describe(best)}"
+
+    def why(self, j: int) -> Unplaced:
         job = self.jobs[j]
         allowed = self.cset.allowed_types[j]
         if not allowed:
@@ -65,6 +85,8 @@ class Explainer:
         mine = self.candidates.get(j, [])
         if mine:
             return self.capacity(job, mine)
+        if job.disaggregation == "require":
+            return Unplaced(job, "disaggregation is required and no split of it can run on the fleet", "no_room")
         rejected = self.rejected.get(j, [])
         if not rejected:
             if job.chips_min is None:
@@ -136,7 +158,7 @@ class Explainer:
         for c in mine:
             # Type, count, rack count and pods fix the racks a candidate may use
             # (candidates.generate), so its shortfall in chips is its shape's.
-            shape = (c.chip_type, c.chips, c.max_racks, c.pods)
+            shape = shape_of(c)
             if shape not in self.shortfalls:
                 self.shortfalls[shape] = self.ledger.room.shortfall(c, self.ledger)
             outcome = self.shortfalls[shape]
@@ -144,15 +166,17 @@ class Explainer:
             found = self.ledger.fit(c) if outcome.short <= 0 else None
             if found is not None:
                 where = "one rack" if not c.multi else f"{len(found)} racks of one pod"
-                return Unplaced(job, f"not placed: {c.chips} {c.chip_type} fit in {where} beside the placed "
-                                     "jobs; the solver left it out within its time limit", "capacity")
+                what = describe(c) if c.pools else f"{c.chips} {c.chip_type} fit in {where}"
+                return Unplaced(job, f"not placed: {what} beside the placed jobs; the solver left it out within "
+                                     "its time limit", "capacity")
             if shortfall is None or outcome.short < shortfall.short:
                 best, shortfall = c, outcome
         where = "one rack" if not best.multi else f"{best.max_racks} racks of one pod"
+        what = describe(best) if best.pools else f"{best.chips} {best.chip_type} in {where}"
         if shortfall.reason == "power":
-            return Unplaced(job, f"power cap: {best.chips} {best.chip_type} fit in {where} by chip count but "
-                                 "would exceed the rack power cap after the placed jobs", "capacity")
-        shape = (best.chip_type, best.chips, best.max_racks, best.pods)
+            return Unplaced(job, f"power cap: {what} fit by chip count but would exceed the rack power cap after "
+                                 "the placed jobs", "capacity")
+        shape = shape_of(best)
         if shape not in self.named_holders:
             holders = shortfall.holders
             named = [f"{self.jobs[k].id} (priority {self.jobs[k].priority})"
@@ -161,8 +185,19 @@ class Explainer:
                 f"; held by {', '.join(named)}{f' and {len(holders) - 5} more' if len(holders) > 5 else ''}"
                 if named else "")
         taken = self.named_holders[shape]
-        return Unplaced(job, f"capacity taken: needs {best.chips} {best.chip_type} in {where}, "
-                             f"{shortfall.short} short{taken}", "capacity")
+        return Unplaced(job, f"capacity taken: needs {what}, {shortfall.short} short{taken}", "capacity")
+
+
+def shape_of(c: Candidate) -> tuple:
+    """What fixes the racks a candidate may use, hence its shortfall."""
+    return (c.chip_type, c.chips, c.max_racks, c.pods, c.fused, tuple(u.chips for u in c.pools))
+
+
+def describe(c: Candidate) -> str:
+    """A split's pools in words."""
+    p, d = c.pools
+    where = "in one rack (scale-up fabric)" if c.fused else "on a rack each (KV cache over scale-out)"
+    return f"{p.chips} {p.chip_type} (prefill) + {d.chips} {d.chip_type} (decode) {where}"
 
 
 class HorizonExplainer(Explainer):
@@ -176,10 +211,16 @@ class HorizonExplainer(Explainer):
         self.line = line
 
     def __call__(self, j: int) -> Unplaced:
+        out = self.scheduled_why(j)
+        if not out.job.is_train and out.kind != "excluded":
+            out.reason += "; " + self.split_line(j)
+        return out
+
+    def scheduled_why(self, j: int) -> Unplaced:
         job = self.jobs[j]
         mine = self.candidates.get(j, [])
         if not mine:
-            return super().__call__(j)
+            return self.why(j)
         if job.arrival_h > self.horizon_h:
             return Unplaced(job, f"arrives at {job.arrival_h:g} h, after the {self.horizon_h:g} h horizon",
                                  "horizon")
@@ -192,7 +233,7 @@ class HorizonExplainer(Explainer):
             return self.capacity(job, mine)
         c, start = best
         end = start + c.duration_h
-        on = f"{c.chips} {c.chip_type}"
+        on = describe(c) if c.pools else f"{c.chips} {c.chip_type}"
         if start > self.horizon_h:
             return Unplaced(job, f"cannot start within the {self.horizon_h:g} h horizon: the scheduled jobs "
                                  f"leave room for it at {start:.1f} h at the earliest (on {on})", "horizon")

@@ -8,6 +8,11 @@
 - `Timeline`: the ledger over time, for scheduling: the jobs' spans per rack;
   the room of a window is the free room less the peak the spans use inside it.
 
+A split candidate (candidates.py) takes chips through its two pools: its racks
+are a `Split`, each pool's racks and, as a plain mapping, the chips both take
+per rack; everything here that takes or gives back chips goes pool by pool
+(`unit_racks`).
+
 Power: a rack cap is IT power at the rack (PUE excluded).  A rack's baseline is
 its busy chips at TDP, its free chips idle, and every chip's host share; a
 placed chip adds what its candidate draws above that (`watts_per_chip`).
@@ -33,6 +38,36 @@ def watts_per_chip(c: Candidate, fleet: Fleet) -> int:
     chip = fleet.chip_types[c.chip_type]
     per_chip_kw = c.values["power_kw"] / c.chips / fleet.pue
     return max(0, round(per_chip_kw * 1000.0 - chip.idle_w - chip.host_w))
+
+
+def draw_watts(c: Candidate, fleet: Fleet) -> int:
+    """IT watts the whole candidate adds over idle (both pools of a split)."""
+    return sum(watts_per_chip(u, fleet) * u.chips for u in c.units)
+
+
+class Split(dict):
+    """A split candidate's racks: rack -> chips of both pools together (all that
+    code counting chips per rack needs), and `parts`, each pool's racks."""
+
+    def __init__(self, parts: Iterable[dict[int, int]]) -> None:
+        self.parts = tuple(dict(p) for p in parts)
+        merged: dict[int, int] = {}
+        for part in self.parts:
+            for r, n in part.items():
+                merged[r] = merged.get(r, 0) + n
+        super().__init__(merged)
+
+    def __reduce__(self):
+        return Split, (self.parts,)
+
+
+def unit_racks(c: Candidate, racks: dict[int, int]) -> list[tuple[Candidate, dict[int, int]]]:
+    """(what takes chips, its racks): the candidate, or each pool of a split."""
+    if not c.pools:
+        return [(c, racks)]
+    if not isinstance(racks, Split):
+        raise TypeError(f"job {c.job}: a split candidate's racks must be a Split")
+    return list(zip(c.pools, racks.parts))
 
 
 def headroom_watts(fleet: Fleet, racks: Iterable[int] | None = None) -> list[int | None]:
@@ -155,6 +190,19 @@ class Room:
             return False
         return self.watts[r] is None or self.watts[r] >= watts * chips
 
+    def holds(self, c: Candidate, racks: dict[int, int]) -> bool:
+        """Whether these racks have the chips and watts for the candidate (both
+        pools of a split together, where they share a rack)."""
+        chips: dict[tuple[int, str], int] = {}
+        watts: dict[int, int] = {}
+        for u, part in unit_racks(c, racks):
+            w = watts_per_chip(u, self.fleet)
+            for r, n in part.items():
+                chips[r, u.chip_type] = chips.get((r, u.chip_type), 0) + n
+                watts[r] = watts.get(r, 0) + w * n
+        return (all(self.free[r].get(t, 0) >= n for (r, t), n in chips.items())
+                and all(self.watts[r] is None or self.watts[r] >= w for r, w in watts.items()))
+
     def fill(self, racks: Iterable[int], chip_type: str, need: int, most: int, watts: int,
              whole: bool = False) -> tuple[dict[int, int], int]:
         """Take `need` chips from at most `most` of these racks, roomiest first, as
@@ -215,6 +263,8 @@ class Room:
         """Where the candidate goes now, or None: a single-rack candidate on the
         first of its racks (fleet order) with room; a multi-rack one on the roomiest
         racks of the first of its pods that holds it."""
+        if c.pools:
+            return self.fit_split(c)
         watts = watts_per_chip(c, self.fleet)
         t = c.chip_type
         if not c.multi and not self.indexed:
@@ -244,6 +294,62 @@ class Room:
                 return taken
         return None
 
+    def fit_split(self, c: Candidate, racks_of: tuple[Iterable[int], Iterable[int]] | None = None) -> "Split | None":
+        """Where a split goes now, or None: fused, the first rack (of its own, or
+        of both `racks_of`) with room for both pools; else both pools in one pod,
+        the larger where it fits first, then the other on what is left
+        (`racks_of`: each pool's racks to choose from, roomiest first)."""
+        if c.fused:
+            shared = c.racks if racks_of is None else sorted(set(racks_of[0]) & set(racks_of[1]))
+            for r in shared:
+                both = Split(({r: c.pools[0].chips}, {r: c.pools[1].chips}))
+                if self.holds(c, both):
+                    return both
+            return None
+        big = 0 if c.pools[0].chips >= c.pools[1].chips else 1
+        if racks_of is None:
+            # The larger pool where it fits first, the other in that pod: one indexed
+            # look-up, where most candidates of a full fleet end.
+            first = self.fit(c.pools[big])
+            if first is None:
+                return None
+            pod = self.fleet.racks[next(iter(first))].pod
+            found = self._split_in(c, big, [r for r in c.pools[big].racks if self.fleet.racks[r].pod == pod],
+                                   [r for r in c.pools[1 - big].racks if self.fleet.racks[r].pod == pod])
+            if found is not None:
+                return found
+            racks_of = (c.pools[0].racks, c.pools[1].racks)
+        by_pod: dict[str, tuple[list[int], list[int]]] = {}
+        for k in range(2):
+            for r in racks_of[k]:
+                by_pod.setdefault(self.fleet.racks[r].pod, ([], []))[k].append(r)
+        for lists in by_pod.values():
+            if lists[0] and lists[1]:
+                found = self._split_in(c, big, lists[big], lists[1 - big])
+                if found is not None:
+                    return found
+        return None
+
+    def _split_in(self, c: Candidate, big: int, big_racks: list[int], other_racks: list[int]) -> "Split | None":
+        """Pool `big` on the roomiest of its racks that holds it, then the other pool
+        on the roomiest of its racks that holds it beside it."""
+        first, other = c.pools[big], c.pools[1 - big]
+        taken, missing = self.fill(big_racks, first.chip_type, first.chips, 1, watts_per_chip(first, self.fleet),
+                                   whole=True)
+        if missing:
+            return None
+        (r, n), = taken.items()
+        watts = watts_per_chip(first, self.fleet) * n
+        self.take(r, first.chip_type, n, watts)
+        try:
+            second, missing = self.fill(other_racks, other.chip_type, other.chips, 1,
+                                        watts_per_chip(other, self.fleet), whole=True)
+        finally:
+            self.take(r, first.chip_type, -n, -watts)
+        if missing:
+            return None
+        return Split((taken, second) if big == 0 else (second, taken))
+
     def allocate(self, c: Candidate, ledger: "RackLedger | None" = None) -> Fit | Shortfall:
         """`fit`, or when nothing fits, its `shortfall`."""
         found = self.fit(c)
@@ -253,6 +359,8 @@ class Room:
         """How far the candidate is from fitting by chip count: the chips it lacks in
         the best place it could go, and (from the ledger) who holds them.  The same
         for every candidate with its chip type, chips, rack count and pods."""
+        if c.pools:       # the pool further from fitting
+            return Shortfall(c, max(self.shortfall(u).short for u in c.pools), ledger)
         t = c.chip_type
         if not c.multi:
             have = max((self.free[r].get(t, 0) for r in c.racks), default=0)
@@ -292,29 +400,38 @@ class RackLedger:
             raise ValueError(f"job {c.job} already holds chips: release it first")
         self._take(c, racks, 1)
         self.held[c.job] = (c, racks)
-        self.held_by_type.setdefault(c.chip_type, {})[c.job] = racks
+        for u, part in unit_racks(c, racks):
+            mine = self.held_by_type.setdefault(u.chip_type, {})
+            mine[c.job] = {**mine.get(c.job, {}), **part} if c.job in mine else part
 
     def release(self, job: int) -> None:
         c, racks = self.held.pop(job)
-        del self.held_by_type[c.chip_type][job]
+        for u in c.units:
+            self.held_by_type[u.chip_type].pop(job, None)
         self._take(c, racks, -1)
 
     def _take(self, c: Candidate, racks: dict[int, int], sign: int) -> None:
         self.version += 1
-        watts = watts_per_chip(c, self.fleet)
-        for r, n in racks.items():
-            self.room.take(r, c.chip_type, sign * n, sign * watts * n)
-            self.drawn[r] += sign * watts * n
+        for u, part in unit_racks(c, racks):
+            watts = watts_per_chip(u, self.fleet)
+            for r, n in part.items():
+                self.room.take(r, u.chip_type, sign * n, sign * watts * n)
+                self.drawn[r] += sign * watts * n
 
     def holders(self, c: Candidate) -> list[int]:
-        """Jobs holding chips of the candidate's type on racks it could use."""
-        mine = c.racks     # sorted
+        """Jobs holding chips of the candidate's type (a split: either pool's) on
+        racks it could use."""
+        found: dict[int, None] = {}
+        for u in c.units:
+            mine = u.racks     # sorted
 
-        def on_mine(r: int) -> bool:
-            k = bisect_left(mine, r)
-            return k < len(mine) and mine[k] == r
+            def on_mine(r: int) -> bool:
+                k = bisect_left(mine, r)
+                return k < len(mine) and mine[k] == r
 
-        return [j for j, racks in self.held_by_type.get(c.chip_type, {}).items() if any(map(on_mine, racks))]
+            found.update((j, None) for j, racks in self.held_by_type.get(u.chip_type, {}).items()
+                         if any(map(on_mine, racks)))
+        return list(found)
 
     def placed(self, r: int, chip_type: str) -> int:
         """Chips of this type committed on rack r."""
@@ -328,11 +445,12 @@ class RackLedger:
         busy: dict[int, dict[str, int]] = {}
         watts: dict[int, float] = {}
         for c, racks in self.held.values():
-            per_chip = watts_per_chip(c, self.fleet)
-            for r, n in racks.items():
-                chips = busy.setdefault(r, {})
-                chips[c.chip_type] = chips.get(c.chip_type, 0) + n
-                watts[r] = watts.get(r, 0.0) + per_chip * n
+            for u, part in unit_racks(c, racks):
+                per_chip = watts_per_chip(u, self.fleet)
+                for r, n in part.items():
+                    chips = busy.setdefault(r, {})
+                    chips[u.chip_type] = chips.get(u.chip_type, 0) + n
+                    watts[r] = watts.get(r, 0.0) + per_chip * n
         return self.fleet.with_busy(busy, watts)
 
 
@@ -410,18 +528,17 @@ class Timeline:
         """The earliest start in [ready, last] at which these racks hold the candidate."""
         if last < ready - EPS:
             return None
-        watts = watts_per_chip(c, self.fleet)
         for t in self._starts(ready, last, racks):
-            room = self.room(t, t + c.duration_h, racks)
-            if all(room.fits(r, c, n, watts) for r, n in racks.items()):
+            if self.room(t, t + c.duration_h, racks).holds(c, racks):
                 return t
         return None
 
     def commit(self, c: Candidate, racks: dict[int, int], start: float) -> None:
         end = start + c.duration_h
-        watts = watts_per_chip(c, self.fleet)
-        for r, n in racks.items():
-            self.spans[r].append((start, end, c.chip_type, n, watts * n))
+        for u, part in unit_racks(c, racks):
+            watts = watts_per_chip(u, self.fleet)
+            for r, n in part.items():
+                self.spans[r].append((start, end, u.chip_type, n, watts * n))
 
     def peak(self) -> list[dict[str, int]]:
         """Per rack, the most chips of each type placed at any one instant."""

@@ -4,6 +4,7 @@ solver's status, bound and gap; `to_dict` is the placement JSON of DESIGN.md."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 from trnsched.candidates import CandidateSet
 from trnsched.explain import Unplaced, explainer
@@ -11,27 +12,52 @@ from trnsched.inputs.fleet import Fleet
 from trnsched.inputs.io import json_number
 from trnsched.inputs.jobs import Job
 from trnsched.problem import STATUSES, Choice, Problem, SolverError
-from trnsched.racks import RackLedger, Timeline
+from trnsched.racks import RackLedger, Timeline, unit_racks
+
+ROLES = ("prefill", "decode")
+
+
+@dataclass
+class Pool:
+    """One pool of a disaggregated placement: a placement of its own (DESIGN.md)."""
+    role: str
+    chip_type: str
+    chips: int
+    allocations: list[tuple[str, int]]
+    metrics: dict[str, float]
+    layout: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"role": self.role, "chip_type": self.chip_type, "chips": self.chips,
+                "allocations": [{"rack": r, "chips": n} for r, n in self.allocations],
+                "layout": {k: json_number(v) for k, v in self.layout.items()},
+                "metrics": {k: json_number(v) for k, v in self.metrics.items()}}
 
 
 @dataclass
 class Placement:
     job: Job
-    chip_type: str
+    chip_type: str          # a disaggregated placement: "<prefill type>+<decode type>"
     chips: int
     allocations: list[tuple[str, int]]
     start_h: float
     end_h: float
     metrics: dict[str, float]
     layout: dict[str, float]
+    pools: list[Pool] = field(default_factory=list)
+    link: str | None = None  # disaggregated: "scale_up" (one rack's fabric) or "scale_out"
 
     def to_dict(self) -> dict:
-        return {"job": self.job.id, "kind": self.job.kind, "priority": self.job.priority,
-                "chip_type": self.chip_type, "chips": self.chips,
-                "allocations": [{"rack": r, "chips": n} for r, n in self.allocations],
-                "start_h": json_number(self.start_h), "end_h": json_number(self.end_h),
-                "layout": {k: json_number(v) for k, v in self.layout.items()},
-                "metrics": {k: json_number(v) for k, v in self.metrics.items()}}
+        out = {"job": self.job.id, "kind": self.job.kind, "priority": self.job.priority,
+               "chip_type": self.chip_type, "chips": self.chips,
+               "allocations": [{"rack": r, "chips": n} for r, n in self.allocations],
+               "start_h": json_number(self.start_h), "end_h": json_number(self.end_h),
+               "layout": {k: json_number(v) for k, v in self.layout.items()},
+               "metrics": {k: json_number(v) for k, v in self.metrics.items()}}
+        if self.pools:
+            out["link"] = self.link
+            out["pools"] = [p.to_dict() for p in self.pools]
+        return out
 
 
 @dataclass
@@ -64,6 +90,19 @@ class Result:
                 "racks": self.racks, "notes": self.notes, "stats": self.stats}
 
 
+def workloads(placement: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A placement of the placement JSON as the workloads it runs: itself, or one
+    per pool, `<job>-prefill` and `<job>-decode` (each pool is a serving
+    deployment of its own; `service` names the job they serve).  Exports and
+    the report read disaggregated placements through it."""
+    if not placement.get("pools"):
+        return [placement]
+    whole = {k: v for k, v in placement.items() if k not in ("pools", "link")}
+    return [{**whole, **pool, "job": f"{placement['job']}-{pool['role']}", "service": placement["job"]}
+            for pool in placement["pools"]]
+
+
+
 def placement_metrics(job: Job, v: dict) -> dict[str, float]:
     common = {"power_kw": v["power_kw"], "energy_kwh": v["energy_kwh"], "cost_usd": v["cost_usd"],
               "duration_h": v["duration_h"], "mem_per_chip_gb": v["mem_per_chip"] / 1e9}
@@ -79,6 +118,29 @@ def placement_layout(job: Job, v: dict) -> dict[str, float]:
     return {k: v[k] for k in keys}
 
 
+def split_metrics(v: dict) -> dict[str, float]:
+    """A disaggregated job's combined figures: the service's TTFT (queueing,
+    prefill, KV transfer) and TPOT (decode pool alone), and both pools' totals."""
+    return {"ttft_ms": v["ttft_s"] * 1e3, "tpot_ms": v["tpot_s"] * 1e3, "output_tokens_per_s": v["tokens_per_s"],
+            "replicas": v["replicas"], "kv_transfer_ms": v["kv_transfer_s"] * 1e3,
+            "kv_mb_per_request": v["kv_bytes"] / 1e6, "power_kw": v["power_kw"], "energy_kwh": v["energy_kwh"],
+            "cost_usd": v["cost_usd"], "duration_h": v["duration_h"], "mem_per_chip_gb": v["mem_per_chip"] / 1e9}
+
+
+def pool_of(role: str, unit, racks: dict[int, int], fleet: Fleet) -> Pool:
+    v = unit.values
+    metrics = {"replicas": v["replicas"], "utilisation": v["utilisation"], "power_kw": v["power_kw"],
+               "energy_kwh": v["energy_kwh"], "cost_usd": v["cost_usd"], "mem_per_chip_gb": v["mem_per_chip"] / 1e9}
+    layout = {"tp": v["tp"], "pp": v["pp"], "replicas": v["replicas"]}
+    if role == "prefill":
+        metrics.update(ttft_ms=v["ttft_s"] * 1e3, kv_link_share=v["kv_link_share"])
+    else:
+        metrics.update(tpot_ms=v["tpot_s"] * 1e3, batch=v["batch"], output_tokens_per_s=v["tokens_per_s"])
+        layout["batch"] = v["batch"]
+    return Pool(role, unit.chip_type, unit.chips, [(fleet.racks[r].id, n) for r, n in sorted(racks.items())],
+                metrics, layout)
+
+
 def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> Result:
     """The Result of a choice: placements, every other job explained, totals, racks."""
     if choice.status not in STATUSES:
@@ -88,10 +150,16 @@ def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> 
     for j, alloc in sorted(choice.placed.items()):
         c, job = alloc.candidate, jobs[j]
         start = job.arrival_h if alloc.start_h is None else alloc.start_h
-        placements.append(Placement(job, c.chip_type, c.chips,
-                                    [(fleet.racks[r].id, n) for r, n in sorted(alloc.racks.items())],
-                                    start, start + c.duration_h, placement_metrics(job, c.values),
-                                    placement_layout(job, c.values)))
+        allocations = [(fleet.racks[r].id, n) for r, n in sorted(alloc.racks.items())]
+        if c.pools:
+            pools = [pool_of(role, u, part, fleet) for role, (u, part) in zip(ROLES, unit_racks(c, alloc.racks))]
+            layout = {f"{p.role}_{k}": v for p in pools for k, v in p.layout.items()}
+            placements.append(Placement(job, c.chip_type, c.chips, allocations, start, start + c.duration_h,
+                                        split_metrics(c.values), layout, pools,
+                                        "scale_up" if c.fused else "scale_out"))
+            continue
+        placements.append(Placement(job, c.chip_type, c.chips, allocations, start, start + c.duration_h,
+                                    placement_metrics(job, c.values), placement_layout(job, c.values)))
     ledger = RackLedger(fleet)
     for alloc in choice.placed.values():
         ledger.commit(alloc.candidate, alloc.racks)
@@ -115,7 +183,7 @@ def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> 
                                                     for p in placements),
                        "completion_weight": horizon.lam})
     stats = {"candidates_scored": cset.scored, "candidates_kept": len(cset.candidates),
-             "candidates_rejected": len(cset.rejected)}
+             "candidates_rejected": len(cset.rejected), "disaggregated": sum(1 for p in placements if p.pools)}
     if choice.subproblems is not None:
         stats["subproblems"] = choice.subproblems
     return Result(policy, problem.costs.objective, choice.status, choice.objective_value, choice.best_bound,

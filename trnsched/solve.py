@@ -32,7 +32,7 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
           policy: str = "cpsat", time_limit: float = 10.0, workers: int = 2, seed: int = 0,
           trace: list | None = None, horizon_h: float | None = None, time_weight: float = 1.0,
           deterministic: bool = False, began: float | None = None, backend: str = "local",
-          ray_address: str | None = None, on_interrupt: str = "stop") -> Result:
+          ray_address: str | None = None, on_interrupt: str = "stop", split_types: str = "any") -> Result:
     """Place jobs on a fleet (the built-in default fleet when None).  `jobs` may be
     Job objects or the decoded jobs.json; `fleet` a Fleet or the decoded fleet.json.
 
@@ -50,11 +50,12 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     Inside `interrupts.catching()` (the CLI), a SIGINT or SIGTERM ends every
     search at once: with `on_interrupt` "stop" the call raises Interrupted at
     the next stage, with "best" it returns the best answer so far, marked
-    `interrupted`."""
+    `interrupted`.  `split_types` limits disaggregated services to pools of one
+    chip type ("same") or of two ("cross"); "any" (default) lets both compete."""
     began = time.perf_counter() if began is None else began
     check_arguments(SolveArguments, objective=objective, policy=policy, time_limit=time_limit, workers=workers,
                     seed=seed, horizon_h=horizon_h, time_weight=time_weight, deterministic=deterministic,
-                    backend=backend, ray_address=ray_address, on_interrupt=on_interrupt)
+                    backend=backend, ray_address=ray_address, on_interrupt=on_interrupt, split_types=split_types)
     if ray_address is not None and backend != "ray":
         raise InputError(f"is for --backend ray, got {ray_address!r} with backend {backend!r}", field="ray_address")
     if backend == "ray":
@@ -76,7 +77,7 @@ def solve(jobs: Sequence[Job] | Any, fleet: Fleet | Any = None, *, objective: st
     jobs = list(jobs)
 
     keep_best = on_interrupt == "best"
-    cset = generate(jobs, fleet)
+    cset = generate(jobs, fleet, split_types)
     if not keep_best:
         INTERRUPTS.check()
     cset.candidates, costs = prune_and_price(cset.candidates, objective)

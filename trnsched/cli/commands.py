@@ -29,6 +29,8 @@ from trnsched.replay import load_trace, simulate as replay
 from trnsched.report import render_html, render_simulation_html
 from trnsched.interrupts import EXIT_CODES, catching
 from trnsched.solve import ON_INTERRUPT, solve as solve_jobs
+from trnsched.racks import unit_racks
+from trnsched.result import ROLES
 from trnsched.whatif import what_if
 
 JOBS = click.argument("jobs_file", metavar="JOBS", type=click.Path(dir_okay=False))
@@ -133,7 +135,12 @@ def simulate(trace_file, fleet_file, policy, objective, batch_s, time_limit, chi
     runs = [{"job": r.job.id, "arrival_h": r.job.arrival_h, "start_h": r.start_h, "end_h": r.end_h,
              "chip_type": r.candidate.chip_type, "chips": r.candidate.chips,
              "allocations": [{"rack": fleet.racks[k].id, "chips": n} for k, n in sorted(r.racks.items())],
-             "energy_kwh": r.candidate.energy_kwh, "cost_usd": r.candidate.cost_usd} for r in result.runs]
+             "energy_kwh": r.candidate.energy_kwh, "cost_usd": r.candidate.cost_usd,
+             **({"pools": [{"role": role, "chip_type": u.chip_type, "chips": u.chips,
+                            "allocations": [{"rack": fleet.racks[k].id, "chips": n} for k, n in sorted(part.items())],
+                            "energy_kwh": u.energy_kwh, "cost_usd": u.cost_usd}
+                           for role, (u, part) in zip(ROLES, unit_racks(r.candidate, r.racks))]}
+                if r.candidate.pools else {})} for r in result.runs]
     if output:
         write_atomic(output, json.dumps({**figures, "runs": runs}, indent=1) + "\n")
     if html_file:

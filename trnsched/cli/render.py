@@ -186,6 +186,22 @@ def result(res: Result) -> None:
                        "key metric")
         for p in res.placements:
             lay = p.layout
+            if p.pools:       # one line per pool
+                times = (f"{p.start_h:.1f}", f"{p.end_h:.1f}") if timed else ()
+                for k, pool in enumerate(p.pools):
+                    racks = ", ".join(f"{r}:{n}" for r, n in pool.allocations)
+                    pl = pool.layout
+                    layout = f"{pool.role} tp{pl['tp']:g} pp{pl['pp']:g} x{pl['replicas']:g}"
+                    if pool.role == "prefill":
+                        key = f"TTFT {p.metrics['ttft_ms']:,.0f} ms (KV {p.metrics['kv_transfer_ms']:.1f} ms, {p.link})"
+                    else:
+                        key = f"TPOT {p.metrics['tpot_ms']:.1f} ms"
+                    first = k == 0
+                    table.add_row(p.job.id if first else "", str(p.job.priority) if first else "", str(pool.chips),
+                                  pool.chip_type, racks, layout, f"{p.end_h - p.start_h:.1f}" if first else "",
+                                  *(times if first else ("",) * len(times)),
+                                  f"{pool.metrics['energy_kwh'] / 1e3:.1f}", f"{pool.metrics['cost_usd'] / 1e3:.1f}", key)
+                continue
             if p.job.is_train:
                 layout = f"tp{lay['tp']:g} pp{lay['pp']:g} dp{lay['dp']:g}" + (f" ep{lay['ep']:g}" if lay["ep"] > 1 else "")
                 key = f"MFU {p.metrics['mfu']:.2f}, {p.metrics['tokens_per_s']:,.0f} tok/s"

@@ -42,6 +42,14 @@ class Job:
     duration_h: float = DEFAULT_SERVICE_HOURS
     batch: int = 0
     offline: bool = False          # batch work with no latency target: layouts compete on throughput alone
+    disaggregation: str = "allow"  # prefill and decode pools: "never", "allow" (when cheaper) or "require"
+
+    @property
+    def may_split(self) -> bool:
+        """Whether disaggregated candidates are worth making: a service with a rate
+        to size the pools for, whose layout no hint or fixed batch pins down."""
+        return (not self.is_train and self.disaggregation != "never" and self.rate_rps > 0 and not self.batch
+                and not self.offline and not self.parallelism)
 
     @property
     def is_train(self) -> bool:
@@ -119,6 +127,10 @@ def job_rules(job: Job, known: set[str] | None, *, file: str | None = None, mode
         for name in ("prompt_tokens", "output_tokens"):
             if getattr(job, name) <= 0:
                 raise fail(name, f"an inference job needs a positive {name}, got {getattr(job, name)!r}")
+        if job.disaggregation == "require" and not job.may_split:
+            why = ("a rate_rps to size its pools for" if job.rate_rps <= 0 else
+                   "no fixed batch, offline flag or parallelism hints (they fix a co-located layout)")
+            raise fail("disaggregation", f"require needs {why}")
 
 
 def _check_chip_types(job: Job, known: set[str] | None, file: str | None) -> None:
@@ -190,7 +202,7 @@ def _job(spec: Mapping[str, Any], file: str | None, models: Mapping[str, ModelSp
                slo_ttft_ms=float(ttft) if ttft is not None else None,
                slo_tpot_ms=float(tpot) if tpot is not None else None,
                duration_h=float(spec.get("duration_h", DEFAULT_SERVICE_HOURS)), batch=spec.get("batch", 0),
-               offline=spec.get("offline", False))
+               offline=spec.get("offline", False), disaggregation=spec.get("disaggregation", "allow"))
 
 
 def load_jobs(path: str | Path, *, chip_names: Iterable[str] | None = None) -> list[Job]:

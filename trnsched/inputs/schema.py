@@ -195,6 +195,9 @@ class TrainJob(_JobCommon):
     batch_seqs: NotRequired[Annotated[BatchSeqs, doc("sequences per optimizer step (instead of batch_tokens)")]]
 
 
+Disaggregation = Literal["never", "allow", "require"]
+
+
 @_strict_dict
 class InferJob(_JobCommon):
     kind: Literal["infer"]
@@ -205,6 +208,9 @@ class InferJob(_JobCommon):
     duration_h: NotRequired[Annotated[PositiveHours, doc("hours the service runs (default 1)")]]
     batch: NotRequired[Annotated[Batch, doc("concurrent sequences (default 0: chosen)")]]
     offline: NotRequired[Annotated[bool, doc("batch work with no latency target (default false)")]]
+    disaggregation: NotRequired[Annotated[Disaggregation, doc(
+        "prefill and decode on separate pools, possibly of two chip types: never, allow (default: when "
+        "cheaper) or require (needs rate_rps)")]]
 
 
 def _kind_tag(v: Any) -> str | None:
@@ -358,6 +364,7 @@ class JobAttrs(_Attrs):
     duration_h: PositiveHours
     batch: Batch
     offline: bool
+    disaggregation: Disaggregation
 
 
 class ChipAttrs(_Attrs):
@@ -415,6 +422,14 @@ class AllocationIn(_Loose):
     chips: Chips
 
 
+class PoolIn(_Loose):
+    role: Literal["prefill", "decode"]
+    chip_type: Name
+    chips: Chips
+    allocations: Annotated[list[AllocationIn], Field(min_length=1)]
+    layout: dict[str, Annotated[float, Field(ge=0.0, le=MAX_CHIPS)] | None] = {}
+
+
 class PlacementIn(_Loose):
     job: Name
     chip_type: Name
@@ -424,6 +439,7 @@ class PlacementIn(_Loose):
     start_h: Hours | None = None
     end_h: Hours | None = None
     layout: dict[str, Annotated[float, Field(ge=0.0, le=MAX_CHIPS)] | None] = {}
+    pools: Annotated[list[PoolIn], Field(min_length=2, max_length=2)] | None = None
 
 
 class ResultIn(_Loose):
@@ -447,6 +463,7 @@ class SolveArguments(TypedDict):
     backend: Literal["local", "ray"]
     ray_address: Name | None
     on_interrupt: Literal["stop", "best"]
+    split_types: Literal["any", "same", "cross"]
 
 
 @_strict_dict

@@ -287,9 +287,10 @@ def validate_result(data: Any, *, file: str) -> dict:
             job = entry.get("job") if isinstance(entry, Mapping) and isinstance(entry.get("job"), str) else None
         raise _located(err, loc, file=file, job=job) from None
     for p in data["placements"]:
-        if sum(a["chips"] for a in p["allocations"]) != p["chips"]:
-            raise InputError(f"allocations sum to {sum(a['chips'] for a in p['allocations'])}, not {p['chips']}",
-                             file=file, job=p["job"], field="allocations")
+        for where, entry in [("", p)] + [(f"pools[{k}].", pool) for k, pool in enumerate(p.get("pools") or [])]:
+            if sum(a["chips"] for a in entry["allocations"]) != entry["chips"]:
+                raise InputError(f"allocations sum to {sum(a['chips'] for a in entry['allocations'])}, not "
+                                 f"{entry['chips']}", file=file, job=p["job"], field=f"{where}allocations")
     return dict(data)
 
 

@@ -174,6 +174,8 @@ def priority_class(priority: int) -> str:
 def _metadata(p: Pinned, name: str, namespace: str, queue: str, priority: int) -> dict:
     annotations = {"trnsched.io/job": p.job, "trnsched.io/chip-type": p.chip_type,
                    "trnsched.io/racks": ",".join(r.id for r in p.racks)}
+    if "role" in p.placement:     # one pool of a disaggregated service
+        annotations.update({"trnsched.io/service": p.placement["service"], "trnsched.io/role": p.placement["role"]})
     start_h = float(p.placement.get("start_h") or 0.0)
     if start_h > 0:
         # Kueue has no start time; the job is meant to start this long after the

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from trnsched.inputs.errors import InputError
 from trnsched.inputs.fleet import Fleet, Node, Rack
+from trnsched.result import workloads
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,13 @@ def pin(result: Mapping[str, Any], fleet: Fleet) -> list[Pinned]:
     Over a horizon, a job's chips come free at its end for the jobs that start
     after it (placements are pinned in order of start, then of the result).
     The result must have come from this fleet: an unknown rack, or more chips
-    than its nodes have free, is an InputError naming the job."""
+    than its nodes have free, is an InputError naming the job.  A disaggregated
+    placement becomes one workload per pool, `<job>-prefill` and `<job>-decode`
+    (each pool is a serving deployment of its own; the pair share the job's
+    `trnsched.io/job` and find each other by it)."""
     racks = {r.id: r for r in fleet.racks}
     free = {(r.id, n.name): n.chips - n.used for r in fleet.racks for n in nodes_of(r)}
-    placements = list(result.get("placements", []))
+    placements = [w for p in result.get("placements", []) for w in workloads(p)]
     order = sorted(range(len(placements)), key=lambda i: (float(placements[i].get("start_h") or 0.0), i))
     running: list[tuple[float, list[Slot]]] = []
     pinned: dict[int, Pinned] = {}

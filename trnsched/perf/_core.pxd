@@ -111,3 +111,20 @@ ctypedef struct Layout:
     double duration_h, power_kw, energy_kwh, cost_usd, mem_per_chip
     double score        # how the layout ranks among those of its reason (higher is better)
     int reason
+
+# Disaggregated serving: the link between a job's prefill and decode pools.
+cpdef enum Link:
+    FUSED = 0           # one rack's (or hybrid rack's) scale-up fabric
+    SCALE_OUT           # the data-centre network
+
+# One disaggregated candidate: both pools, sized for the job's rate, and the
+# job's combined metrics (score_pools(); reference/pools.py).  Every field is an
+# output under its name.
+ctypedef struct Pools:
+    double prefill_tp, prefill_pp, prefill_replicas, prefill_chips, prefill_util
+    double prefill_power_kw, prefill_mem_per_chip
+    double decode_tp, decode_pp, decode_replicas, decode_chips, decode_batch, decode_util
+    double decode_power_kw, decode_mem_per_chip
+    double kv_bytes, kv_transfer_s, kv_link_share
+    double ttft_s, tpot_s, latency_s, tokens_per_s, duration_h, power_kw, energy_kwh, cost_usd
+    int reason

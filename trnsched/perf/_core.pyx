@@ -8,6 +8,7 @@
 # directives are set in setup.py (one place each).
 from cython.parallel cimport parallel, prange
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 from libc.math cimport INFINITY, ceil, exp, fabs, floor, fmod, log, pow
 
 import numpy as np
@@ -33,16 +34,22 @@ cdef double SERVICE_TPOT_S = constants.SERVICE_TPOT_S
 cdef int LOAD_STEPS = constants.LOAD_STEPS
 cdef double LOAD_SETTLED = constants.LOAD_SETTLED
 cdef double MEM_BOUND_POWER = constants.MEM_BOUND_POWER
+cdef double PREFILL_UTIL = constants.PREFILL_UTIL
+cdef double DECODE_UTIL = constants.DECODE_UTIL
+cdef int POOL_FIXED_POINT = constants.POOL_FIXED_POINT
 
 # The numpy dtype of a Layout (fields, offsets and padding as the C compiler laid
 # them out): score() returns one record per candidate.
 cdef Layout _probe
 LAYOUT_DTYPE = np.asarray(<Layout[:1]> &_probe).dtype
+cdef Pools _pools_probe
+POOLS_DTYPE = np.asarray(<Pools[:1]> &_pools_probe).dtype
 
 
 include "_common.pxi"
 include "_training.pxi"
 include "_serving.pxi"
+include "_pools.pxi"
 
 
 ctypedef struct ReplicaCache:
@@ -165,3 +172,26 @@ def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_tab
             feasible[i] = best.reason == OK
         free(cache)
     return records, feasible_a
+
+
+def score_pools(const double[:, ::1] job_table not None, const double[:, ::1] chip_table not None,
+                const cnp.intp_t[::1] job_index not None, const cnp.intp_t[::1] prefill_index not None,
+                const cnp.intp_t[::1] decode_index not None, const cnp.int64_t[::1] link not None):
+    """Size a prefill and a decode pool per (job, prefill chip type, decode chip
+    type, link); returns one Pools record per row as a numpy array of POOLS_DTYPE."""
+    cdef Py_ssize_t n = job_index.shape[0], i
+    if job_table.shape[1] != JOB_COLUMNS or chip_table.shape[1] != CHIP_COLUMNS:
+        raise ValueError(f"tables must have {JOB_COLUMNS} job and {CHIP_COLUMNS} chip columns")
+    if prefill_index.shape[0] != n or decode_index.shape[0] != n or link.shape[0] != n:
+        raise ValueError("candidate arrays must all have the same length")
+    if n and (np.min(job_index) < 0 or np.max(job_index) >= job_table.shape[0]
+              or min(np.min(prefill_index), np.min(decode_index)) < 0
+              or max(np.max(prefill_index), np.max(decode_index)) >= chip_table.shape[0]):
+        raise IndexError("job or chip index out of range")
+    records = np.empty(n, dtype=POOLS_DTYPE)
+    cdef Pools[::1] out = records
+    with nogil:
+        for i in range(n):
+            pools_one(&job_table[job_index[i], 0], &chip_table[prefill_index[i], 0],
+                      &chip_table[decode_index[i], 0], <int>link[i], &out[i])
+    return records

@@ -9,16 +9,17 @@ Python as plain ints under the same names (J_LAYERS, C_HBM, MEMORY,
 MAX_BATCH, ...), with the output names in OUTPUTS.
 """
 import trnsched.perf._core as core
-from trnsched.perf._core import LAYOUT_DTYPE, Precision, Ranking, Reason
+from trnsched.perf._core import LAYOUT_DTYPE, POOLS_DTYPE, Link, Precision, Ranking, Reason
 
 globals().update({name: value for name, value in vars(core).items()
                   if name.startswith(("J_", "C_")) or name in ("JOB_COLUMNS", "CHIP_COLUMNS")})
-globals().update({m.name: int(m) for enum in (Reason, Ranking, Precision) for m in enum})
+globals().update({m.name: int(m) for enum in (Reason, Ranking, Precision, Link) for m in enum})
 N_TP_OPTIONS = core.N_TP_OPTIONS
 MAX_BATCH = core.MAX_BATCH
 
 TP_OPTIONS = tuple(2 ** k for k in range(N_TP_OPTIONS))
 OUTPUTS = ("feasible",) + tuple(name for name in LAYOUT_DTYPE.names if name != "score")
+POOL_FIELDS = tuple(name for name in POOLS_DTYPE.names if name != "reason")   # score_pools() outputs
 REASON_NAMES = {int(m): m.name.lower() for m in Reason}
 
 

@@ -22,3 +22,8 @@ MEM_BOUND_POWER = 0.75     # share of the busy power (TDP - idle) a chip draws w
                            # (bench/gpu_power.py, 2026-11-27).  Decode's launch gaps and collectives draw
                            # idle on top (T(b)'s fixed and wire terms), which is why whole token phases
                            # average lower: H100 380 W, A100 250 W (Splitwise, arXiv 2311.18677).
+# Disaggregated serving (perf/reference/pools.py): headroom a pool keeps under a steady Poisson load.
+PREFILL_UTIL = 0.8         # most of a prefill replica's time its prompts may take: M/D/1 waits grow as
+                           # rho / (1 - rho), 2x the service time at 0.8; the TTFT SLO may ask for less
+DECODE_UTIL = 0.9          # share of a decode replica's capacity (batch at the TPOT cap) the rate may use
+POOL_FIXED_POINT = 30      # Little's-law iterations for the sequences a decode replica holds in flight

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from trnsched.perf import reference
-from trnsched.perf._core import LAYOUT_DTYPE, score as score_compiled
-from trnsched.perf.columns import OUTPUTS
+from trnsched.perf._core import LAYOUT_DTYPE, POOLS_DTYPE, score as score_compiled, score_pools as pools_compiled
+from trnsched.perf.columns import OUTPUTS, POOL_FIELDS
+from trnsched.perf.reference.pools import score_pools as pools_reference
 
 BACKENDS = ("core", "python")
 
@@ -29,4 +30,22 @@ def score_arrays(job_table, chip_table, job_index, chip_index, chips, domains, *
     if backend == "python":
         raw = reference.score(job_table, chip_table, *cand)
         return {k: np.asarray(raw[k], dtype=np.uint8 if k == "feasible" else LAYOUT_DTYPE[k]) for k in OUTPUTS}
+    raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def score_pool_arrays(job_table, chip_table, job_index, prefill_index, decode_index, link, *,
+                      backend: str = "core") -> dict[str, np.ndarray]:
+    """Size disaggregated candidates given as flat arrays (job, prefill chip type,
+    decode chip type, `columns.FUSED` or `SCALE_OUT`); returns {name: array} for
+    every name in `columns.POOL_FIELDS` and "reason"."""
+    job_table = np.ascontiguousarray(job_table, dtype=np.float64)
+    chip_table = np.ascontiguousarray(chip_table, dtype=np.float64)
+    cand = (np.ascontiguousarray(job_index, dtype=np.intp), np.ascontiguousarray(prefill_index, dtype=np.intp),
+            np.ascontiguousarray(decode_index, dtype=np.intp), np.ascontiguousarray(link, dtype=np.int64))
+    if backend == "core":
+        records = pools_compiled(job_table, chip_table, *cand)
+        return {name: records[name] for name in POOL_FIELDS + ("reason",)}
+    if backend == "python":
+        raw = pools_reference(job_table, chip_table, *cand)
+        return {k: np.asarray(v, dtype=POOLS_DTYPE[k]) for k, v in raw.items()}
     raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

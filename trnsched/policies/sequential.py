@@ -24,7 +24,7 @@ Pick = Callable[[Job, list[Option]], Option | None]
 def first_fit_key(fleet: Fleet) -> CandidateKey:
     """First-fit's candidate order: fewest chips, chip types in fleet order, fewest racks."""
     rank = {t: i for i, t in enumerate(fleet.types_present())}
-    return lambda c: (c.chips, rank[c.chip_type], c.max_racks)
+    return lambda c: (c.chips, tuple(rank[u.chip_type] for u in c.units), c.max_racks)
 
 
 def first_that_fits(ledger: RackLedger, cands: Iterable[Candidate]) -> tuple[Candidate, dict[int, int]] | None:

@@ -66,7 +66,8 @@ class SimResult:
             "utilisation": {t: self.busy_chip_h.get(t, 0.0) / (v["free"] * span) if v["free"] else 0.0
                             for t, v in totals.items()},
             "chip_hours": dict(self.busy_chip_h),
-            "runs_per_chip_type": {t: sum(1 for r in self.runs if r.candidate.chip_type == t) for t in totals},
+            "runs_per_chip_type": {t: sum(1 for r in self.runs if any(u.chip_type == t for u in r.candidate.units))
+                                   for t in totals},
             "decisions": self.decisions, "solver_calls": self.solver_calls,
             "decide_s": self.decide_s, "wall_s": self.wall_s,
             "utilisation_series": {"bucket_h": self.bucket_h, "start_h": first, "by_chip_type": self.series},

@@ -77,7 +77,7 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
     options = by_job(cands)
     rank = {t: i for i, t in enumerate(fleet.types_present())}
     for mine in options.values():
-        mine.sort(key=lambda c: (costs[c], c.chips, rank[c.chip_type]))
+        mine.sort(key=lambda c: (costs[c], c.chips, tuple(rank[u.chip_type] for u in c.units)))
     config = SolverConfig(time_limit, workers, seed, greedy_first=True, deterministic=True)
     decider = POLICIES[policy]
     ledger = RackLedger(fleet)
@@ -115,7 +115,7 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
         while ending and ending[0][0] <= now + EPS:
             _, _, k = heapq.heappop(ending)
             ledger.release(runs[k].candidate.job)
-            steps.append((runs[k].end_h, runs[k].candidate.chip_type, -runs[k].candidate.chips))
+            steps.extend((runs[k].end_h, u.chip_type, -u.chips) for u in runs[k].candidate.units)
         # A job whose deadline no candidate can meet any more leaves the queue.
         late = {j for j in queue if jobs[j].deadline_h is not None and not in_time(j, now)}
         if late:
@@ -133,7 +133,7 @@ def simulate(jobs: list[Job], fleet: Fleet, *, policy: str = "cpsat", objective:
                 run = Run(jobs[j], now, now + a.candidate.duration_h, a.candidate, a.racks)
                 heapq.heappush(ending, (run.end_h, len(runs), len(runs)))
                 runs.append(run)
-                steps.append((now, a.candidate.chip_type, a.candidate.chips))
+                steps.extend((now, u.chip_type, u.chips) for u in a.candidate.units)
             queue = [j for j in queue if j not in choice.placed]
         if progress is not None and arrived:
             progress(arrived)

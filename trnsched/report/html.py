@@ -14,6 +14,7 @@ from html import escape
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from trnsched.inputs.fleet import Fleet, Rack
+from trnsched.result import workloads
 
 CHIP = 9                  # px: one chip's square
 STEP = 11                 # px: chip pitch, square plus gap
@@ -100,7 +101,7 @@ class Bar:
 
 def render_html(result: Mapping[str, Any], fleet: Fleet, *, title: str | None = None) -> str:
     """The report of a `trnsched solve --json` result solved on `fleet`."""
-    spans = [_placement_span(p) for p in result.get("placements") or []]
+    spans = [_placement_span(w) for p in result.get("placements") or [] for w in workloads(p)]
     _check_racks_known(fleet, spans)
     colours = job_colours([s.job for s in spans])
     totals = result.get("totals") or {}
@@ -126,7 +127,7 @@ def render_simulation_html(sim: Mapping[str, Any], fleet: Fleet, *, title: str |
     """The report of a replay, as `trnsched simulate -o FILE` writes it (figures
     and every job's run); from the figures alone (`--json`) it draws what they hold."""
     runs = sim.get("runs")
-    spans = [_run_span(r) for r in runs or []]
+    spans = [_run_span(w) for r in runs or [] for w in workloads(r)]
     _check_racks_known(fleet, spans)
     colours = job_colours([s.job for s in spans])
     title = title or f"trnsched replay: {sim.get('policy', '?')}, {sim.get('objective', '?')} objective"

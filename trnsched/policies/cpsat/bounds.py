@@ -70,7 +70,9 @@ def items(problem: Problem) -> list[Item]:
     fleet, costs = problem.fleet, problem.costs
     seen: dict[tuple[int, str], set[tuple[int, int, float]]] = {}
     for c in problem.candidates:
-        seen.setdefault((c.job, c.chip_type), set()).add((c.chips, watts_per_chip(c, fleet) * c.chips, costs[c]))
+        # A split counts its larger pool only: a looser relaxation, still a relaxation.
+        u = max(c.units, key=lambda u: u.chips)
+        seen.setdefault((c.job, u.chip_type), set()).add((u.chips, watts_per_chip(u, fleet) * u.chips, costs[c]))
     out: list[Item] = []
     for (j, t), shapes in seen.items():
         kept: list[tuple[int, int, float]] = []

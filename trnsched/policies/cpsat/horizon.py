@@ -22,7 +22,7 @@ from trnsched.policies.cpsat.model import RackGroup, Use, Vars, hint, hint_from,
 from trnsched.objective import IntegerScale
 from trnsched.policies.greedy import Greedy
 from trnsched.problem import Allocation, Choice, Problem
-from trnsched.racks import EPS
+from trnsched.racks import EPS, Split
 
 TIME_STEPS = 2000          # the model's time resolution: steps per horizon
 # CP-SAT's deterministic clock runs ~5x slower against the wall on the interval
@@ -121,7 +121,8 @@ class Schedule:
                groups: list[RackGroup]) -> tuple[Choice, list[str], bool]:
         chosen = read(solved, v, cands, cgroups)
         starts = {j: solved.value(self.begin[j]) * self.unit for j in chosen}
-        racks_of = {j: {groups[g].racks[0]: n for g, (n, _) in parts.items()} for j, (_, parts) in chosen.items()}
+        racks_of = {j: Split({groups[g].racks[0]: n for g, (n, _) in part.items()} for part in parts) if c.pools
+                    else {groups[g].racks[0]: n for g, (n, _) in parts.items()} for j, (c, parts) in chosen.items()}
         placed, moved, left = self.pack(chosen, starts, racks_of, cands)
         self.solved, self.moved, self.left = solved, moved, left
         notes = []

@@ -99,6 +99,14 @@ class Instant:
         dropped: list[int] = []
         for j in sorted(chosen, key=lambda j: (not chosen[j][0].multi, -chosen[j][0].chips, p.rank[j])):
             c, parts = chosen[j]
+            if c.pools:       # each pool on a rack of its group (fused: one rack of the shared group)
+                found = ledger.room.fit_split(c, tuple([r for g in part for r in groups[g].racks] for part in parts))
+                if found is not None:
+                    ledger.commit(c, found)
+                    placed[j] = Allocation(c, found)
+                else:
+                    dropped.append(j)
+                continue
             watts = watts_per_chip(c, p.fleet)
             racks: dict[int, int] = {}
             packed = True

@@ -8,6 +8,11 @@ racks of each group.  Capacity and power hold per group in total, plus "at most
 one more-than-half-a-rack job per rack"; that is a relaxation of per-rack
 packing, so its bound is a true bound.  A group of one rack is exact, so small
 fleets of distinct racks, and models built with `each_rack`, are exact.
+
+A split candidate (candidates.py) has a variable per pool and group it may use
+(`Vars.part`), each pool on exactly one group when the split is taken, both in
+one pod; a fused split's pools are on the same group (on one rack when the group is one rack;
+else the packing finds the rack, as it does for every single-rack job).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from trnsched.candidates import Candidate, by_job
 from trnsched.inputs.fleet import Fleet
 from trnsched.inputs.errors import InputError
 from trnsched.problem import Choice, Problem
-from trnsched.racks import headroom_watts, watts_per_chip
+from trnsched.racks import draw_watts, headroom_watts, unit_racks, watts_per_chip
 
 
 @dataclass
@@ -64,7 +69,7 @@ def check_integer_range(problem: Problem) -> None:
         raise InputError(f"the jobs' priorities sum to {priority:.3g}, more than the solver holds exactly (2^53)",
                          field="priority")
     fleet = problem.ledger.fleet            # as given: cheaper than the ledger's view, and the caps are larger
-    worst_watts = max((watts_per_chip(c, fleet) * c.chips for c in problem.candidates), default=0)
+    worst_watts = max((draw_watts(c, fleet) for c in problem.candidates), default=0)
     for group in fleet.groups():
         rack = fleet.racks[group[0]]
         drawn = len(group) * max(worst_watts, int(rack.power_cap_kw * 1000.0) if rack.power_cap_kw else 0)
@@ -86,14 +91,24 @@ class Vars:
     chips: dict[tuple[int, int], object]         # (candidate, group) -> chips from this group (multi)
     racks: dict[tuple[int, int], object]         # (candidate, group) -> racks of this group used (multi)
     pod: dict[tuple[int, str], object]           # (candidate, pod) -> the multi-rack candidate's pod
+    part: dict[tuple[int, int, int], object]     # (split candidate, pool, group) -> the pool on this group
+    part_groups: dict[tuple[int, int], list[int]]   # (split candidate, pool) -> the groups it may use
 
 
 def variables(model: cp_model.CpModel, cands: list[Candidate], groups: list[RackGroup],
               cgroups: list[list[int]]) -> Vars:
     """Candidates are numbered by position in `cands` here (the model's own list)."""
-    v = Vars([], {}, {}, {}, {})
+    v = Vars([], {}, {}, {}, {}, {}, {})
+    of_rack = {r: g for g, grp in enumerate(groups) for r in grp.racks} if any(c.pools for c in cands) else {}
     for i, c in enumerate(cands):
         v.take.append(model.new_bool_var(f"take_{i}"))
+        if c.pools:
+            for k, u in enumerate(c.pools):
+                mine = sorted({of_rack[r] for r in u.racks if r in of_rack})
+                v.part_groups[i, k] = mine
+                for g in mine:
+                    v.part[i, k, g] = model.new_bool_var(f"part_{i}_{k}_{g}")
+            continue
         if c.multi and len(c.pods) > 1:
             for p in c.pods:
                 v.pod[i, p] = model.new_bool_var(f"pod_{i}_{p}")
@@ -112,7 +127,17 @@ def structure(model: cp_model.CpModel, v: Vars, cands: list[Candidate], groups: 
     """Each chosen candidate is on one group, or draws its chips from racks of one
     pod; each job has at most one candidate."""
     for i, c in enumerate(cands):
-        if not c.multi:
+        if c.pools:
+            for k in range(len(c.pools)):
+                model.add(sum(v.part[i, k, g] for g in v.part_groups[i, k]) == v.take[i])
+            if c.fused:     # both pools in one group
+                for g in set(v.part_groups[i, 0]) | set(v.part_groups[i, 1]):
+                    model.add(v.part.get((i, 0, g), 0) == v.part.get((i, 1, g), 0))
+            else:           # both pools in one pod
+                for pod in {groups[g].pod for k in range(2) for g in v.part_groups[i, k]}:
+                    model.add(sum(v.part[i, 0, g] for g in v.part_groups[i, 0] if groups[g].pod == pod)
+                              == sum(v.part[i, 1, g] for g in v.part_groups[i, 1] if groups[g].pod == pod))
+        elif not c.multi:
             model.add(sum(v.on[i, g] for g in cgroups[i]) == v.take[i])
         else:
             model.add(sum(v.chips[i, g] for g in cgroups[i]) == c.chips * v.take[i])
@@ -155,6 +180,17 @@ def resource_use(v: Vars, cands: list[Candidate], fleet: Fleet, groups: list[Rac
     capacity that the instant model (sums) and the horizon model (cumulatives) share."""
     use = ResourceUse({}, {}, {})
     for i, c in enumerate(cands):
+        if c.pools:
+            for k, u in enumerate(c.pools):
+                watts = watts_per_chip(u, fleet)
+                for g in v.part_groups[i, k]:
+                    grp, x = groups[g], v.part[i, k, g]
+                    use.chips.setdefault((g, u.chip_type), []).append(Use(i, x, u.chips, True))
+                    if 2 * u.chips > grp.free[u.chip_type]:
+                        use.large.setdefault((g, u.chip_type), []).append(Use(i, x, 1, True))
+                    if grp.headroom is not None and watts > 0:
+                        use.watts.setdefault(g, []).append(Use(i, x, watts * u.chips, True))
+            continue
         watts = watts_per_chip(c, fleet)
         for g in cgroups[i]:
             grp = groups[g]
@@ -191,6 +227,12 @@ def hint(model: cp_model.CpModel, v: Vars, cands: list[Candidate], choice: Choic
     for i, c in enumerate(cands):
         a = chosen.get(c.index)
         model.add_hint(v.take[i], a is not None)
+        if c.pools:
+            for k, (u, part) in enumerate(unit_racks(c, a.racks) if a is not None else [(u, {}) for u in c.pools]):
+                used = {of_rack[r] for r in part}
+                for g in v.part_groups[i, k]:
+                    model.add_hint(v.part[i, k, g], g in used)
+            continue
         per_group: dict[int, list[int]] = {}
         if a is not None:
             for r, n in a.racks.items():
@@ -211,7 +253,7 @@ def hint_from(model: cp_model.CpModel, v: Vars, solver: cp_model.CpSolver) -> No
     """Hint every variable with the value a previous solve gave it."""
     for x in v.take:
         model.add_hint(x, solver.boolean_value(x))
-    for x in list(v.on.values()) + list(v.pod.values()):
+    for x in list(v.on.values()) + list(v.pod.values()) + list(v.part.values()):
         model.add_hint(x, solver.boolean_value(x))
     for x in list(v.chips.values()) + list(v.racks.values()):
         model.add_hint(x, solver.value(x))
@@ -219,11 +261,15 @@ def hint_from(model: cp_model.CpModel, v: Vars, solver: cp_model.CpSolver) -> No
 
 def read(solver: cp_model.CpSolver, v: Vars, cands: list[Candidate],
          cgroups: list[list[int]]) -> dict[int, tuple[Candidate, dict[int, tuple[int, int]]]]:
-    """Per placed job: its candidate and, per group, (chips, racks) drawn from it."""
+    """Per placed job: its candidate and, per group, (chips, racks) drawn from it
+    (a split: a tuple of those, one per pool)."""
     chosen = {}
     for i, c in enumerate(cands):
         if solver.boolean_value(v.take[i]):
-            if not c.multi:
+            if c.pools:
+                parts = tuple({g: (u.chips, 1) for g in v.part_groups[i, k] if solver.boolean_value(v.part[i, k, g])}
+                              for k, u in enumerate(c.pools))
+            elif not c.multi:
                 parts = {g: (c.chips, 1) for g in cgroups[i] if solver.boolean_value(v.on[i, g])}
             else:
                 parts = {g: (solver.value(v.chips[i, g]), solver.value(v.racks[i, g])) for g in cgroups[i]

@@ -14,7 +14,8 @@ each_rack=True)`), which the horizon model still builds from Candidates; the
 search uses only this one.
 
 The model is exact per rack: each rack's chips per type and its watts bound
-what its jobs draw; a multi-rack option takes chips from at most `max_racks`
+what its jobs draw; a split option puts each of its two pools on one rack of
+one pod (the same rack when fused); a multi-rack option takes chips from at most `max_racks`
 racks of one pod.  One objective: any priority outweighs all costs.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ortools.sat.python import cp_model
 
 from trnsched.objective import IntegerScale
 from trnsched.problem import Allocation, Choice, Problem, SolverError
-from trnsched.racks import headroom_watts, watts_per_chip
+from trnsched.racks import Split, headroom_watts, watts_per_chip
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,16 @@ class Option:
     watts: int                # per chip, over idle (racks.watts_per_chip)
     cost: int                 # the objective, on the task's integer scale
     racks: tuple[int, ...]    # task rack positions it may use (single-rack: only those with room)
+    parts: tuple["Part", ...] = ()   # a split: its two pools, each on one rack (fused: the same one)
+    fused: bool = False
+
+
+@dataclass(frozen=True)
+class Part:
+    chip_type: str
+    chips: int
+    watts: int                # per chip, over idle
+    racks: tuple[int, ...]    # task rack positions with room for it
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,7 @@ class PackTask:
     pods: tuple[int, ...]                         # per task rack: its pod, numbered within the task
     options: tuple[Option, ...]
     priority: dict[int, int]                      # job -> priority
-    start: dict[int, tuple[int, dict[int, int]]]  # job -> (option position, {task rack: chips})
+    start: dict[int, tuple[int, dict[int, int]]]  # job -> (option position, {task rack: chips}; a split: one per pool)
     limits: Limits
     label: str = ""                               # what the task is, for the benchmark's per-task times
 
@@ -80,8 +91,22 @@ def solve_task(task: PackTask) -> PackAnswer:
     began = time.perf_counter()
     model = cp_model.CpModel()
     take, on, chips, used, in_pod = [], {}, {}, {}, {}
+    part_on: dict[tuple[int, int, int], object] = {}      # (split option, pool, rack) -> the pool there
     for i, o in enumerate(task.options):
         take.append(model.new_bool_var(f"take_{i}"))
+        if o.parts:
+            for k, part in enumerate(o.parts):
+                for r in part.racks:
+                    part_on[i, k, r] = model.new_bool_var(f"part_{i}_{k}_{r}")
+                model.add(sum(part_on[i, k, r] for r in part.racks) == take[i])
+            if o.fused:
+                for r in set(o.parts[0].racks) | set(o.parts[1].racks):
+                    model.add(part_on.get((i, 0, r), 0) == part_on.get((i, 1, r), 0))
+            else:       # both pools in one pod
+                for p in {task.pods[r] for part in o.parts for r in part.racks}:
+                    model.add(sum(part_on[i, 0, r] for r in o.parts[0].racks if task.pods[r] == p)
+                              == sum(part_on[i, 1, r] for r in o.parts[1].racks if task.pods[r] == p))
+            continue
         if o.max_racks == 1:
             for r in o.racks:
                 on[i, r] = model.new_bool_var(f"on_{i}_{r}")
@@ -117,6 +142,10 @@ def solve_task(task: PackTask) -> PackAnswer:
         o = task.options[i]
         chip_terms.setdefault((r, o.chip_type), []).append(x)
         watt_terms.setdefault(r, []).append(o.watts * x)
+    for (i, k, r), x in part_on.items():
+        part = task.options[i].parts[k]
+        chip_terms.setdefault((r, part.chip_type), []).append(part.chips * x)
+        watt_terms.setdefault(r, []).append(part.watts * part.chips * x)
     for (r, t), terms in chip_terms.items():
         if len(terms) > 1:
             model.add(sum(terms) <= task.free[r].get(t, 0))
@@ -125,7 +154,7 @@ def solve_task(task: PackTask) -> PackAnswer:
             model.add(sum(terms) <= max(0, task.headroom[r]))
     big = max(1, max((o.cost for o in task.options), default=1)) * (len(by_job) + 1)
     model.minimize(sum((o.cost - big * task.priority[o.job]) * x for o, x in zip(task.options, take)))
-    _hint(model, task, take, on, chips, used, in_pod)
+    _hint(model, task, take, on, chips, used, in_pod, part_on)
 
     solver = cp_model.CpSolver()
     if task.limits.deterministic:
@@ -146,7 +175,10 @@ def solve_task(task: PackTask) -> PackAnswer:
         for i, o in enumerate(task.options):
             if not solver.boolean_value(take[i]):
                 continue
-            if o.max_racks == 1:
+            if o.parts:
+                racks = tuple({r: part.chips for r in part.racks if solver.boolean_value(part_on[i, k, r])}
+                              for k, part in enumerate(o.parts))
+            elif o.max_racks == 1:
                 racks = {r: o.chips for r in o.racks if solver.boolean_value(on[i, r])}
             else:
                 racks = {r: solver.value(chips[i, r]) for r in o.racks if solver.value(chips[i, r]) > 0}
@@ -155,14 +187,19 @@ def solve_task(task: PackTask) -> PackAnswer:
 
 
 def _hint(model: cp_model.CpModel, task: PackTask, take: list, on: dict, chips: dict, used: dict,
-          in_pod: dict) -> None:
+          in_pod: dict, part_on: dict) -> None:
     chosen = {i: racks for i, racks in task.start.values()}
+    for (i, k, r), x in part_on.items():
+        racks = chosen.get(i)
+        model.add_hint(x, racks is not None and r in racks[k])
     for (i, p), x in in_pod.items():
         racks = chosen.get(i)
         model.add_hint(x, racks is not None and any(task.pods[r] == p for r in racks))
     for i, o in enumerate(task.options):
         racks = chosen.get(i)
         model.add_hint(take[i], racks is not None)
+        if o.parts:
+            continue
         for r in o.racks:
             n = 0 if racks is None else racks.get(r, 0)
             if o.max_racks == 1:
@@ -186,7 +223,19 @@ def task_for(problem: Problem, start: Choice, limits: Limits, *, racks: list[int
     free = tuple({t: fleet.racks[r].free(t) for t in fleet.racks[r].chips} for r in chosen)
     headroom = tuple(headroom_watts(fleet, chosen))
     usable = []
+    parts_of: dict[int, tuple[Part, ...]] = {}
     for c in problem.candidates:
+        if c.pools:
+            parts = []
+            for u in c.pools:
+                w = watts_per_chip(u, fleet)
+                parts.append(Part(u.chip_type, u.chips, w, tuple(
+                    position[r] for r in u.racks if r in position and free[position[r]].get(u.chip_type, 0) >= u.chips
+                    and (headroom[position[r]] is None or max(0, headroom[position[r]]) >= w * u.chips))))
+            if all(part.racks for part in parts):
+                parts_of[c.index] = tuple(parts)
+                usable.append((c, 0, tuple(sorted({r for part in parts for r in part.racks}))))
+            continue
         watts = watts_per_chip(c, fleet)
         if c.multi:
             mine = tuple(position[r] for r in c.racks if r in position and free[position[r]].get(c.chip_type, 0) > 0)
@@ -201,14 +250,21 @@ def task_for(problem: Problem, start: Choice, limits: Limits, *, racks: list[int
     if not usable:
         return None
     scale = IntegerScale.fitting(max(problem.costs[c] for c, _, _ in usable))
-    options = tuple(Option(c.job, c.index, c.chip_type, c.chips, c.max_racks, w, scale(problem.costs[c]), mine)
-                    for c, w, mine in usable)
+    options = tuple(Option(c.job, c.index, c.chip_type, c.chips, c.max_racks, w, scale(problem.costs[c]), mine,
+                           parts_of.get(c.index, ()), c.fused) for c, w, mine in usable)
     at = {o.candidate: i for i, o in enumerate(options)}
     begin = {}
     for j, a in start.placed.items():
         i = at.get(a.candidate.index)
         # A start the task's options cannot express (a rack left out) is no hint.
-        if i is not None and all(r in position and position[r] in options[i].racks for r in a.racks):
+        if i is None:
+            continue
+        if options[i].parts:
+            pieces = a.racks.parts
+            if all(r in position and position[r] in part.racks for piece, part in zip(pieces, options[i].parts)
+                   for r in piece):
+                begin[j] = (i, tuple({position[r]: n for r, n in piece.items()} for piece in pieces))
+        elif all(r in position and position[r] in options[i].racks for r in a.racks):
             begin[j] = (i, {position[r]: n for r, n in a.racks.items()})
     priority = {o.job: problem.jobs[o.job].priority for o in options}
     return PackTask(tuple(chosen), free, headroom, pods, options, priority, begin, limits, label)
@@ -217,7 +273,13 @@ def task_for(problem: Problem, start: Choice, limits: Limits, *, racks: list[int
 def read_back(problem: Problem, task: PackTask, answer: PackAnswer) -> Choice:
     """The answer as a Choice of the problem's candidates on the fleet's racks."""
     by_index = {c.index: c for c in problem.candidates}
-    placed = {j: Allocation(by_index[task.options[i].candidate], {task.racks[r]: n for r, n in racks.items()})
+
+    def on_fleet(racks):
+        if isinstance(racks, tuple):      # a split's pools
+            return Split({task.racks[r]: n for r, n in piece.items()} for piece in racks)
+        return {task.racks[r]: n for r, n in racks.items()}
+
+    placed = {j: Allocation(by_index[task.options[i].candidate], on_fleet(racks))
               for j, (i, racks) in answer.placed.items()}
     found = Choice(placed, solve_time_s=answer.deterministic_s)
     found.objective_value = problem.value(found) if answer.found else math.inf
