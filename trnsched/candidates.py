@@ -89,10 +89,19 @@ class Candidate:
     index: int | None = None  # position in the solve's candidate list (set by prune_for)
     pools: tuple["Candidate", ...] = ()   # split: the prefill and the decode pool (single-rack, one type each)
     fused: bool = False       # split: both pools on one rack, the KV cache over its scale-up fabric
+    twin: "Candidate | None" = field(default=None, repr=False)   # scale-out split: the fused one with its pools
 
     @property
     def multi(self) -> bool:
         return self.max_racks > 1
+
+    def as_placed(self, racks: dict[int, int]) -> "Candidate":
+        """What runs on these racks: a scale-out split whose pools share a rack is
+        its fused twin (the same chips, power and cost; the KV cache crosses the
+        rack's fabric, so TTFT is lower)."""
+        if self.twin is not None and len(racks) == 1:
+            return self.twin
+        return self
 
     @property
     def units(self) -> tuple["Candidate", ...]:
@@ -295,14 +304,12 @@ def split_candidates(jobs: list[Job], fleet: Fleet, types: list[str], allowed: l
     p_chips = out["prefill_chips"].astype(np.int64).tolist()
     d_chips = out["decode_chips"].astype(np.int64).tolist()
 
-    racks_with: dict[tuple[str, int], tuple[int, ...]] = {}
-
-    def holding(t: str, n: int) -> tuple[int, ...]:
-        if (t, n) not in racks_with:
-            racks_with[t, n] = tuple(i for i, r in enumerate(fleet.racks) if r.free(t) >= n)
-        return racks_with[t, n]
-
-    made: dict[tuple[int, int], list[Candidate]] = {}
+    cost, energy = out["cost_usd"].tolist(), out["energy_kwh"].tolist()
+    places = SplitPlaces(fleet)
+    # Where each feasible row may go, and per (job, link) the rows worth keeping:
+    # the SPLITS_KEPT cheapest and most frugal, chosen before any object is made.
+    feasible: dict[tuple[int, int], list[int]] = {}
+    where: dict[int, tuple] = {}
     why: dict[int, list[str]] = {}
     for row, (ji, pi, di, link) in enumerate(rows):
         p, d = types[pi], types[di]
@@ -315,41 +322,95 @@ def split_candidates(jobs: list[Job], fleet: Fleet, types: list[str], allowed: l
             why.setdefault(ji, []).append(f"{n_p} {p} (prefill) + {n_d} {d} (decode) is outside the job's chips "
                                           "range")
             continue
-        unit_p = Candidate(ji, p, n_p, holding(p, n_p), 1, (), Metrics(prefill, row))
-        unit_d = Candidate(ji, d, n_d, holding(d, n_d), 1, (), Metrics(decode, row))
-        if link == col.FUSED:
-            both = tuple(i for i, r in enumerate(fleet.racks)
-                         if (r.free(p) >= n_p + n_d if p == d else r.free(p) >= n_p and r.free(d) >= n_d))
-            if not both:
-                why.setdefault(ji, []).append(f"{n_p} {p} (prefill) + {n_d} {d} (decode) in one rack: no rack "
-                                              "has them free")
-                continue
-            unit_p.racks = unit_d.racks = both
-            racks = both
-        else:
-            pods = {fleet.racks[r].pod for r in unit_p.racks} & {fleet.racks[r].pod for r in unit_d.racks}
-            if not pods:
-                why.setdefault(ji, []).append(f"no pod has {n_p} {p} (prefill) and {n_d} {d} (decode) free "
-                                              "on a rack each")
-                continue
-            if len(pods) < len({fleet.racks[r].pod for r in unit_p.racks + unit_d.racks}):
-                unit_p = Candidate(ji, p, n_p, tuple(r for r in unit_p.racks if fleet.racks[r].pod in pods), 1, (),
-                                   unit_p.values)
-                unit_d = Candidate(ji, d, n_d, tuple(r for r in unit_d.racks if fleet.racks[r].pod in pods), 1, (),
-                                   unit_d.values)
-            racks = tuple(sorted(set(unit_p.racks) | set(unit_d.racks)))
-        made.setdefault((ji, link), []).append(
-            Candidate(ji, split_label(p, d), n_p + n_d, racks, 1, (), Metrics(combined, row),
-                      pools=(unit_p, unit_d), fused=link == col.FUSED))
+        found = places.fused(p, n_p, d, n_d) if link == col.FUSED else places.scale_out(p, n_p, d, n_d)
+        if found is None:
+            why.setdefault(ji, []).append(
+                f"{n_p} {p} (prefill) + {n_d} {d} (decode) in one rack: no rack has them free" if link == col.FUSED
+                else f"no pod has {n_p} {p} (prefill) and {n_d} {d} (decode) free on a rack each")
+            continue
+        where[row] = found
+        feasible.setdefault((ji, link), []).append(row)
+    chosen_rows: list[int] = []
+    for group in feasible.values():
+        picked = dict.fromkeys(sorted(group, key=lambda r: (cost[r], energy[r]))[:SPLITS_KEPT])
+        picked.update(dict.fromkeys(sorted(group, key=lambda r: (energy[r], cost[r]))[:SPLITS_KEPT]))
+        chosen_rows.extend(picked)
+
+    def split(row: int, racks_p: tuple[int, ...], racks_d: tuple[int, ...], fused: bool,
+              twin: Candidate | None = None) -> Candidate:
+        ji, pi, di, _ = rows[row]
+        p, d, n_p, n_d = types[pi], types[di], p_chips[row], d_chips[row]
+        return Candidate(ji, split_label(p, d), n_p + n_d, tuple(sorted(set(racks_p) | set(racks_d))), 1, (),
+                         Metrics(combined, row), pools=(Candidate(ji, p, n_p, racks_p, 1, (), Metrics(prefill, row)),
+                                                        Candidate(ji, d, n_d, racks_d, 1, (), Metrics(decode, row))),
+                         fused=fused, twin=twin)
+
     kept: list[Candidate] = []
-    for group in made.values():
-        chosen = {id(c): c for c in sorted(group, key=lambda c: (c.cost_usd, c.energy_kwh))[:SPLITS_KEPT]}
-        chosen.update({id(c): c for c in sorted(group, key=lambda c: (c.energy_kwh, c.cost_usd))[:SPLITS_KEPT]})
-        kept.extend(chosen.values())
+    for row in sorted(chosen_rows):
+        ji, pi, di, link = rows[row]
+        if link == col.FUSED:
+            kept.append(split(row, where[row], where[row], True))
+            continue
+        # The fused split of the same pools, for when both land on one rack (Candidate.as_placed).
+        twin = None
+        fused_row = row - 1        # rows come in (fused, scale-out) pairs
+        if reasons[fused_row] == col.OK and (p_chips[fused_row], d_chips[fused_row]) == (p_chips[row], d_chips[row]):
+            both = places.fused(types[pi], p_chips[row], types[di], d_chips[row]) or ()
+            twin = split(fused_row, both, both, True)
+        kept.append(split(row, *where[row], False, twin))
     for ji, reasons_of in why.items():
-        if not any(c.job == ji for c in kept):
+        if (ji, col.FUSED) not in feasible and (ji, col.SCALE_OUT) not in feasible:
             notes[ji] = "disaggregation tried, none fits: " + "; ".join(sorted(set(reasons_of))[:3])
     return kept, notes, len(rows)
+
+
+class SplitPlaces:
+    """Where a split's pools may go, by (type, chips) -- the same for every job,
+    so each answer is worked out once: the racks with the chips free, and which
+    pods they are in."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.holding: dict[tuple[str, int], tuple[int, ...]] = {}
+        self.pods: dict[tuple[str, int], frozenset[str]] = {}
+        self.paired: dict[tuple[str, str], tuple[int, ...]] = {}    # racks holding both types
+        self.answers: dict[tuple, object] = {}
+
+    def racks(self, t: str, n: int) -> tuple[int, ...]:
+        if (t, n) not in self.holding:
+            self.holding[t, n] = tuple(i for i, r in enumerate(self.fleet.racks) if r.free(t) >= n)
+            self.pods[t, n] = frozenset(self.fleet.racks[i].pod for i in self.holding[t, n])
+        return self.holding[t, n]
+
+    def fused(self, p: str, n_p: int, d: str, n_d: int) -> tuple[int, ...] | None:
+        """Racks with room for both pools (one type: for both together)."""
+        key = ("fused", p, n_p, d, n_d)
+        if key not in self.answers:
+            if p == d:
+                both = self.racks(p, n_p + n_d)
+            else:
+                if (p, d) not in self.paired:
+                    self.paired[p, d] = tuple(i for i, r in enumerate(self.fleet.racks) if p in r.chips and d in r.chips)
+                both = tuple(i for i in self.paired[p, d]
+                             if self.fleet.racks[i].free(p) >= n_p and self.fleet.racks[i].free(d) >= n_d)
+            self.answers[key] = both or None
+        return self.answers[key]
+
+    def scale_out(self, p: str, n_p: int, d: str, n_d: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """Each pool's racks, in the pods that have room for both."""
+        key = ("out", p, n_p, d, n_d)
+        if key not in self.answers:
+            racks_p, racks_d = self.racks(p, n_p), self.racks(d, n_d)
+            pods = self.pods[p, n_p] & self.pods[d, n_d]
+            if not pods:
+                self.answers[key] = None
+            elif pods == self.pods[p, n_p] == self.pods[d, n_d]:
+                self.answers[key] = (racks_p, racks_d)
+            else:
+                racks = self.fleet.racks
+                self.answers[key] = (tuple(i for i in racks_p if racks[i].pod in pods),
+                                     tuple(i for i in racks_d if racks[i].pod in pods))
+        return self.answers[key]
 
 
 @collector_paused()

@@ -152,6 +152,7 @@ def build(problem: Problem, cset: CandidateSet, choice: Choice, policy: str) -> 
         start = job.arrival_h if alloc.start_h is None else alloc.start_h
         allocations = [(fleet.racks[r].id, n) for r, n in sorted(alloc.racks.items())]
         if c.pools:
+            c = c.as_placed(alloc.racks)
             pools = [pool_of(role, u, part, fleet) for role, (u, part) in zip(ROLES, unit_racks(c, alloc.racks))]
             layout = {f"{p.role}_{k}": v for p in pools for k, v in p.layout.items()}
             placements.append(Placement(job, c.chip_type, c.chips, allocations, start, start + c.duration_h,
