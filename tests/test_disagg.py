@@ -58,6 +58,15 @@ def test_core_agrees_with_twin_on_random_pools():
     assert {col.OK, col.MEMORY, col.SLO_TTFT, col.SLO_TPOT, col.RATE} <= set(np.unique(core["reason"]).tolist())
 
 
+def test_score_pools_checks_its_rows():
+    with pytest.raises(IndexError):
+        pools([CHAT], ["trn3"], [(0, 0, 1, col.FUSED)])
+    chips = chip_catalog()
+    jt, ct = job_table([parse_job(CHAT)]), chip_table([chips["trn3"]])
+    with pytest.raises(ValueError):
+        score_pool_arrays(jt, ct, [0], [0], [0, 0], [0])
+
+
 # --- physics ------------------------------------------------------------------------
 
 def test_pools_meet_the_slos_and_carry_the_rate():

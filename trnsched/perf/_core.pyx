@@ -128,6 +128,20 @@ cdef void score_one(const double* job, const double* chip, double chips, double 
         slots[0] = best[0]
 
 
+def check_rows(job_table, chip_table, job_index, chip_indexes, others):
+    """The tables' widths, one length for every per-candidate array, and job and
+    chip indexes within the tables (the loops read rows unchecked)."""
+    n = job_index.shape[0]
+    if job_table.shape[1] != JOB_COLUMNS or chip_table.shape[1] != CHIP_COLUMNS:
+        raise ValueError(f"tables must have {JOB_COLUMNS} job and {CHIP_COLUMNS} chip columns")
+    if any(a.shape[0] != n for a in chip_indexes + others):
+        raise ValueError("candidate arrays must all have the same length")
+    if n and (np.min(job_index) < 0 or np.max(job_index) >= job_table.shape[0]
+              or min(np.min(a) for a in chip_indexes) < 0
+              or max(np.max(a) for a in chip_indexes) >= chip_table.shape[0]):
+        raise IndexError("job_index or chip_index out of range")
+
+
 def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_table not None,
           const cnp.intp_t[::1] job_index not None, const cnp.intp_t[::1] chip_index not None,
           const cnp.int64_t[::1] chips not None, const cnp.int64_t[::1] domains not None,
@@ -139,13 +153,7 @@ def score(const double[:, ::1] job_table not None, const double[:, ::1] chip_tab
     candidates, is reused instead of allocating (fresh memory costs page faults
     that rival the scoring itself); views of its first n rows are returned."""
     cdef Py_ssize_t n = job_index.shape[0], i
-    if job_table.shape[1] != JOB_COLUMNS or chip_table.shape[1] != CHIP_COLUMNS:
-        raise ValueError(f"tables must have {JOB_COLUMNS} job and {CHIP_COLUMNS} chip columns")
-    if chip_index.shape[0] != n or chips.shape[0] != n or domains.shape[0] != n:
-        raise ValueError("candidate arrays must all have the same length")
-    if n and (np.min(job_index) < 0 or np.max(job_index) >= job_table.shape[0]
-              or np.min(chip_index) < 0 or np.max(chip_index) >= chip_table.shape[0]):
-        raise IndexError("job_index or chip_index out of range")
+    check_rows(job_table, chip_table, job_index, (chip_index,), (chips, domains))
     if threads < 1:
         raise ValueError("threads must be >= 1")
 
@@ -180,14 +188,7 @@ def score_pools(const double[:, ::1] job_table not None, const double[:, ::1] ch
     """Size a prefill and a decode pool per (job, prefill chip type, decode chip
     type, link); returns one Pools record per row as a numpy array of POOLS_DTYPE."""
     cdef Py_ssize_t n = job_index.shape[0], i
-    if job_table.shape[1] != JOB_COLUMNS or chip_table.shape[1] != CHIP_COLUMNS:
-        raise ValueError(f"tables must have {JOB_COLUMNS} job and {CHIP_COLUMNS} chip columns")
-    if prefill_index.shape[0] != n or decode_index.shape[0] != n or link.shape[0] != n:
-        raise ValueError("candidate arrays must all have the same length")
-    if n and (np.min(job_index) < 0 or np.max(job_index) >= job_table.shape[0]
-              or min(np.min(prefill_index), np.min(decode_index)) < 0
-              or max(np.max(prefill_index), np.max(decode_index)) >= chip_table.shape[0]):
-        raise IndexError("job or chip index out of range")
+    check_rows(job_table, chip_table, job_index, (prefill_index, decode_index), (link,))
     records = np.empty(n, dtype=POOLS_DTYPE)
     cdef Pools[::1] out = records
     with nogil:
