@@ -179,17 +179,21 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     status1 = phase1.solve(model, progress(config, 1, began, 1.0))
     if status1 not in ANSWERS and quick is not None:
         phase1, status1 = quick, quick_status
+    if status1 == cp_model.MODEL_INVALID:         # a bug, not a result (DESIGN.md: statuses)
+        raise SolverError(f"CP-SAT rejected the model: {phase1.solution_info() or 'MODEL_INVALID'}")
+    if status1 not in ANSWERS and (big or problem.horizon is not None or clock.spent()):
+        return no_answer(hint, form, start)
     if status1 not in ANSWERS:
-        if status1 == cp_model.MODEL_INVALID:     # a bug, not a result (DESIGN.md: statuses)
-            raise SolverError(f"CP-SAT rejected the model: {phase1.solution_info() or 'MODEL_INVALID'}")
-        hint.status = "FEASIBLE"                  # the baseline is an answer; UNKNOWN means none
-        hint.notes = [f"CP-SAT found no {form.words.answer} in time; the better {form.words.baseline} is returned"]
-        hint.solve_time_s = time.perf_counter() - start
-        return hint
-    best_priority = round(phase1.objective_value)
-    if status1 != cp_model.OPTIMAL:
-        notes.append(f"placed priority {best_priority} is not proven optimal "
-                     f"(bound {phase1.best_objective_bound:.0f})")
+        # Phase 1 ran out of its share before reporting even its hint (the baseline,
+        # feasible): phase 2 holds the baseline's priority and works on the objective.
+        best_priority = problem.priority(hint)
+        notes.append(f"the priority phase found no {form.words.answer} in its share of the time; the objective "
+                     f"phase holds the {form.words.baseline}'s placed priority {best_priority}")
+    else:
+        best_priority = round(phase1.objective_value)
+        if status1 != cp_model.OPTIMAL:
+            notes.append(f"placed priority {best_priority} is not proven optimal "
+                         f"(bound {phase1.best_objective_bound:.0f})")
 
     # Phase 2: the objective, with placed priority held at its best.
     model.clear_hints()
@@ -204,6 +208,8 @@ def solve(problem: Problem, form: Formulation) -> Choice:
         if status2 == cp_model.MODEL_INVALID:
             raise SolverError(f"CP-SAT rejected the objective model: {phase2.solution_info() or 'MODEL_INVALID'}")
     phase2_ok = not big and status2 in ANSWERS
+    if not phase2_ok and status1 not in ANSWERS:
+        return no_answer(hint, form, start)
     if not big and not phase2_ok:
         notes.append(f"the objective phase found no {form.words.answer} in time; {form.words.priority_only}")
 
@@ -220,6 +226,14 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     choice.solve_time_s = time.perf_counter() - start
     choice.notes = notes
     return choice
+
+
+def no_answer(hint: Choice, form: Formulation, start: float) -> Choice:
+    """CP-SAT found nothing in time: the baseline is the answer (UNKNOWN means none)."""
+    hint.status = "FEASIBLE"
+    hint.notes = [f"CP-SAT found no {form.words.answer} in time; the better {form.words.baseline} is returned"]
+    hint.solve_time_s = time.perf_counter() - start
+    return hint
 
 
 def restrict(cands: list[Candidate], cgroups: list[list[int]], hint: Choice, groups: list[RackGroup],

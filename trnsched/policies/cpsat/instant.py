@@ -17,7 +17,7 @@ import time
 from ortools.sat.python import cp_model
 
 from trnsched.candidates import Candidate
-from trnsched.policies.cpsat.driver import KEEP_GROUPS, LARGE_MODEL, Phases, Words
+from trnsched.policies.cpsat.driver import ANSWERS, KEEP_GROUPS, LARGE_MODEL, Phases, Words
 from trnsched.policies.cpsat.model import (RackGroup, Vars, capacity_sums, hint, hint_from, read,
                                            resource_use, structure)
 from trnsched.policies.cpsat.bounds import whole_bounds
@@ -173,7 +173,7 @@ class Instant:
                                     or placed < phases.best_priority or phases.restricted):
             status = "FEASIBLE"
         priority_bound = bound = None
-        if not phases.restricted:
+        if not phases.restricted and phases.status1 in ANSWERS:
             priority_bound = max(placed, math.floor(phases.phase1.best_objective_bound + 1e-6))
             if phases.phase2_ok and placed >= phases.best_priority:
                 # Each candidate's integer cost is within 3 half steps of its real cost.

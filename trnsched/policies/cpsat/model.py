@@ -93,12 +93,13 @@ class Vars:
     pod: dict[tuple[int, str], object]           # (candidate, pod) -> the multi-rack candidate's pod
     part: dict[tuple[int, int, int], object]     # (split candidate, pool, group) -> the pool on this group
     part_groups: dict[tuple[int, int], list[int]]   # (split candidate, pool) -> the groups it may use
+    split_pods: dict[int, list[str]]             # scale-out split candidate -> its pods (in `pod`), if several
 
 
 def variables(model: cp_model.CpModel, cands: list[Candidate], groups: list[RackGroup],
               cgroups: list[list[int]]) -> Vars:
     """Candidates are numbered by position in `cands` here (the model's own list)."""
-    v = Vars([], {}, {}, {}, {}, {}, {})
+    v = Vars([], {}, {}, {}, {}, {}, {}, {})
     of_rack = {r: g for g, grp in enumerate(groups) for r in grp.racks} if any(c.pools for c in cands) else {}
     for i, c in enumerate(cands):
         v.take.append(model.new_bool_var(f"take_{i}"))
@@ -107,7 +108,14 @@ def variables(model: cp_model.CpModel, cands: list[Candidate], groups: list[Rack
                 mine = sorted({of_rack[r] for r in u.racks if r in of_rack})
                 v.part_groups[i, k] = mine
                 for g in mine:
-                    v.part[i, k, g] = model.new_bool_var(f"part_{i}_{k}_{g}")
+                    # A fused split's pools share a group: one literal says so for both.
+                    shared = v.part.get((i, 0, g)) if c.fused else None
+                    v.part[i, k, g] = shared if shared is not None else model.new_bool_var(f"part_{i}_{k}_{g}")
+            pods = {groups[g].pod for k in range(len(c.pools)) for g in v.part_groups[i, k]}
+            if not c.fused and len(pods) > 1:
+                v.split_pods[i] = sorted(pods)
+                for p in v.split_pods[i]:
+                    v.pod[i, p] = model.new_bool_var(f"pod_{i}_{p}")
             continue
         if c.multi and len(c.pods) > 1:
             for p in c.pods:
@@ -128,15 +136,18 @@ def structure(model: cp_model.CpModel, v: Vars, cands: list[Candidate], groups: 
     pod; each job has at most one candidate."""
     for i, c in enumerate(cands):
         if c.pools:
-            for k in range(len(c.pools)):
-                model.add(sum(v.part[i, k, g] for g in v.part_groups[i, k]) == v.take[i])
-            if c.fused:     # both pools in one group
-                for g in set(v.part_groups[i, 0]) | set(v.part_groups[i, 1]):
-                    model.add(v.part.get((i, 0, g), 0) == v.part.get((i, 1, g), 0))
-            else:           # both pools in one pod
-                for pod in {groups[g].pod for k in range(2) for g in v.part_groups[i, k]}:
-                    model.add(sum(v.part[i, 0, g] for g in v.part_groups[i, 0] if groups[g].pod == pod)
-                              == sum(v.part[i, 1, g] for g in v.part_groups[i, 1] if groups[g].pod == pod))
+            # Each pool on one group (a fused split's pools share their literals);
+            # a scale-out split's in one pod, as a multi-rack candidate's racks are.
+            pods = v.split_pods.get(i, [])
+            if not pods:
+                for k in range(1 if c.fused else len(c.pools)):
+                    model.add(sum(v.part[i, k, g] for g in v.part_groups[i, k]) == v.take[i])
+            else:       # one pod, and in it one group per pool
+                model.add(sum(v.pod[i, p] for p in pods) == v.take[i])
+                for k in range(len(c.pools)):
+                    for p in pods:
+                        model.add(sum(v.part[i, k, g] for g in v.part_groups[i, k] if groups[g].pod == p)
+                                  == v.pod[i, p])
         elif not c.multi:
             model.add(sum(v.on[i, g] for g in cgroups[i]) == v.take[i])
         else:
@@ -228,10 +239,14 @@ def hint(model: cp_model.CpModel, v: Vars, cands: list[Candidate], choice: Choic
         a = chosen.get(c.index)
         model.add_hint(v.take[i], a is not None)
         if c.pools:
-            for k, (u, part) in enumerate(unit_racks(c, a.racks) if a is not None else [(u, {}) for u in c.pools]):
+            parts = unit_racks(c, a.racks) if a is not None else [(u, {}) for u in c.pools]
+            for k, (u, part) in enumerate(parts[:1] if c.fused else parts):
                 used = {of_rack[r] for r in part}
                 for g in v.part_groups[i, k]:
                     model.add_hint(v.part[i, k, g], g in used)
+            used_pods = {pod_of_rack[r] for r in a.racks} if a is not None else set()
+            for p in v.split_pods.get(i, []):
+                model.add_hint(v.pod[i, p], p in used_pods)
             continue
         per_group: dict[int, list[int]] = {}
         if a is not None:
@@ -253,7 +268,8 @@ def hint_from(model: cp_model.CpModel, v: Vars, solver: cp_model.CpSolver) -> No
     """Hint every variable with the value a previous solve gave it."""
     for x in v.take:
         model.add_hint(x, solver.boolean_value(x))
-    for x in list(v.on.values()) + list(v.pod.values()) + list(v.part.values()):
+    # A fused split's two pools share their literals: each variable hinted once.
+    for x in {x.index: x for x in list(v.on.values()) + list(v.pod.values()) + list(v.part.values())}.values():
         model.add_hint(x, solver.boolean_value(x))
     for x in list(v.chips.values()) + list(v.racks.values()):
         model.add_hint(x, solver.value(x))
