@@ -332,7 +332,8 @@ class Room:
 
     def _split_in(self, c: Candidate, big: int, big_racks: list[int], other_racks: list[int]) -> "Split | None":
         """Pool `big` on the roomiest of its racks that holds it, then the other pool
-        on the roomiest of its racks that holds it beside it."""
+        beside it on the same rack if it has room (the KV cache then stays on the
+        rack's fabric), else on the roomiest of its racks that holds it."""
         first, other = c.pools[big], c.pools[1 - big]
         taken, missing = self.fill(big_racks, first.chip_type, first.chips, 1, watts_per_chip(first, self.fleet),
                                    whole=True)
@@ -342,8 +343,11 @@ class Room:
         watts = watts_per_chip(first, self.fleet) * n
         self.take(r, first.chip_type, n, watts)
         try:
-            second, missing = self.fill(other_racks, other.chip_type, other.chips, 1,
-                                        watts_per_chip(other, self.fleet), whole=True)
+            watts_other = watts_per_chip(other, self.fleet)
+            second, missing = self.fill([r] if r in other_racks else [], other.chip_type, other.chips, 1,
+                                        watts_other, whole=True)
+            if missing:
+                second, missing = self.fill(other_racks, other.chip_type, other.chips, 1, watts_other, whole=True)
         finally:
             self.take(r, first.chip_type, -n, -watts)
         if missing:
