@@ -192,8 +192,9 @@ def solve(problem: Problem, form: Formulation) -> Choice:
     else:
         best_priority = round(phase1.objective_value)
         if status1 != cp_model.OPTIMAL:
+            every = sum(problem.jobs[j].priority for j in problem.order)
             notes.append(f"placed priority {best_priority} is not proven optimal "
-                         f"(bound {phase1.best_objective_bound:.0f})")
+                         f"(bound {min(every, phase1.best_objective_bound):.0f})")
 
     # Phase 2: the objective, with placed priority held at its best.
     model.clear_hints()
