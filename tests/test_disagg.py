@@ -56,6 +56,9 @@ def test_core_agrees_with_twin_on_random_pools():
         assert same.all(), f"{k}: {x[~same][:3]} vs {y[~same][:3]}"
     # Every outcome comes up, or agreement proves little.
     assert {col.OK, col.MEMORY, col.SLO_TTFT, col.SLO_TPOT, col.RATE} <= set(np.unique(core["reason"]).tolist())
+    # No link carries more than it can: the busier side's share stays at 0.8.
+    ok = core["reason"] == col.OK
+    assert (core["kv_link_share"][ok] <= 0.8 + 1e-12).all()
 
 
 def test_score_pools_checks_its_rows():
@@ -102,6 +105,23 @@ def test_pools_grow_with_the_rate():
         assert b["prefill_chips"] >= a["prefill_chips"] and b["decode_chips"] >= a["decode_chips"]
         assert b["cost_usd"] > a["cost_usd"]
     assert sizes[-1]["prefill_chips"] >= 8 * sizes[0]["prefill_chips"] / 2
+
+
+def test_a_feasible_decode_layout_survives_a_slower_wider_one():
+    # tp 1 meets a 15 ms TPOT; wider ones miss it at batch 1: the pool is tp 1, not an SLO miss.
+    job = {"id": "oss", "kind": "infer", "model": "gpt-oss-120b", "precision": "fp8", "rate_rps": 5,
+           "prompt_tokens": 1024, "output_tokens": 256, "slo": {"tpot_ms": 15}}
+    out = one(job, "gb200", "gb200")
+    assert out["reason"] == col.OK and out["tpot_s"] <= 0.015
+
+
+def test_the_network_adds_pools_where_it_cannot_carry_the_kv_caches():
+    # A small model at a high rate over scale-out: the links, not the chips, set the pools.
+    job = {"id": "mpt", "kind": "infer", "model": "mpt-7b", "rate_rps": 50, "prompt_tokens": 2048,
+           "output_tokens": 256}
+    out, fused = one(job, "gb200", "a100", col.SCALE_OUT), one(job, "gb200", "a100", col.FUSED)
+    assert out["reason"] == col.OK and out["kv_link_share"] <= 0.8
+    assert out["prefill_chips"] + out["decode_chips"] > fused["prefill_chips"] + fused["decode_chips"]
 
 
 def test_a_service_without_a_rate_has_nothing_to_size():
@@ -173,6 +193,18 @@ def test_both_pools_or_neither(policy):
     assert not result["placements"]
     (u,) = result["unplaced"]
     assert "disaggregation" in u["reason"]
+
+
+def test_a_split_short_of_chips_is_not_blamed_on_power():
+    # Room for two fused splits on an uncapped UltraServer, not for a third: it is
+    # short of chips (both pools together on one rack), and says so.
+    jobs = {"jobs": [{**CHAT, "id": f"s{i}", "rate_rps": 80, "disaggregation": "require", "chip_types": ["trn3"]}
+                     for i in range(3)]}
+    fleet = {"racks": [{"id": "us", "chips": {"trn3": 144}, "used": {"trn3": 50}}]}     # 94 free, 44 a split
+    result = solve(jobs, fleet, policy="greedy").to_dict()
+    check(jobs, fleet, result)
+    (u,) = result["unplaced"]
+    assert "power" not in u["reason"] and "short" in u["reason"], u["reason"]
 
 
 def test_never_and_require():

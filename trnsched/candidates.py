@@ -236,6 +236,12 @@ def generate(jobs: list[Job], fleet: Fleet, split_types: str = "any") -> Candida
     return CandidateSet(candidates, rejected, allowed, len(keys) + scored, notes)
 
 
+# What a scale-out split and its fused twin must share for the twin to stand in
+# for it: the same pools, drawing the same power (only TTFT and the transfer differ).
+TWIN_FIELDS = ("prefill_tp", "prefill_pp", "prefill_replicas", "decode_tp", "decode_pp", "decode_replicas",
+               "prefill_power_kw", "decode_power_kw")
+
+
 def split_label(prefill: str, decode: str) -> str:
     """A split's chip type as results show it: prefill type + decode type."""
     return f"{prefill}+{decode}"
@@ -358,7 +364,7 @@ def split_candidates(jobs: list[Job], fleet: Fleet, types: list[str], allowed: l
         # The fused split of the same pools, for when both land on one rack (Candidate.as_placed).
         twin = None
         fused_row = row - 1        # rows come in (fused, scale-out) pairs
-        if reasons[fused_row] == col.OK and (p_chips[fused_row], d_chips[fused_row]) == (p_chips[row], d_chips[row]):
+        if reasons[fused_row] == col.OK and all(out[k][fused_row] == out[k][row] for k in TWIN_FIELDS):
             both = places.fused(types[pi], p_chips[row], types[di], d_chips[row]) or ()
             twin = split(fused_row, both, both, True)
         kept.append(split(row, *where[row], False, twin))

@@ -363,8 +363,8 @@ class Room:
         """How far the candidate is from fitting by chip count: the chips it lacks in
         the best place it could go, and (from the ledger) who holds them.  The same
         for every candidate with its chip type, chips, rack count and pods."""
-        if c.pools:       # the pool further from fitting
-            return Shortfall(c, max(self.shortfall(u).short for u in c.pools), ledger)
+        if c.pools:
+            return Shortfall(c, self._split_short(c), ledger)
         t = c.chip_type
         if not c.multi:
             have = max((self.free[r].get(t, 0) for r in c.racks), default=0)
@@ -372,6 +372,27 @@ class Room:
             have = max((sum(sorted((self.free[r].get(t, 0) for r in racks), reverse=True)[:c.max_racks])
                         for racks in c.by_pod), default=0)
         return Shortfall(c, c.chips - have, ledger)
+
+
+    def _split_short(self, c: Candidate) -> int:
+        """A split's chips short where it comes closest: fused, on one of its racks
+        (both pools there together); scale-out, in one of its pods (each pool on
+        that pod's roomiest rack of its type)."""
+        p, d = c.pools
+
+        def lacking(r: int, u: Candidate, need: int) -> int:
+            return need - self.free[r].get(u.chip_type, 0)
+
+        if c.fused:
+            if p.chip_type == d.chip_type:
+                return min((lacking(r, p, p.chips + d.chips) for r in c.racks), default=c.chips)
+            return min((max(lacking(r, p, p.chips), lacking(r, d, d.chips)) for r in c.racks), default=c.chips)
+        most: dict[str, list[int]] = {}
+        for k, u in enumerate(c.pools):
+            for r in u.racks:
+                have = most.setdefault(self.fleet.racks[r].pod, [0, 0])
+                have[k] = max(have[k], self.free[r].get(u.chip_type, 0))
+        return min((max(p.chips - have[0], d.chips - have[1]) for have in most.values()), default=c.chips)
 
 
 class RackLedger:

@@ -36,6 +36,7 @@ cdef double LOAD_SETTLED = constants.LOAD_SETTLED
 cdef double MEM_BOUND_POWER = constants.MEM_BOUND_POWER
 cdef double PREFILL_UTIL = constants.PREFILL_UTIL
 cdef double DECODE_UTIL = constants.DECODE_UTIL
+cdef double LINK_UTIL = constants.LINK_UTIL
 cdef int POOL_FIXED_POINT = constants.POOL_FIXED_POINT
 
 # The numpy dtype of a Layout (fields, offsets and padding as the C compiler laid

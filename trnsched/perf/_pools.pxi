@@ -23,8 +23,9 @@ cdef inline bint cheaper(double cost, double power, double best_cost, double bes
     return cost < best_cost or (cost == best_cost and power < best_power)
 
 
-cdef int decode_pool(const double* job, const double* chip, Pools* out) noexcept nogil:
+cdef int decode_pool(const double* job, const double* chip, double bw, Pools* out) noexcept nogil:
     cdef double rate = job[J_RATE], output = job[J_OUTPUT]
+    cdef double kv_prompt = job[J_PROMPT] * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES], ingress
     cdef double kv_seq = (job[J_PROMPT] + output) * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     cdef double usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
     cdef double cap = job[J_SLO_TPOT] if job[J_SLO_TPOT] < INFINITY else SERVICE_TPOT_S
@@ -42,7 +43,8 @@ cdef int decode_pool(const double* job, const double* chip, Pools* out) noexcept
             most = fmin(<double>MAX_BATCH, floor((usable - weights_chip) / kv_chip))
             infer_init(&model, job, chip, tp, pp, chip[C_DOMAIN])
             if most >= 1.0 and decode(&model, 1.0, NULL) > cap:
-                reason = SLO_TPOT
+                if reason != OK:
+                    reason = SLO_TPOT
             elif most >= 1.0:
                 lo = 1.0
                 hi = most
@@ -56,7 +58,8 @@ cdef int decode_pool(const double* job, const double* chip, Pools* out) noexcept
                         hi = mid
                 n = lo
                 capacity = n / (output * decode(&model, n, NULL))
-                replicas = ceil(rate / (DECODE_UTIL * capacity))
+                ingress = kv_prompt / (tp * pp * bw)
+                replicas = fmax(ceil(rate / (DECODE_UTIL * capacity)), ceil(rate * ingress / LINK_UTIL))
                 lam = rate / replicas
                 inflight = n
                 for it in range(POOL_FIXED_POINT):
@@ -78,6 +81,7 @@ cdef int decode_pool(const double* job, const double* chip, Pools* out) noexcept
                     out.decode_power_kw = power
                     out.decode_mem_per_chip = weights_chip + n * kv_chip
                     out.tpot_s = tpot
+                    out.kv_link_share = lam * ingress
         tp *= 2.0
     return reason
 
@@ -86,7 +90,8 @@ cdef int prefill_pool(const double* job, const double* chip, double bw, double l
     cdef double rate = job[J_RATE]
     cdef double kv_prompt = job[J_PROMPT] * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     cdef double best_cost = INFINITY, best_power = INFINITY, tp = 1.0, pp, ttft0, t_pf, links, transfer
-    cdef double wait, rho_max, replicas, rho, chips, power, cost
+    cdef double wait, rho_max, replicas, rho, chips, power, cost, t_link, service, busy
+    cdef double decode_share = out.kv_link_share
     cdef int reason = MEMORY, k
     cdef Infer model
     for k in range(N_TP_OPTIONS):
@@ -98,14 +103,17 @@ cdef int prefill_pool(const double* job, const double* chip, double bw, double l
             ttft0 = infer_ttft(&model)
             t_pf = prefill_time(&model)
             links = fmin(tp * pp, out.decode_tp * out.decode_pp)
-            transfer = kv_prompt / (links * bw) + lat
+            t_link = kv_prompt / (links * bw)
+            transfer = t_link + lat
+            service = fmax(t_pf, t_link)
             wait = job[J_SLO_TTFT] - ttft0 - transfer
             if wait <= 0.0:
                 if reason == MEMORY:
                     reason = SLO_TTFT
             else:
-                rho_max = PREFILL_UTIL if wait == INFINITY else fmin(PREFILL_UTIL, 2.0 * wait / (t_pf + 2.0 * wait))
-                replicas = ceil(rate * t_pf / rho_max)
+                rho_max = PREFILL_UTIL if wait == INFINITY else fmin(PREFILL_UTIL, 2.0 * wait / (service + 2.0 * wait))
+                replicas = ceil(rate * service / rho_max)
+                busy = rate * service / replicas
                 rho = rate * t_pf / replicas
                 chips = replicas * tp * pp
                 power = chips * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * rho)
@@ -123,8 +131,8 @@ cdef int prefill_pool(const double* job, const double* chip, double bw, double l
                     out.prefill_mem_per_chip = (job[J_PARAMS] * job[J_WBYTES] / (tp * pp)
                                                 + kv_prompt / (fmin(tp, job[J_KV_HEADS]) * pp))
                     out.kv_transfer_s = transfer
-                    out.kv_link_share = rate * kv_prompt / (replicas * links * bw)
-                    out.ttft_s = ttft0 + rho * t_pf / (2.0 * (1.0 - rho)) + transfer
+                    out.kv_link_share = fmax(decode_share, rate * t_link / replicas)
+                    out.ttft_s = ttft0 + busy * service / (2.0 * (1.0 - busy)) + transfer
         tp *= 2.0
     return reason
 
@@ -140,10 +148,10 @@ cdef void pools_one(const double* job, const double* cp, const double* cd, int l
     if job[J_RATE] <= 0.0:
         out.reason = RATE
         return
-    out.reason = decode_pool(job, cd, out)
+    link_speed(cp, cd, link, &bw, &lat)
+    out.reason = decode_pool(job, cd, bw, out)
     if out.reason != OK:
         return
-    link_speed(cp, cd, link, &bw, &lat)
     out.kv_bytes = job[J_PROMPT] * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     out.reason = prefill_pool(job, cp, bw, lat, out)
     if out.reason != OK:

@@ -26,4 +26,5 @@ MEM_BOUND_POWER = 0.75     # share of the busy power (TDP - idle) a chip draws w
 PREFILL_UTIL = 0.8         # most of a prefill replica's time its prompts may take: M/D/1 waits grow as
                            # rho / (1 - rho), 2x the service time at 0.8; the TTFT SLO may ask for less
 DECODE_UTIL = 0.9          # share of a decode replica's capacity (batch at the TPOT cap) the rate may use
+LINK_UTIL = 0.8           # share of a decode replica's links the KV caches it takes in may use
 POOL_FIXED_POINT = 30      # Little's-law iterations for the sequences a decode replica holds in flight

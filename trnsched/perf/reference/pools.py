@@ -14,7 +14,10 @@ combined metrics:
   n / (output x T(n)) requests/s, of which the rate may use DECODE_UTIL.
 - KV transfer: prompt x layers x kv_dim x kv_bytes per request, sent over
   min(prefill replica chips, decode replica chips) parallel links at the
-  slower side's sustained bandwidth, plus one message latency.
+  slower side's sustained bandwidth, plus one message latency; a decode
+  replica's links take in at most LINK_UTIL of their time (more replicas
+  where the rate needs them), and a prefill replica sends while it prefills
+  the next prompt, so it serves a prompt every max(t_pf, t_link).
 - prefill pool: replicas whose prompts queue as in an M/D/1 queue (service
   time t_pf, pipelined); TTFT = idle TTFT + queueing + transfer, so the
   utilisation each replica may run at is the smaller of PREFILL_UTIL and what
@@ -36,7 +39,7 @@ from trnsched.perf.columns import (
     J_OUTPUT, J_PARAMS, J_PROMPT, J_RATE, J_SLO_TPOT, J_SLO_TTFT, J_WBYTES, MAX_BATCH, MEMORY, NO_LAYOUT,
     OK, POOL_FIELDS, RATE, SLO_TPOT, SLO_TTFT, TP_OPTIONS,
 )
-from trnsched.perf.constants import DECODE_UTIL, POOL_FIXED_POINT, PREFILL_UTIL, SERVICE_TPOT_S
+from trnsched.perf.constants import DECODE_UTIL, LINK_UTIL, POOL_FIXED_POINT, PREFILL_UTIL, SERVICE_TPOT_S
 from trnsched.perf.reference.common import INF, pow2_at_least
 from trnsched.perf.reference.serving import Infer
 
@@ -76,9 +79,12 @@ def cheaper(cost: float, power: float, best_cost: float, best_power: float) -> b
     return cost < best_cost or (cost == best_cost and power < best_power)
 
 
-def decode_pool(job, chip, out: Pools) -> int:
-    """The decode pool's cheapest layout into `out`; returns OK or why none."""
+def decode_pool(job, chip, bw: float, out: Pools) -> int:
+    """The decode pool's cheapest layout into `out`; returns OK or why none.
+    Its replicas also take in the KV caches: at most LINK_UTIL of their links'
+    time (a replica's tp x pp chips receive at `bw` each)."""
     rate, output = job[J_RATE], job[J_OUTPUT]
+    kv_prompt = job[J_PROMPT] * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     kv_seq = (job[J_PROMPT] + output) * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     usable = chip[C_HBM] * (1.0 - chip[C_MEM_RESERVE])
     cap = job[J_SLO_TPOT] if job[J_SLO_TPOT] < INF else SERVICE_TPOT_S
@@ -94,7 +100,8 @@ def decode_pool(job, chip, out: Pools) -> int:
             most = min(float(MAX_BATCH), math.floor((usable - weights_chip) / kv_chip))
             model = Infer(job, chip, tp, pp, chip[C_DOMAIN])
             if most >= 1.0 and model.decode(1.0)[0] > cap:
-                reason = SLO_TPOT
+                if reason != OK:
+                    reason = SLO_TPOT
             elif most >= 1.0:
                 lo, hi = 1.0, most
                 if model.decode(hi)[0] <= cap:
@@ -107,7 +114,8 @@ def decode_pool(job, chip, out: Pools) -> int:
                         hi = mid
                 n = lo
                 capacity = n / (output * model.decode(n)[0])     # requests/s at the TPOT cap
-                replicas = math.ceil(rate / (DECODE_UTIL * capacity))
+                ingress = kv_prompt / (tp * pp * bw)              # link-seconds per request
+                replicas = max(math.ceil(rate / (DECODE_UTIL * capacity)), math.ceil(rate * ingress / LINK_UTIL))
                 lam = rate / replicas
                 inflight = n
                 for _ in range(POOL_FIXED_POINT):
@@ -122,15 +130,19 @@ def decode_pool(job, chip, out: Pools) -> int:
                     out.decode_batch, out.decode_util = n, lam / capacity
                     out.decode_power_kw, out.decode_mem_per_chip = power, weights_chip + n * kv_chip
                     out.tpot_s = tpot
+                    out.kv_link_share = lam * ingress
         tp *= 2.0
     return reason
 
 
 def prefill_pool(job, chip, bw: float, lat: float, out: Pools) -> int:
     """The prefill pool's cheapest layout into `out`, given the decode pool's
-    replica shape (the transfer's parallel links); returns OK or why none."""
+    replica shape (the transfer's parallel links); returns OK or why none.  A
+    replica prefills one prompt while it sends the last one's KV cache, so it
+    serves a prompt every max(t_pf, t_link): that is the queue's service time."""
     rate = job[J_RATE]
     kv_prompt = job[J_PROMPT] * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
+    decode_share = out.kv_link_share
     reason, best_cost, best_power = MEMORY, INF, INF
     tp = 1.0
     for _ in TP_OPTIONS:
@@ -141,14 +153,17 @@ def prefill_pool(job, chip, bw: float, lat: float, out: Pools) -> int:
             model = Infer(job, chip, tp, pp, chip[C_DOMAIN])
             ttft0, t_pf = model.ttft(), model.prefill_time()
             links = min(tp * pp, out.decode_tp * out.decode_pp)
-            transfer = kv_prompt / (links * bw) + lat
+            t_link = kv_prompt / (links * bw)
+            transfer = t_link + lat
+            service = max(t_pf, t_link)
             wait = job[J_SLO_TTFT] - ttft0 - transfer       # the queueing the SLO leaves
             if wait <= 0.0:
                 if reason == MEMORY:
                     reason = SLO_TTFT
             else:
-                rho_max = PREFILL_UTIL if wait == INF else min(PREFILL_UTIL, 2.0 * wait / (t_pf + 2.0 * wait))
-                replicas = math.ceil(rate * t_pf / rho_max)
+                rho_max = PREFILL_UTIL if wait == INF else min(PREFILL_UTIL, 2.0 * wait / (service + 2.0 * wait))
+                replicas = math.ceil(rate * service / rho_max)
+                busy = rate * service / replicas
                 rho = rate * t_pf / replicas
                 chips = replicas * tp * pp
                 power = chips * (chip[C_IDLE_KW] + chip[C_HOST_KW] + chip[C_BUSY_KW] * rho)
@@ -160,8 +175,8 @@ def prefill_pool(job, chip, bw: float, lat: float, out: Pools) -> int:
                     out.prefill_mem_per_chip = (job[J_PARAMS] * job[J_WBYTES] / (tp * pp)
                                                 + kv_prompt / (min(tp, job[J_KV_HEADS]) * pp))
                     out.kv_transfer_s = transfer
-                    out.kv_link_share = rate * kv_prompt / (replicas * links * bw)
-                    out.ttft_s = ttft0 + rho * t_pf / (2.0 * (1.0 - rho)) + transfer
+                    out.kv_link_share = max(decode_share, rate * t_link / replicas)
+                    out.ttft_s = ttft0 + busy * service / (2.0 * (1.0 - busy)) + transfer
         tp *= 2.0
     return reason
 
@@ -172,10 +187,10 @@ def pools(job, chip_p, chip_d, link: int) -> Pools:
     if job[J_RATE] <= 0.0:
         out.reason = RATE           # nothing to size the pools for
         return out
-    out.reason = decode_pool(job, chip_d, out)
+    bw, lat = link_speed(chip_p, chip_d, link)
+    out.reason = decode_pool(job, chip_d, bw, out)
     if out.reason != OK:
         return out
-    bw, lat = link_speed(chip_p, chip_d, link)
     out.kv_bytes = job[J_PROMPT] * job[J_LAYERS] * job[J_KV_DIM] * job[J_KV_BYTES]
     out.reason = prefill_pool(job, chip_p, bw, lat, out)
     if out.reason != OK:
