@@ -202,7 +202,7 @@ def test_whole_problem_bounds_hold_against_brute_force(objective, dual, monkeypa
     assert whole_bounds(problem, most, Clock(problem.config), work=5.0).objective > 0
 
 
-@pytest.mark.parametrize("seed", [0, 3])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_the_lagrangian_dual_reaches_the_linear_optimum(seed):
     # Cutting planes on the dual stop at GLOP's optimum of the same programme
     # (strong duality), for the priority bound and the objective bound.
@@ -218,10 +218,8 @@ def test_the_lagrangian_dual_reaches_the_linear_optimum(seed):
     # row and full chip types bind together and the multipliers must go high.
     for at in (problem.priority(densest_first(problem)), math.floor(most)):
         glop = Relaxation(problem, chosen)
-        # Always a bound (at most the linear optimum); within 2e-4 of it (the cutting
-        # planes stall 1.5e-4 short on seed 3 since services have split items).
         lagrangian, linear = dual.least_cost(at, None), glop.least_cost(at, None)
-        assert lagrangian <= linear * (1 + 1e-9) and lagrangian == pytest.approx(linear, rel=2e-4)
+        assert lagrangian <= linear * (1 + 1e-9) and lagrangian == pytest.approx(linear, rel=1e-4)
 
 
 def test_priority_wins_when_capacity_is_short():

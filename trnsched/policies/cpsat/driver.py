@@ -261,9 +261,12 @@ def restrict(cands: list[Candidate], cgroups: list[list[int]], hint: Choice, gro
         c = cands[i]
         a = in_hint.get(c.index)
         used = {of_rack[r] for r in a.racks} if a is not None else set()
-        roomy = sorted(cgroups[i], key=lambda g: -groups[g].free.get(c.chip_type, 0) * groups[g].size)
+        kept = set(used)
+        for u in c.units:       # a split: each pool's roomiest groups for its own type
+            mine = {of_rack[r] for r in u.racks} if c.pools else cgroups[i]
+            kept.update(sorted(mine, key=lambda g: -groups[g].free.get(u.chip_type, 0) * groups[g].size)[:KEEP_GROUPS])
         out_c.append(c)
-        out_g.append(sorted(used | set(roomy[:KEEP_GROUPS])))
+        out_g.append(sorted(kept))
     return out_c, out_g
 
 

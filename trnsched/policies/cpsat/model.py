@@ -104,8 +104,9 @@ def variables(model: cp_model.CpModel, cands: list[Candidate], groups: list[Rack
     for i, c in enumerate(cands):
         v.take.append(model.new_bool_var(f"take_{i}"))
         if c.pools:
+            allowed = set(cgroups[i])       # a cut-down model keeps fewer
             for k, u in enumerate(c.pools):
-                mine = sorted({of_rack[r] for r in u.racks if r in of_rack})
+                mine = sorted({of_rack[r] for r in u.racks if r in of_rack} & allowed)
                 v.part_groups[i, k] = mine
                 for g in mine:
                     # A fused split's pools share a group: one literal says so for both.
