@@ -8,7 +8,7 @@
 - `Timeline`: the ledger over time, for scheduling: the jobs' spans per rack;
   the room of a window is the free room less the peak the spans use inside it.
 
-A split candidate (candidates.py) takes chips through its two pools: its racks
+A split candidate (splits.py) takes chips through its two pools: its racks
 are a `Split`, each pool's racks and, as a plain mapping, the chips both take
 per rack; everything here that takes or gives back chips goes pool by pool
 (`unit_racks`).

@@ -9,7 +9,7 @@ one more-than-half-a-rack job per rack"; that is a relaxation of per-rack
 packing, so its bound is a true bound.  A group of one rack is exact, so small
 fleets of distinct racks, and models built with `each_rack`, are exact.
 
-A split candidate (candidates.py) has a variable per pool and group it may use
+A split candidate (splits.py) has a variable per pool and group it may use
 (`Vars.part`), each pool on exactly one group when the split is taken, both in
 one pod; a fused split's pools are on the same group (on one rack when the group is one rack;
 else the packing finds the rack, as it does for every single-rack job).
