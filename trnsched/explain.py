@@ -210,17 +210,11 @@ class HorizonExplainer(Explainer):
         self.horizon_h = problem.horizon.hours
         self.line = line
 
-    def __call__(self, j: int) -> Unplaced:
-        out = self.scheduled_why(j)
-        if not out.job.is_train and out.kind != "excluded":
-            out.reason += "; " + self.split_line(j)
-        return out
-
-    def scheduled_why(self, j: int) -> Unplaced:
+    def why(self, j: int) -> Unplaced:
         job = self.jobs[j]
         mine = self.candidates.get(j, [])
         if not mine:
-            return self.why(j)
+            return super().why(j)
         if job.arrival_h > self.horizon_h:
             return Unplaced(job, f"arrives at {job.arrival_h:g} h, after the {self.horizon_h:g} h horizon",
                                  "horizon")

@@ -13,8 +13,7 @@ from trnsched.inputs.io import json_number
 from trnsched.inputs.jobs import Job
 from trnsched.problem import STATUSES, Choice, Problem, SolverError
 from trnsched.racks import RackLedger, Timeline, unit_racks
-
-ROLES = ("prefill", "decode")
+from trnsched.splits import ROLES
 
 
 @dataclass

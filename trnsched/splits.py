@@ -30,12 +30,15 @@ TWIN_FIELDS = ("prefill_tp", "prefill_pp", "prefill_replicas", "decode_tp", "dec
                "prefill_power_kw", "decode_power_kw")
 
 
+ROLES = ("prefill", "decode")     # a split's pools, in order
+
+
 def split_label(prefill: str, decode: str) -> str:
     """A split's chip type as results show it: prefill type + decode type."""
     return f"{prefill}+{decode}"
 
 
-def pool_columns(out: dict[str, np.ndarray], prices: np.ndarray) -> tuple[dict, dict, dict]:
+def pool_columns(out: dict[str, np.ndarray], prices: tuple[np.ndarray, np.ndarray]) -> tuple[dict, dict, dict]:
     """The metric columns of split candidates: the job's combined figures and
     each pool's, under the names co-located candidates use (Metrics reads them)."""
     n = len(out["reason"])
@@ -50,7 +53,7 @@ def pool_columns(out: dict[str, np.ndarray], prices: np.ndarray) -> tuple[dict, 
                     power_kw=out["power_kw"], energy_kwh=out["energy_kwh"], cost_usd=out["cost_usd"],
                     mem_per_chip=np.maximum(out["prefill_mem_per_chip"], out["decode_mem_per_chip"]), **extra)
     roles = []
-    for role, price in zip(("prefill", "decode"), prices):
+    for role, price in zip(ROLES, prices):
         pool = {m: zero for m in METRICS}
         pool.update(tp=out[f"{role}_tp"], pp=out[f"{role}_pp"], dp=out[f"{role}_replicas"],
                     replicas=out[f"{role}_replicas"], replicas_needed=out[f"{role}_replicas"],

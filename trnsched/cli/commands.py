@@ -30,7 +30,7 @@ from trnsched.report import render_html, render_simulation_html
 from trnsched.interrupts import EXIT_CODES, catching
 from trnsched.solve import ON_INTERRUPT, solve as solve_jobs
 from trnsched.racks import unit_racks
-from trnsched.result import ROLES
+from trnsched.splits import ROLES
 from trnsched.whatif import what_if
 
 JOBS = click.argument("jobs_file", metavar="JOBS", type=click.Path(dir_okay=False))
